@@ -1,0 +1,3 @@
+/** SDP parsing and offer/answer for the media pod. */
+export * from './parse.js';
+export * from './negotiate.js';
