@@ -1,0 +1,81 @@
+/**
+ * Building outgoing messages: responses that copy the request's transaction headers as
+ * RFC 3261 §8.2.6 requires, fresh requests, and the random identifiers (tags, branches, Call-IDs).
+ */
+import { randomBytes } from 'node:crypto';
+import type { SipHeader, SipRequest, SipResponse } from './types.js';
+import { canonicalHeaderName, getHeaders, parseNameAddr } from './headers.js';
+import { parseSipUri } from './uri.js';
+
+/** RFC 3261 §8.1.1.7 magic cookie that marks a branch as globally unique. */
+export const BRANCH_MAGIC = 'z9hG4bK';
+
+export function generateBranch(): string { return BRANCH_MAGIC + randomBytes(12).toString('hex'); }
+export function generateTag(): string { return randomBytes(8).toString('hex'); }
+export function generateCallId(): string { return randomBytes(16).toString('hex'); }
+
+export type HeaderInput = SipHeader[] | Array<[string, string]>;
+
+function toHeaders(input: HeaderInput | undefined): SipHeader[] {
+  if (!input) return [];
+  return input.map((h) => Array.isArray(h) ? { name: canonicalHeaderName(h[0]), value: h[1] } : { name: canonicalHeaderName(h.name), value: h.value });
+}
+
+export interface ResponseOptions {
+  /** Added to To when the request's To has no tag (ignored for 100 Trying). */
+  toTag?: string;
+  headers?: HeaderInput;
+  body?: Buffer | string;
+  contentType?: string;
+}
+
+/** Matches an existing `;tag=` parameter on To (the value is checked by parseNameAddr). */
+function hasTag(to: string): boolean {
+  const na = parseNameAddr(to);
+  return na !== undefined && na.params.has('tag');
+}
+
+/**
+ * Builds a response to `req`: Via (all, in order), From, To (+ tag), Call-ID, CSeq, and for
+ * dialog-creating INVITE/SUBSCRIBE responses the Record-Route set (RFC 3261 §12.1.1).
+ */
+export function createResponse(req: SipRequest, status: number, reason: string, opts: ResponseOptions = {}): SipResponse {
+  const headers: SipHeader[] = [];
+  for (const v of getHeaders(req, 'Via')) headers.push({ name: 'Via', value: v });
+  const from = getHeaders(req, 'From')[0];
+  if (from !== undefined) headers.push({ name: 'From', value: from });
+  let to = getHeaders(req, 'To')[0];
+  if (to !== undefined) {
+    if (opts.toTag && status > 100 && !hasTag(to)) to = `${to};tag=${opts.toTag}`;
+    headers.push({ name: 'To', value: to });
+  }
+  for (const name of ['Call-ID', 'CSeq']) {
+    const v = getHeaders(req, name)[0];
+    if (v !== undefined) headers.push({ name, value: v });
+  }
+  if ((req.method === 'INVITE' || req.method === 'SUBSCRIBE') && status > 100 && status < 300) {
+    for (const rr of getHeaders(req, 'Record-Route')) headers.push({ name: 'Record-Route', value: rr });
+  }
+  headers.push(...toHeaders(opts.headers));
+  const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body, 'utf8');
+  if (opts.contentType) headers.push({ name: 'Content-Type', value: opts.contentType });
+  return { kind: 'response', version: 'SIP/2.0', status, reason: reason.replace(/[\r\n]+/g, ' '), headers, body };
+}
+
+export interface RequestInit {
+  method: string;
+  uri: string;
+  headers?: HeaderInput;
+  body?: Buffer | string;
+  contentType?: string;
+}
+
+/** Builds a request; throws a TypeError if `uri` is not a valid URI (a programming error). */
+export function createRequest(init: RequestInit): SipRequest {
+  const parsedUri = parseSipUri(init.uri);
+  if (!parsedUri) throw new TypeError(`createRequest: invalid Request-URI ${JSON.stringify(init.uri)}`);
+  const headers = toHeaders(init.headers);
+  if (init.contentType) headers.push({ name: 'Content-Type', value: init.contentType });
+  const body = init.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(init.body) ? init.body : Buffer.from(init.body, 'utf8');
+  return { kind: 'request', version: 'SIP/2.0', method: init.method, uri: init.uri, parsedUri, headers, body };
+}
