@@ -1,0 +1,509 @@
+/**
+ * One `<Stream>` on a call: the media pod dials the agent's WebSocket, forwards the caller's
+ * audio and DTMF in Plivo's stream protocol, and (when bidirectional) queues the agent's
+ * playAudio for the media pacer, answering checkpoints and clearAudio as Plivo does.
+ */
+
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import type { Logger } from '@sipflow/operator/log';
+import type { Clock, TimerHandle } from '../clock.js';
+import { PlaybackQueue } from './playback-queue.js';
+import {
+  DTMF_DIGIT, isUuid, parseAgentMessage, streamFormatOf, tracksOf,
+  type AudioTrackSetting, type StreamCloseInfo, type StreamContentType, type StreamFormat,
+  type StreamStatusEvent, type StreamStopReason, type StreamTrack,
+} from './protocol.js';
+import { ControlMessages, MediaMessageEncoder, buildStartMessage, type CallAudioFrame } from './wire-messages.js';
+import { ulawDecode } from '../media/codec/g711.js';
+import { createDownsampleState, downsample16kTo8k, type ResamplerState } from '../media/codec/resample.js';
+
+export interface StreamBridgeOptions {
+  /** The `<Stream>` URL (ws:// or wss://, query string kept). */
+  readonly url: string;
+  /** The call's CallUUID. */
+  readonly callId: string;
+  /** Generated (UUID v4) when absent. */
+  readonly streamId?: string;
+  /** Sent as `start.accountId`; an empty string when absent (the Node SDK requires a string). */
+  readonly accountId?: string;
+  readonly bidirectional: boolean;
+  readonly audioTrack: AudioTrackSetting;
+  readonly contentType: StreamContentType;
+  readonly streamTimeoutSec: number;
+  /** The `extraHeaders` attribute, echoed verbatim (empty string when none). */
+  readonly extraHeaders: string;
+  /** Headers for the WebSocket upgrade (the V3 signature), computed afresh for each attempt. */
+  readonly upgradeHeaders?: (url: string) => Record<string, string>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Largest message accepted from the agent; bigger ones close the stream with 1009. */
+  readonly maxMessageBytes?: number;
+  /** Playback queue cap. */
+  readonly maxQueuedMs?: number;
+  /** Extra connection attempts after the first fails to open. */
+  readonly connectRetries?: number;
+  /** First retry delay; doubles per retry. */
+  readonly connectBackoffMs?: number;
+  /** Upgrade handshake timeout per attempt. */
+  readonly connectTimeoutMs?: number;
+  /** Bytes allowed to sit unsent in the socket before media frames are dropped. */
+  readonly maxBufferedBytes?: number;
+  /** How long the agent may stay stalled (media being dropped) before the stream is dropped. */
+  readonly stallLimitMs?: number;
+  /** How long stop() waits for the agent's close frame before cutting the TCP connection. */
+  readonly closeTimeoutMs?: number;
+  /** Plays DTMF into the call (agent's sendDTMF). */
+  readonly sendDtmf: (digits: string) => void;
+  readonly onStatus?: (event: StreamStatusEvent) => void;
+}
+
+export type StreamConfigProblem = 'bad_url' | 'bad_content_type' | 'track_conflict' | 'bad_timeout';
+
+/** The `<Stream>` settings cannot be honoured; thrown by the constructor. */
+export class StreamConfigError extends Error {
+  override readonly name = 'StreamConfigError';
+  constructor(readonly problem: StreamConfigProblem, message: string) { super(message); }
+}
+
+/** The agent's WebSocket could not be opened, after all retries. */
+export class StreamConnectError extends Error {
+  override readonly name = 'StreamConnectError';
+  constructor(readonly url: string, readonly attempts: number, readonly lastError: string) {
+    super(`stream to ${url} failed to open after ${attempts} attempt(s): ${lastError}`);
+  }
+}
+
+type BridgeState = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
+
+/** Counters for metrics and tests. */
+export interface StreamBridgeStats {
+  /** Text frames from the agent that were looked at (including ignored ones). */
+  agentMessages: number;
+  mediaSent: number;
+  mediaDropped: number;
+  playAudioReceived: number;
+  playbackDroppedMs: number;
+  ignoredMessages: number;
+}
+
+const DEGRADED_LEVELS = [0.3, 0.6, 0.9] as const;
+/** Warn-level logs for agent mistakes are capped per stream so a misbehaving agent cannot flood the log. */
+const WARN_BUDGET = 20;
+
+export class StreamBridge {
+  readonly streamId: string;
+  readonly callId: string;
+  readonly format: StreamFormat;
+  readonly tracks: readonly StreamTrack[];
+  /** Resolves once, when the stream is over for any reason (never rejects). */
+  readonly closed: Promise<StreamCloseInfo>;
+  readonly stats: StreamBridgeStats = { agentMessages: 0, mediaSent: 0, mediaDropped: 0, playAudioReceived: 0, playbackDroppedMs: 0, ignoredMessages: 0 };
+
+  private readonly opts: StreamBridgeOptions;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly extraHeaders: string;
+  private readonly accountId: string;
+  private readonly maxMessageBytes: number;
+  private readonly maxBufferedBytes: number;
+  private readonly stallLimitMs: number;
+  private readonly queue: PlaybackQueue;
+  private readonly control: ControlMessages;
+  private readonly inboundEncoder: MediaMessageEncoder | undefined;
+  private readonly outboundEncoder: MediaMessageEncoder | undefined;
+  private downState: ResamplerState | undefined;
+
+  private state: BridgeState = 'idle';
+  private ws: WebSocket | undefined;
+  private seq = 0;
+  private inboundChunk = 0;
+  private outboundChunk = 0;
+  private timeoutTimer: TimerHandle | undefined;
+  private closeTimer: TimerHandle | undefined;
+  private backoffTimer: TimerHandle | undefined;
+  private wakeBackoff: (() => void) | undefined;
+  private resolveClosed!: (info: StreamCloseInfo) => void;
+  /** Why we are closing, decided before the socket's close event arrives. */
+  private closeCause: StreamCloseInfo | undefined;
+  private stallSince: number | undefined;
+  private degradedLevel = 0;
+  private warnBudget = WARN_BUDGET;
+  /** Odd trailing byte of an L16 playAudio payload, carried into the next one. */
+  private carryByte = -1;
+  private carryRate = 0;
+  private decodeBytes: Buffer | undefined;
+  private decodePcm: Int16Array | undefined;
+
+  constructor(opts: StreamBridgeOptions) {
+    this.opts = opts;
+    let url: URL;
+    try { url = new URL(opts.url); } catch { throw new StreamConfigError('bad_url', `stream URL is not a valid URL: ${opts.url.slice(0, 200)}`); }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new StreamConfigError('bad_url', `stream URL must be ws:// or wss://, got ${url.protocol}`);
+    const format = streamFormatOf(opts.contentType);
+    if (!format) throw new StreamConfigError('bad_content_type', `unsupported stream contentType ${JSON.stringify(opts.contentType)}`);
+    if (opts.bidirectional && opts.audioTrack !== 'inbound') {
+      throw new StreamConfigError('track_conflict', `audioTrack=${opts.audioTrack} is not allowed with bidirectional=true`);
+    }
+    if (!(opts.streamTimeoutSec > 0)) throw new StreamConfigError('bad_timeout', `streamTimeout must be a positive number of seconds, got ${opts.streamTimeoutSec}`);
+    this.format = format;
+    this.tracks = tracksOf(opts.audioTrack);
+    this.callId = opts.callId;
+    this.streamId = opts.streamId ?? randomUUID();
+    this.accountId = opts.accountId ?? '';
+    this.extraHeaders = opts.extraHeaders;
+    this.clock = opts.clock;
+    this.maxMessageBytes = opts.maxMessageBytes ?? 65536;
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? 256 * 1024;
+    this.stallLimitMs = opts.stallLimitMs ?? 5000;
+    this.log = opts.logger.child({ callId: this.callId, streamId: this.streamId });
+    if (!isUuid(this.callId)) this.log.warn('callId is not a UUID; Plivo stream SDKs will reject the start message');
+    this.queue = new PlaybackQueue({ maxQueuedMs: opts.maxQueuedMs ?? 60000, onPlayed: (name) => this.onCheckpointPlayed(name) });
+    this.control = new ControlMessages(this.streamId, this.extraHeaders);
+    this.inboundEncoder = this.tracks.includes('inbound') ? new MediaMessageEncoder('inbound', format, this.streamId, this.extraHeaders) : undefined;
+    this.outboundEncoder = this.tracks.includes('outbound') ? new MediaMessageEncoder('outbound', format, this.streamId, this.extraHeaders) : undefined;
+    this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
+  }
+
+  /** Milliseconds of agent audio waiting to be played into the call. */
+  get queuedMs(): number { return this.queue.queuedMs; }
+  get isOpen(): boolean { return this.state === 'open'; }
+
+  /**
+   * Opens the WebSocket (retrying `connectRetries` times) and sends `start`. Rejects with
+   * StreamConnectError when it cannot; `closed` then resolves with `by: 'error'`.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new Error(`stream ${this.streamId} already started`);
+    this.state = 'connecting';
+    this.timeoutTimer = this.clock.setTimeout(() => { void this.stop('timeout'); }, this.opts.streamTimeoutSec * 1000);
+    const retries = Math.max(0, this.opts.connectRetries ?? 2);
+    const backoff = this.opts.connectBackoffMs ?? 250;
+    let lastError = 'unknown';
+    let attempts = 0;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (this.state !== 'connecting') return; // stopped while connecting
+      attempts++;
+      try {
+        await this.connectOnce();
+        return;
+      } catch (err) {
+        lastError = err instanceof Error ? err.message : String(err);
+        this.log.warn('stream connection failed', { attempt: attempts, error: lastError });
+      }
+      if (attempt < retries && this.state === 'connecting') await this.sleep(backoff * 2 ** attempt);
+    }
+    if (this.state !== 'connecting') return;
+    this.finish({ by: 'error', reason: 'connect_failed' });
+    throw new StreamConnectError(this.opts.url, attempts, lastError);
+  }
+
+  /** Caller audio, every 20 ms from the RTP layer. */
+  pushInbound(frame: CallAudioFrame, wallMs: number): void {
+    if (this.state !== 'open' || !this.inboundEncoder) return;
+    if (!this.admitMedia()) return;
+    const msg = this.inboundEncoder.encode(frame, this.seq + 1, this.inboundChunk + 1, wallMs);
+    if (msg !== undefined && this.sendCounted(msg)) { this.inboundChunk++; this.stats.mediaSent++; }
+  }
+
+  /**
+   * Audio being played to the caller (by other verbs), for audioTrack outbound/both. Never
+   * emitted on bidirectional streams: pipecat decodes every media message as the caller.
+   */
+  pushOutbound(frame: CallAudioFrame, wallMs: number): void {
+    if (this.state !== 'open' || !this.outboundEncoder) return;
+    if (!this.admitMedia()) return;
+    const msg = this.outboundEncoder.encode(frame, this.seq + 1, this.outboundChunk + 1, wallMs);
+    if (msg !== undefined && this.sendCounted(msg)) { this.outboundChunk++; this.stats.mediaSent++; }
+  }
+
+  /** An RFC 4733 digit from the caller. */
+  dtmfReceived(digit: string, wallMs: number): void {
+    if (this.state !== 'open') return;
+    if (!DTMF_DIGIT.test(digit)) { this.log.debug('dtmf digit not reportable; ignored', { digit: digit.slice(0, 4) }); return; }
+    this.sendCounted(this.control.dtmf(this.seq + 1, digit, wallMs));
+  }
+
+  /**
+   * The next 20 ms of agent audio (160 samples, 8 kHz) or null for silence. The array is
+   * reused: consume it before the next call. Checkpoints passed are acknowledged here.
+   */
+  pullFrame(): Int16Array | null {
+    if (this.state !== 'open') return null;
+    const frame = this.queue.pull();
+    if (this.degradedLevel > 0 && this.queue.queuedSamples === 0) this.degradedLevel = 0;
+    return frame;
+  }
+
+  /**
+   * Ends the stream: sends `stop` (Java SDK shape; other SDKs ignore it) and closes with 1000.
+   * Resolves when the socket is closed. Safe to call more than once.
+   */
+  async stop(reason: StreamStopReason): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') { await this.closed; return; }
+    if (this.state === 'idle' || this.state === 'connecting') {
+      this.ws?.terminate();
+      this.wakeBackoff?.();
+      this.finish({ by: 'platform', reason });
+      return;
+    }
+    const ws = this.ws;
+    this.state = 'closing';
+    this.closeCause = { by: 'platform', code: 1000, reason };
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      this.seq++;
+      ws.send(this.control.stop(this.seq, reason));
+      ws.close(1000, reason);
+      this.closeTimer = this.clock.setTimeout(() => ws.terminate(), this.opts.closeTimeoutMs ?? 2000);
+    } else {
+      ws?.terminate();
+    }
+    await this.closed;
+  }
+
+  // --- connection ---------------------------------------------------------------------------
+
+  /** One connection attempt; on open, the stream's handlers are attached before any frame can arrive. */
+  private connectOnce(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let ws: WebSocket;
+      try {
+        ws = new WebSocket(this.opts.url, {
+          perMessageDeflate: false,
+          maxPayload: this.maxMessageBytes,
+          handshakeTimeout: this.opts.connectTimeoutMs ?? 5000,
+          headers: this.opts.upgradeHeaders?.(this.opts.url) ?? {},
+          followRedirects: false,
+        });
+      } catch (err) { reject(err instanceof Error ? err : new Error(String(err))); return; }
+      this.ws = ws;
+      // A socket that failed to open may still report a late error; it must never be unhandled.
+      ws.on('error', ignoreError);
+      const onError = (err: Error): void => { cleanup(); ws.terminate(); reject(err); };
+      const onClose = (code: number): void => { cleanup(); reject(new Error(`closed during handshake (${code})`)); };
+      const onOpen = (): void => {
+        cleanup();
+        if (this.state === 'connecting') this.onOpen(ws);
+        else ws.terminate();
+        resolve();
+      };
+      const cleanup = (): void => { ws.off('error', onError); ws.off('close', onClose); ws.off('open', onOpen); };
+      ws.on('error', onError);
+      ws.on('close', onClose);
+      ws.on('open', onOpen);
+    });
+  }
+
+  private onOpen(ws: WebSocket): void {
+    this.ws = ws;
+    this.state = 'open';
+    ws.on('message', (data, isBinary) => this.onAgentFrame(data, isBinary));
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.log.warn('agent message larger than the limit; dropping stream', { limitBytes: this.maxMessageBytes });
+        this.closeCause ??= { by: 'error', code: 1009, reason: 'message_too_big' };
+      } else {
+        this.log.warn('stream socket error', { error: err.message });
+        this.closeCause ??= { by: 'error', reason: 'connection_error' };
+      }
+    });
+    ws.on('close', (code, reason) => this.onSocketClosed(code, reason.toString('utf8').slice(0, 123)));
+    this.seq = 1;
+    ws.send(buildStartMessage({
+      callId: this.callId, streamId: this.streamId, accountId: this.accountId,
+      tracks: [...this.tracks], format: this.format, extraHeaders: this.extraHeaders,
+    }));
+    this.log.info('stream started', { url: redactQuery(this.opts.url), contentType: this.opts.contentType, bidirectional: this.opts.bidirectional });
+    this.status('StartStream');
+  }
+
+  private onSocketClosed(code: number, reason: string): void {
+    // 1006 means the TCP connection went away without a close frame: a failure, not a hangup.
+    const info: StreamCloseInfo = this.closeCause
+      ?? (code === 1006 ? { by: 'error', code, reason: 'connection_lost' } : { by: 'agent', code, reason: reason || 'agent_closed' });
+    this.finish(info);
+  }
+
+  private finish(info: StreamCloseInfo): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.clock.clearTimeout(this.timeoutTimer);
+    this.clock.clearTimeout(this.closeTimer);
+    this.clock.clearTimeout(this.backoffTimer);
+    this.queue.clear();
+    if (this.ws && this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
+    this.log.info('stream ended', { by: info.by, code: info.code, reason: info.reason, mediaSent: this.stats.mediaSent, mediaDropped: this.stats.mediaDropped });
+    this.status(info.by === 'error' ? 'DroppedStream' : 'StopStream', info.reason);
+    this.resolveClosed(info);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => { this.wakeBackoff = undefined; this.clock.clearTimeout(this.backoffTimer); resolve(); };
+      this.wakeBackoff = done;
+      this.backoffTimer = this.clock.setTimeout(done, ms);
+    });
+  }
+
+  // --- sending ------------------------------------------------------------------------------
+
+  /** Sends a message built with sequenceNumber `this.seq + 1`; false when the socket is no longer open. */
+  private sendCounted(msg: string): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    this.seq++;
+    ws.send(msg);
+    return true;
+  }
+
+  /**
+   * Media goes only while the agent keeps reading. Frames are dropped (not queued) while the
+   * socket's backlog is over the cap; a stall longer than stallLimitMs drops the stream.
+   */
+  private admitMedia(): boolean {
+    const ws = this.ws;
+    if (!ws) return false;
+    if (ws.bufferedAmount <= this.maxBufferedBytes) {
+      if (this.stallSince !== undefined) {
+        this.log.info('agent reading again; media resumed', { droppedFrames: this.stats.mediaDropped });
+        this.stallSince = undefined;
+      }
+      return true;
+    }
+    this.stats.mediaDropped++;
+    const now = this.clock.now();
+    if (this.stallSince === undefined) {
+      this.stallSince = now;
+      this.log.warn('agent not reading; dropping media frames', { bufferedBytes: ws.bufferedAmount });
+      this.status('DegradedStream', 'agent_not_reading');
+    } else if (now - this.stallSince >= this.stallLimitMs) {
+      this.closeCause = { by: 'error', reason: 'agent_stalled' };
+      ws.terminate();
+      this.finish(this.closeCause);
+    }
+    return false;
+  }
+
+  // --- from the agent -----------------------------------------------------------------------
+
+  private onAgentFrame(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.state !== 'open') return;
+    this.stats.agentMessages++;
+    if (isBinary) { this.ignored('binary frame ignored'); return; }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+    const msg = parseAgentMessage(text);
+    switch (msg.kind) {
+      case 'invalid': this.ignored('agent message ignored', { problem: msg.problem }); return;
+      case 'unknown': this.ignored('unknown agent event ignored', { agentEvent: msg.event }, 'debug'); return;
+      default: break;
+    }
+    if (!this.opts.bidirectional) { this.ignored('agent message ignored: stream is not bidirectional', { agentEvent: msg.kind }, 'debug'); return; }
+    switch (msg.kind) {
+      case 'playAudio': this.onPlayAudio(msg.encoding, msg.sampleRate, msg.payload); break;
+      case 'checkpoint':
+        if (!this.queue.mark(msg.name)) this.ignored('too many pending checkpoints; checkpoint ignored', { checkpoint: msg.name.slice(0, 64) });
+        break;
+      case 'clearAudio': {
+        const dropped = this.queue.clear();
+        this.carryByte = -1;
+        this.degradedLevel = 0;
+        this.log.debug('clearAudio', { droppedMs: dropped.droppedSamples / 8, droppedCheckpoints: dropped.droppedCheckpoints });
+        this.sendCounted(this.control.clearedAudio(this.seq + 1));
+        break;
+      }
+      case 'sendDTMF':
+        try { this.opts.sendDtmf(msg.digits); } catch (err) { this.log.warn('sendDTMF failed', { error: err instanceof Error ? err.message : String(err) }); }
+        break;
+    }
+  }
+
+  private onPlayAudio(encoding: 'audio/x-mulaw' | 'audio/x-l16', rate: 8000 | 16000, payload: string): void {
+    this.stats.playAudioReceived++;
+    if (encoding !== this.format.encoding || rate !== this.format.sampleRate) {
+      this.log.debug('playAudio format differs from the stream contentType; converting', { encoding, sampleRate: rate });
+    }
+    // Base64 decodes to at most 3/4 of its length; the buffers are per stream and bounded by
+    // the message cap, so steady-state playback allocates nothing here.
+    const maxBytes = Math.ceil(payload.length * 3 / 4) + 1;
+    if (!this.decodeBytes || this.decodeBytes.length < maxBytes) this.decodeBytes = Buffer.alloc(Math.max(maxBytes, 4096));
+    const buf = this.decodeBytes;
+    const n = buf.write(payload, 0, 'base64');
+    if (!this.decodePcm || this.decodePcm.length < n + 1) this.decodePcm = new Int16Array(Math.max(n + 1, 4096));
+    const out = this.decodePcm;
+    let pcm: Int16Array;
+    if (encoding === 'audio/x-mulaw') {
+      this.carryByte = -1;
+      pcm = ulawDecode(buf.subarray(0, n), out.subarray(0, n));
+    } else {
+      if (this.carryRate !== rate) this.carryByte = -1;
+      this.carryRate = rate;
+      let i = 0;
+      let k = 0;
+      if (this.carryByte >= 0 && n > 0) {
+        out[k++] = ((this.carryByte | (buf[0]! << 8)) << 16) >> 16;
+        i = 1;
+        this.carryByte = -1;
+      }
+      for (; i + 1 < n; i += 2) out[k++] = ((buf[i]! | (buf[i + 1]! << 8)) << 16) >> 16; // little-endian (G10)
+      if (i < n) this.carryByte = buf[i]!;
+      pcm = out.subarray(0, k);
+      if (rate === 16000) {
+        this.downState ??= createDownsampleState();
+        // Decimating in place is safe: output index never overtakes the input the filter still needs,
+        // because the filter reads from its own history copy (state.work), not from `pcm`.
+        pcm = downsample16kTo8k(pcm, this.downState, out.subarray(0, (k + 1) >> 1));
+      }
+    }
+    const accepted = this.queue.append(pcm);
+    if (accepted < pcm.length) {
+      const droppedMs = (pcm.length - accepted) / 8;
+      this.stats.playbackDroppedMs += droppedMs;
+      this.ignored('playback queue full; audio dropped', { droppedMs, capMs: this.queue.capacityMs });
+      if (this.degradedLevel < DEGRADED_LEVELS.length + 1) {
+        this.degradedLevel = DEGRADED_LEVELS.length + 1;
+        this.status('DegradedStream', 'playback_queue_full');
+      }
+      return;
+    }
+    const fill = this.queue.queuedMs / this.queue.capacityMs;
+    let level = 0;
+    while (level < DEGRADED_LEVELS.length && fill >= DEGRADED_LEVELS[level]!) level++;
+    if (level > this.degradedLevel) {
+      this.degradedLevel = level;
+      this.status('DegradedStream', `playback_queue_${Math.round(DEGRADED_LEVELS[level - 1]! * 100)}pct`);
+    }
+  }
+
+  private onCheckpointPlayed(name: string): void {
+    this.sendCounted(this.control.playedStream(this.seq + 1, name));
+  }
+
+  // --- reporting ----------------------------------------------------------------------------
+
+  private ignored(msg: string, fields: Record<string, unknown> = {}, level: 'warn' | 'debug' = 'warn'): void {
+    this.stats.ignoredMessages++;
+    if (level === 'debug') { this.log.debug(msg, fields); return; }
+    if (this.warnBudget > 0) {
+      this.warnBudget--;
+      this.log.warn(msg, this.warnBudget === 0 ? { ...fields, note: 'further warnings for this stream are logged at debug' } : fields);
+    } else {
+      this.log.debug(msg, fields);
+    }
+  }
+
+  private status(event: StreamStatusEvent['event'], reason?: string): void {
+    if (!this.opts.onStatus) return;
+    const ev: StreamStatusEvent = reason === undefined
+      ? { event, callId: this.callId, streamId: this.streamId, timestampMs: this.clock.wallNow() }
+      : { event, callId: this.callId, streamId: this.streamId, reason, timestampMs: this.clock.wallNow() };
+    try { this.opts.onStatus(ev); } catch (err) { this.log.warn('stream status listener threw', { error: err instanceof Error ? err.message : String(err) }); }
+  }
+}
+
+function ignoreError(): void { /* reported through the attempt's own listener */ }
+
+/** Stream URLs may carry tokens in the query string (`?body=`), so logs keep only origin and path. */
+function redactQuery(url: string): string {
+  const i = url.indexOf('?');
+  return i < 0 ? url : `${url.slice(0, i)}?…`;
+}
