@@ -1,0 +1,503 @@
+/**
+ * One call's RTP stream: a UDP socket on a pooled port, symmetric RTP (reply to where packets
+ * really come from, for callers behind NAT), inbound reordering and G.711 decoding, outbound
+ * frames pulled from a playback source on the shared 20 ms MediaClock, RFC 4733 DTMF both ways,
+ * and a media timeout. Buffers are allocated once per session; the per-packet path does not
+ * create closures or timers.
+ */
+import dgram from 'node:dgram';
+import { randomInt } from 'node:crypto';
+import { isIP } from 'node:net';
+import { systemClock, type Clock } from '../../clock.js';
+import type { Logger } from '@sipflow/operator/log';
+import { decodeFrame, encodeFrame, type Codec } from '../codec/index.js';
+import { DtmfReceiver, DtmfSender, type DtmfSenderOptions } from '../dtmf/index.js';
+import { JitterBuffer } from './jitter-buffer.js';
+import type { MediaClock, PacedStream } from './media-clock.js';
+import { createRtpHeader, looksLikeRtcp, parseRtp, RTP_HEADER_SIZE, writeRtpHeader } from './packet.js';
+import type { RtpPortPool } from './port-pool.js';
+
+export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+/** What the session needs from SDP negotiation (`NegotiatedMedia` from ../sdp satisfies it). */
+export interface RtpMediaParams {
+  codec: Codec;
+  payloadType: number;
+  telephoneEvent?: { payloadType: number; rate: number } | undefined;
+  /** The SDP address; packets go here until symmetric RTP learns the real source. */
+  remote: { address: string; port: number };
+  /** Our direction. */
+  direction: MediaDirection;
+  /** The peer put the call on hold: the media timeout is suspended. */
+  hold?: boolean;
+}
+
+/**
+ * Playback for the outbound direction. Called once per 20 ms tick: return 160 PCM samples at
+ * 8 kHz, or a 160-byte payload already in the session's codec (e.g. μ-law straight from a stream
+ * bridge), or null for "nothing to send" (silence; no packet goes out). The session reads the
+ * returned array before the call returns, so a source may reuse one buffer.
+ */
+export interface FrameSource {
+  pull(codec: Codec): Int16Array | Uint8Array | null;
+}
+
+/** Per-packet metadata for onAudio/onPayload; the same object is reused for every packet. */
+export interface InboundMeta {
+  seq: number;
+  timestamp: number;
+  arrivalMs: number;
+}
+
+export interface RtpSessionOptions {
+  /** Local bind address: '0.0.0.0', '::', or a specific interface address. */
+  listenAddress: string;
+  /** Allocate the port from here (released to quarantine on close). */
+  pool?: RtpPortPool;
+  /** Bind this port instead (0 = ephemeral, for tests); ignored when `pool` is given. */
+  port?: number;
+  mediaClock: MediaClock;
+  clock?: Clock;
+  /** No inbound RTP for this long → onMediaTimeout. Default 60 s; 0 disables. Suspended on hold. */
+  mediaTimeoutMs?: number;
+  jitterDepth?: number;
+  jitterMaxWaitMs?: number;
+  /**
+   * Once latched, a different source must send this many packets in a row before we follow it
+   * (stops a single spoofed packet from hijacking the stream). Default 3.
+   */
+  relatchPackets?: number;
+  dtmf?: DtmfSenderOptions;
+  logger?: Logger;
+  /** Ports to try when a pooled port is taken by another process. Default 8. */
+  bindAttempts?: number;
+}
+
+export interface RtpSessionStats {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  lost: number;
+  late: number;
+  duplicate: number;
+  reordered: number;
+  /** RFC 3550 interarrival jitter estimate, ms. */
+  jitterMs: number;
+  ssrcChanges: number;
+  /** Packets dropped because they came from another address than the latched one. */
+  foreign: number;
+  invalid: number;
+  rtcpIgnored: number;
+  /** Packets with a payload type we did not negotiate (comfort noise included). */
+  otherPayloadType: number;
+  dtmfIn: number;
+  dtmfOut: number;
+  latchedTo: { address: string; port: number } | null;
+}
+
+/** Raised by `RtpSession.open` when no port could be bound. */
+export class RtpBindError extends Error {
+  constructor(message: string, readonly code: 'PortsExhausted' | 'BindFailed') {
+    super(message);
+    this.name = 'RtpBindError';
+  }
+}
+
+const MAX_PAYLOAD = 480; // up to 60 ms of G.711; larger frames are truncated
+const SAMPLES_PER_TICK = 160;
+
+function bindSocket(type: 'udp4' | 'udp6', address: string, port: number): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    // IP literals resolve synchronously, so send() goes out immediately and no DNS is involved.
+    const sock = dgram.createSocket({
+      type,
+      lookup: (host, _opts, cb) => {
+        const fam = isIP(host);
+        if (fam === 0) cb(new Error(`RTP destination ${host} is not an IP address`), '', 0);
+        else cb(null, host, fam);
+      },
+    });
+    const onError = (err: Error): void => { sock.close(); reject(err); };
+    sock.once('error', onError);
+    sock.bind(port, address, () => {
+      sock.off('error', onError);
+      resolve(sock);
+    });
+  });
+}
+
+export class RtpSession implements PacedStream {
+  /** Incoming audio decoded to 8 kHz PCM (reused buffer: copy it to keep it). */
+  onAudio: ((pcm: Int16Array, meta: InboundMeta) => void) | undefined;
+  /** Incoming payload bytes in the negotiated codec, in sequence order, before any decoding. */
+  onPayload: ((payload: Uint8Array, codec: Codec, meta: InboundMeta) => void) | undefined;
+  /** A DTMF key press from the peer (RFC 4733), reported once per press. */
+  onDtmf: ((digit: string) => void) | undefined;
+  /** No RTP for mediaTimeoutMs (while not on hold). Called once. */
+  onMediaTimeout: (() => void) | undefined;
+  /** The peer's RTP source address changed (first packet or a confirmed move). */
+  onLatch: ((address: string, port: number) => void) | undefined;
+
+  readonly localPort: number;
+  readonly localAddress: string;
+
+  private readonly socket: dgram.Socket;
+  private readonly pool: RtpPortPool | undefined;
+  private readonly mediaClock: MediaClock;
+  private readonly clock: Clock;
+  private readonly logger: Logger | undefined;
+  private readonly mediaTimeoutMs: number;
+  private readonly relatchPackets: number;
+  private readonly ipv6Socket: boolean;
+
+  private params: RtpMediaParams | undefined;
+  private source: FrameSource | null = null;
+  private closed = false;
+
+  // Outbound state.
+  private readonly ssrc: number;
+  private seq: number;
+  private ts: number;
+  private needMarker = true;
+  private readonly txBufs: [Buffer, Buffer];
+  private txIndex = 0;
+  private sendAddress = '';
+  private sendPort = 0;
+  private sendBlockedLogged = false;
+
+  // Inbound state.
+  private readonly hdr = createRtpHeader();
+  private readonly jitter: JitterBuffer;
+  private readonly meta: InboundMeta = { seq: 0, timestamp: 0, arrivalMs: 0 };
+  private pcm = new Int16Array(SAMPLES_PER_TICK);
+  private remoteSsrc = -1;
+  private latched = false;
+  private latchAddress = '';
+  private latchPort = 0;
+  private candAddress = '';
+  private candPort = 0;
+  private candCount = 0;
+  private lastRxMs: number;
+  private timedOut = false;
+  private transitValid = false;
+  private lastTransit = 0;
+  private jitterUnits = 0;
+
+  private readonly dtmfRx = new DtmfReceiver();
+  private readonly dtmfTx: DtmfSender;
+
+  private readonly counters = {
+    packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, ssrcChanges: 0, foreign: 0, invalid: 0,
+    rtcpIgnored: 0, otherPayloadType: 0, dtmfIn: 0, dtmfOut: 0,
+  };
+
+  /** Allocates a port (from the pool, if any), binds it, and returns an idle session. */
+  static async open(opts: RtpSessionOptions): Promise<RtpSession> {
+    const type = isIP(opts.listenAddress) === 6 ? 'udp6' : 'udp4';
+    if (!opts.pool) {
+      try {
+        const sock = await bindSocket(type, opts.listenAddress, opts.port ?? 0);
+        return new RtpSession(sock, opts, undefined);
+      } catch (err) {
+        throw new RtpBindError(`cannot bind RTP socket on ${opts.listenAddress}:${opts.port ?? 0}: ${(err as Error).message}`, 'BindFailed');
+      }
+    }
+    const attempts = opts.bindAttempts ?? 8;
+    let lastErr: Error | undefined;
+    for (let i = 0; i < attempts; i++) {
+      const alloc = opts.pool.allocate();
+      if (!alloc) throw new RtpBindError(`no free RTP port in ${opts.pool.lo}-${opts.pool.hi} (${opts.pool.inUse} in use, ${opts.pool.quarantined} quarantined)`, 'PortsExhausted');
+      try {
+        const sock = await bindSocket(type, opts.listenAddress, alloc.rtpPort);
+        return new RtpSession(sock, opts, opts.pool);
+      } catch (err) {
+        // Someone else holds it; quarantine it like any released port and try the next one.
+        lastErr = err as Error;
+        opts.pool.release(alloc.rtpPort);
+        opts.logger?.warn('RTP port busy, trying another', { port: alloc.rtpPort, err: lastErr });
+      }
+    }
+    throw new RtpBindError(`could not bind any of ${attempts} RTP ports on ${opts.listenAddress}: ${lastErr?.message ?? 'unknown error'}`, 'BindFailed');
+  }
+
+  private constructor(socket: dgram.Socket, opts: RtpSessionOptions, pool: RtpPortPool | undefined) {
+    this.socket = socket;
+    this.pool = pool;
+    const addr = socket.address();
+    this.localPort = addr.port;
+    this.localAddress = addr.address;
+    this.ipv6Socket = addr.family === 'IPv6';
+    this.mediaClock = opts.mediaClock;
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger?.child({ rtpPort: this.localPort });
+    this.mediaTimeoutMs = opts.mediaTimeoutMs ?? 60_000;
+    this.relatchPackets = Math.max(1, opts.relatchPackets ?? 3);
+    this.ssrc = randomInt(0, 2 ** 32 - 1) >>> 0;
+    this.seq = randomInt(0, 0x10000);
+    this.ts = randomInt(0, 2 ** 32 - 1) >>> 0;
+    this.txBufs = [Buffer.allocUnsafe(RTP_HEADER_SIZE + MAX_PAYLOAD), Buffer.allocUnsafe(RTP_HEADER_SIZE + MAX_PAYLOAD)];
+    this.lastRxMs = this.clock.now();
+    this.jitter = new JitterBuffer((seq, ts, payload, arrival) => this.deliver(seq, ts, payload, arrival), {
+      depth: opts.jitterDepth, maxWaitMs: opts.jitterMaxWaitMs,
+    });
+    this.dtmfTx = new DtmfSender('rfc4733', opts.dtmf);
+    socket.on('message', (msg, rinfo) => this.receive(msg, rinfo.address, rinfo.port));
+    socket.on('error', (err) => this.logger?.warn('RTP socket error', { err }));
+  }
+
+  /** The outbound SSRC (random per session). */
+  get localSsrc(): number { return this.ssrc; }
+  get isClosed(): boolean { return this.closed; }
+  get media(): Readonly<RtpMediaParams> | undefined { return this.params; }
+
+  /**
+   * Applies negotiated media (the first answer, and every re-INVITE) and starts pacing. A new
+   * SDP address undoes the symmetric-RTP latch; leaving hold restarts the media-timeout window.
+   */
+  configure(p: RtpMediaParams): void {
+    if (this.closed) return;
+    const prev = this.params;
+    this.params = { ...p, remote: { ...p.remote } };
+    if (!prev || prev.remote.address !== p.remote.address || prev.remote.port !== p.remote.port) {
+      this.latched = false;
+      this.candCount = 0;
+      this.setSendTarget(p.remote.address, p.remote.port);
+    }
+    if (!prev || this.watchingTimeout(prev) !== this.watchingTimeout(this.params)) {
+      this.lastRxMs = this.clock.now();
+      this.timedOut = false;
+    }
+    this.dtmfTx.mode = p.telephoneEvent ? 'rfc4733' : 'inband';
+    if (!prev) this.mediaClock.add(this);
+  }
+
+  /** Sets (or clears) what is played to the peer. */
+  setSource(src: FrameSource | null): void {
+    this.source = src;
+  }
+
+  /**
+   * Sends DTMF digits (0-9 * # A-D; 'w' = 0.5 s pause, 'W' = 1 s). RFC 4733 events when the peer
+   * offered telephone-event, in-band tones otherwise. Resolves when the last digit has gone out,
+   * or when the session closes first. Rejects (DtmfDigitError) if a character is not allowed.
+   */
+  sendDtmf(digits: string): Promise<void> {
+    if (this.closed || digits.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      try {
+        this.dtmfTx.enqueue(digits, resolve);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  stats(): RtpSessionStats {
+    const j = this.jitter.stats;
+    return {
+      ...this.counters,
+      lost: j.lost, late: j.late, duplicate: j.duplicate, reordered: j.reordered,
+      jitterMs: this.jitterUnits / 8,
+      latchedTo: this.latched ? { address: this.latchAddress, port: this.latchPort } : null,
+    };
+  }
+
+  /** Stops pacing, closes the socket and returns the port to the pool's quarantine. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.mediaClock.remove(this);
+    this.source = null;
+    this.dtmfTx.cancel();
+    this.socket.removeAllListeners('message');
+    this.socket.close();
+    this.pool?.release(this.localPort);
+  }
+
+  private watchingTimeout(p: RtpMediaParams): boolean {
+    return p.direction === 'sendrecv' && !p.hold;
+  }
+
+  private setSendTarget(address: string, port: number): void {
+    // A dual-stack IPv6 socket reaches IPv4 peers through their IPv4-mapped address.
+    this.sendAddress = this.ipv6Socket && isIP(address) === 4 ? `::ffff:${address}` : address;
+    this.sendPort = port;
+    this.sendBlockedLogged = false;
+  }
+
+  // ---- outbound -------------------------------------------------------------------------------
+
+  onTick(nowMs: number): void {
+    const p = this.params;
+    if (this.closed || !p) return;
+    this.jitter.flush(nowMs);
+    if (!this.timedOut && this.mediaTimeoutMs > 0 && this.watchingTimeout(p) && nowMs - this.lastRxMs >= this.mediaTimeoutMs) {
+      this.timedOut = true;
+      this.logger?.info('RTP media timeout', { silentMs: Math.round(nowMs - this.lastRxMs) });
+      this.onMediaTimeout?.();
+      if (this.closed) return;
+    }
+    const ts = this.ts;
+    this.ts = (this.ts + SAMPLES_PER_TICK) >>> 0;
+    const canSend = (p.direction === 'sendrecv' || p.direction === 'sendonly') && this.sendPort !== 0 && !isNullAddress(this.sendAddress);
+
+    if (this.dtmfTx.active) {
+      const step = this.dtmfTx.next(ts);
+      if (step.kind === 'event') {
+        const te = p.telephoneEvent;
+        if (te && canSend) {
+          const buf = this.nextTxBuf();
+          writeRtpHeader(buf, { marker: step.marker, payloadType: te.payloadType, sequenceNumber: this.seq, timestamp: step.timestamp, ssrc: this.ssrc });
+          buf.set(step.payload, RTP_HEADER_SIZE);
+          this.transmit(buf, RTP_HEADER_SIZE + step.payload.length);
+          this.counters.dtmfOut++;
+        }
+        this.source?.pull(p.codec); // keep playback in step with the call's clock
+        this.needMarker = true;
+        return;
+      }
+      if (step.kind === 'tone') {
+        this.source?.pull(p.codec);
+        if (canSend) this.sendAudio(step.pcm, p, ts);
+        return;
+      }
+    }
+    const frame = this.source ? this.source.pull(p.codec) : null;
+    if (!frame) { this.needMarker = true; return; }
+    if (canSend) this.sendAudio(frame, p, ts);
+  }
+
+  private sendAudio(frame: Int16Array | Uint8Array, p: RtpMediaParams, ts: number): void {
+    const buf = this.nextTxBuf();
+    writeRtpHeader(buf, { marker: this.needMarker, payloadType: p.payloadType, sequenceNumber: this.seq, timestamp: ts, ssrc: this.ssrc });
+    const n = Math.min(frame.length, MAX_PAYLOAD);
+    if (frame instanceof Int16Array) {
+      encodeFrame(p.codec, n === frame.length ? frame : frame.subarray(0, n), buf.subarray(RTP_HEADER_SIZE, RTP_HEADER_SIZE + n));
+    } else {
+      buf.set(n === frame.length ? frame : frame.subarray(0, n), RTP_HEADER_SIZE);
+    }
+    this.needMarker = false;
+    this.transmit(buf, RTP_HEADER_SIZE + n);
+  }
+
+  private nextTxBuf(): Buffer {
+    // Two buffers alternate so a send still queued in libuv is never overwritten by the next one.
+    this.txIndex ^= 1;
+    return this.txBufs[this.txIndex]!;
+  }
+
+  private transmit(buf: Buffer, len: number): void {
+    this.seq = (this.seq + 1) & 0xffff;
+    if (!this.ipv6Socket && isIP(this.sendAddress) === 6) {
+      if (!this.sendBlockedLogged) {
+        this.sendBlockedLogged = true;
+        this.logger?.warn('cannot send RTP to an IPv6 peer from an IPv4 socket', { remote: this.sendAddress });
+      }
+      return;
+    }
+    this.counters.packetsOut++;
+    this.counters.bytesOut += len;
+    this.socket.send(buf, 0, len, this.sendPort, this.sendAddress);
+  }
+
+  // ---- inbound --------------------------------------------------------------------------------
+
+  private receive(msg: Buffer, address: string, port: number): void {
+    const p = this.params;
+    if (this.closed) return;
+    if (looksLikeRtcp(msg)) { this.counters.rtcpIgnored++; return; }
+    const h = parseRtp(msg, this.hdr);
+    if (typeof h === 'string' || !p) { this.counters.invalid++; return; }
+    if (!this.acceptSource(address, port)) { this.counters.foreign++; return; }
+    const now = this.clock.now();
+    this.lastRxMs = now;
+    this.counters.packetsIn++;
+    this.counters.bytesIn += msg.length;
+    const payload = new Uint8Array(msg.buffer, msg.byteOffset + h.payloadOffset, h.payloadLength);
+
+    if (h.payloadType === p.payloadType) {
+      if (h.ssrc !== this.remoteSsrc) {
+        if (this.remoteSsrc >= 0) {
+          this.counters.ssrcChanges++;
+          this.jitter.drain();
+          this.logger?.debug('remote SSRC changed', { ssrc: h.ssrc });
+        }
+        this.jitter.reset();
+        this.remoteSsrc = h.ssrc;
+        this.transitValid = false;
+      }
+      this.updateJitter(now, h.timestamp);
+      if (p.direction === 'sendrecv' || p.direction === 'recvonly') this.jitter.push(h.sequenceNumber, h.timestamp, payload, now);
+      return;
+    }
+    const te = p.telephoneEvent;
+    if (te && h.payloadType === te.payloadType) {
+      const digit = this.dtmfRx.receive(h.timestamp, payload);
+      if (digit !== null) {
+        this.counters.dtmfIn++;
+        this.onDtmf?.(digit);
+      }
+      return;
+    }
+    this.counters.otherPayloadType++;
+  }
+
+  /** Symmetric RTP: latch on the first source; move only after `relatchPackets` in a row. */
+  private acceptSource(address: string, port: number): boolean {
+    if (!this.latched) {
+      this.latch(address, port);
+      return true;
+    }
+    if (port === this.latchPort && address === this.latchAddress) {
+      this.candCount = 0;
+      return true;
+    }
+    if (this.candCount > 0 && port === this.candPort && address === this.candAddress) this.candCount++;
+    else { this.candAddress = address; this.candPort = port; this.candCount = 1; }
+    if (this.candCount < this.relatchPackets) return false;
+    this.logger?.info('RTP source moved', { from: `${this.latchAddress}:${this.latchPort}`, to: `${address}:${port}` });
+    this.latch(address, port);
+    return true;
+  }
+
+  private latch(address: string, port: number): void {
+    this.latched = true;
+    this.latchAddress = address;
+    this.latchPort = port;
+    this.candCount = 0;
+    this.sendAddress = address; // already in the socket's own family
+    this.sendPort = port;
+    this.onLatch?.(address, port);
+  }
+
+  private updateJitter(nowMs: number, rtpTs: number): void {
+    // RFC 3550 A.8, in 8 kHz timestamp units.
+    const transit = nowMs * 8 - rtpTs;
+    if (this.transitValid) {
+      let d = transit - this.lastTransit;
+      if (d < 0) d = -d;
+      // A 32-bit timestamp wrap shows up as a ~2^32 jump; ignore it rather than poison the estimate.
+      if (d < 2 ** 31) this.jitterUnits += (d - this.jitterUnits) / 16;
+    }
+    this.lastTransit = transit;
+    this.transitValid = true;
+  }
+
+  private deliver(seq: number, timestamp: number, payload: Uint8Array, arrivalMs: number): void {
+    const p = this.params;
+    if (!p) return;
+    const m = this.meta;
+    m.seq = seq; m.timestamp = timestamp; m.arrivalMs = arrivalMs;
+    this.onPayload?.(payload, p.codec, m);
+    if (this.onAudio) {
+      // Sized to the peer's frame (160 at 20 ms); reallocated only if its ptime changes.
+      if (this.pcm.length !== payload.length) this.pcm = new Int16Array(payload.length);
+      this.onAudio(decodeFrame(p.codec, payload, this.pcm), m);
+    }
+  }
+}
+
+function isNullAddress(a: string): boolean {
+  return a === '' || a === '0.0.0.0' || a === '::' || a === '::ffff:0.0.0.0';
+}
