@@ -96,6 +96,15 @@ function decodeInput(input: string | Uint8Array, maxBytes: number): { text: stri
   return { text: new TextDecoder('utf-8').decode(input) };
 }
 
+/** Element and attribute names go into messages; a 20 KB name must not. */
+function boundedName(name: string): string {
+  return name.length > 64 ? `${name.slice(0, 64)}…` : name;
+}
+
+function boundedMessage(message: string): string {
+  return message.length > 200 ? `${message.slice(0, 200)}…` : message;
+}
+
 function closestName(name: string, candidates: Iterable<string>): string | undefined {
   const lower = name.toLowerCase();
   for (const c of candidates) if (c.toLowerCase() === lower) return c;
@@ -120,6 +129,7 @@ export function parsePlivoXml(input: string | Uint8Array, opts: PlivoXmlParseOpt
   const parser = new SaxesParser({ position: true });
   const stack: OpenFrame[] = [];
   let verbs: ReturnType<typeof verbsOf> | undefined;
+  let rootEnd = -1;
 
   const fail = (code: PlivoXmlErrorCode, what: string, at: { line: number; column: number }, element?: string): never => {
     throw new PlivoXmlFailure(code, what, { ...at, ...(element !== undefined ? { element } : {}) });
@@ -132,26 +142,27 @@ export function parsePlivoXml(input: string | Uint8Array, opts: PlivoXmlParseOpt
 
   parser.on('opentagstart', (tag) => {
     const name = tag.name;
+    const shown = boundedName(name);
     const at = lines.locate(Math.max(0, text.lastIndexOf(`<${name}`, parser.position - name.length - 1)));
-    if (stack.length >= maxDepth) fail('too-deep', `<${name}> is nested deeper than ${maxDepth} levels`, at, name);
+    if (stack.length >= maxDepth) fail('too-deep', `<${shown}> is nested deeper than ${maxDepth} levels`, at, shown);
     const parent = stack[stack.length - 1];
     if (parent === undefined) {
       if (name !== 'Response') {
         const hint = name.toLowerCase() === 'response' ? ' (element names are case-sensitive)' : '';
-        fail('root', `root element must be <Response>, got <${name}>${hint}`, at, name);
+        fail('root', `root element must be <Response>, got <${shown}>${hint}`, at, shown);
       }
     } else {
       const rule = ELEMENT_RULES.get(name);
       if (rule === undefined) {
         const guess = closestName(name, ELEMENT_RULES.keys());
         const hint = guess !== undefined ? ` (did you mean <${guess}>? element names are case-sensitive)` : '';
-        fail('unknown-element', `unknown element <${name}>${hint}`, at, name);
+        fail('unknown-element', `unknown element <${shown}>${hint}`, at, shown);
       }
       if (!parent.rule.children.includes(name)) {
         const allowed = parent.rule.children.length === 0
           ? `<${parent.name}> may not contain elements`
           : `allowed inside <${parent.name}>: ${parent.rule.children.join(', ')}`;
-        fail('nesting', `<${name}> is not allowed inside <${parent.name}>; ${allowed}`, at, name);
+        fail('nesting', `<${shown}> is not allowed inside <${parent.name}>; ${allowed}`, at, shown);
       }
     }
     const rule = ELEMENT_RULES.get(name);
@@ -169,7 +180,7 @@ export function parsePlivoXml(input: string | Uint8Array, opts: PlivoXmlParseOpt
         ? ' (Plivo XML uses no namespaces)'
         : guess !== undefined ? ` (did you mean ${guess}? attribute names are case-sensitive)` : '';
       const allowed = frame.rule.attributes.length === 0 ? 'none' : frame.rule.attributes.join(', ');
-      fail('unknown-attribute', `<${frame.name}> has unknown attribute ${attr.name}${hint}; allowed: ${allowed}`, at, frame.name);
+      fail('unknown-attribute', `<${frame.name}> has unknown attribute ${boundedName(attr.name)}${hint}; allowed: ${allowed}`, at, frame.name);
     }
     frame.attributes.set(attr.name, { value: attr.value, ...at });
   });
@@ -195,12 +206,13 @@ export function parsePlivoXml(input: string | Uint8Array, opts: PlivoXmlParseOpt
       const open = text.lastIndexOf('</', end - 3);
       const closeName = text.slice(open + 2, end - 1).trim();
       if (closeName !== tag.name) {
-        fail('malformed', `malformed XML: </${closeName}> does not close <${tag.name}>`, lines.locate(Math.max(0, open)), tag.name);
+        fail('malformed', `malformed XML: </${boundedName(closeName)}> does not close <${tag.name}>`, lines.locate(Math.max(0, open)), tag.name);
       }
     }
     const frame = stack.pop();
     if (frame === undefined) return;
     if (frame.name === 'Response') {
+      rootEnd = parser.position;
       verbs = verbsOf({ ...frame });
       return;
     }
@@ -214,11 +226,18 @@ export function parsePlivoXml(input: string | Uint8Array, opts: PlivoXmlParseOpt
     if (err instanceof PlivoXmlFailure) return { ok: false, error: err.detail };
     const m = err instanceof Error ? /^(\d+):(\d+): (.*)$/s.exec(err.message) : null;
     if (m === null) throw err;
-    const line = Number(m[1]);
-    const column = Number(m[2]);
+    let line = Number(m[1]);
+    // saxes columns count characters consumed; clamp so a failure at a line start reads as column 1.
+    let column = Math.max(1, Number(m[2]));
+    if (rootEnd >= 0 && /outside of root/.test(m[3] ?? '')) {
+      // saxes notices stray trailing text only at the end; point at where it starts instead.
+      const at = lines.locate(rootEnd + (text.slice(rootEnd).length - text.slice(rootEnd).trimStart().length));
+      line = at.line;
+      column = at.column;
+    }
     const element = stack[stack.length - 1]?.name;
     const error: PlivoXmlError = {
-      message: `line ${line}: malformed XML at column ${column}: ${m[3] ?? ''}`,
+      message: `line ${line}: malformed XML at column ${column}: ${boundedMessage(m[3] ?? '')}`,
       line, column, code: 'malformed', ...(element !== undefined ? { element } : {}),
     };
     return { ok: false, error };
