@@ -386,6 +386,22 @@ test('playback queue is capped: the excess is dropped with a DegradedStream stat
   });
 });
 
+test('DegradedStream is reported as the playback queue crosses 30/60/90 %, once per level until it drains', T, async () => {
+  await withBridge({ maxQueuedMs: 1000 }, async (h) => {
+    const conn = await started(h);
+    const play = (ms: number): void => conn.send({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.alloc(8 * ms, 0xff).toString('base64') } });
+    play(200); play(200); play(100); play(200); play(250);
+    await processed(h, 5);
+    assert.equal(h.bridge.queuedMs, 950);
+    assert.deepEqual(h.statuses.filter((s) => s.event === 'DegradedStream').map((s) => s.reason), ['playback_queue_30pct', 'playback_queue_60pct', 'playback_queue_90pct']);
+    for (let i = 0; i < 60 && h.bridge.queuedMs > 0; i++) h.bridge.pullFrame();
+    assert.equal(h.bridge.queuedMs, 0);
+    play(400);
+    await processed(h, 6);
+    assert.equal(h.statuses.filter((s) => s.event === 'DegradedStream').at(-1)?.reason, 'playback_queue_30pct', 'reported again after draining');
+  });
+});
+
 test('a message over 64 KB closes the stream with 1009 and counts as a drop', T, async () => {
   await withBridge({}, async (h) => {
     const conn = await started(h);
