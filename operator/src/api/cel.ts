@@ -121,7 +121,7 @@ export function walkRules(
 function evalRule(r: CelRule, schema: SchemaNode, value: unknown, oldValue: unknown, path: string, out: FieldError[]): void {
   const transition = isTransitionRule(r.rule);
   if (transition && oldValue === undefined) return;
-  const at = r.fieldPath ? path + r.fieldPath : path;
+  const at = r.fieldPath ? (path ? path + r.fieldPath : r.fieldPath.replace(/^\./, '')) : path;
   const bindings: Record<string, CelInput> = { self: toCel(value, schema) };
   if (transition) bindings.oldSelf = toCel(oldValue, schema);
   let result: CelResult;

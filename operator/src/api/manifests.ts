@@ -38,14 +38,15 @@ const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 export function parseManifestText(text: string, file: string): ManifestSet {
   const docs: ManifestDoc[] = [];
   const problems: ManifestProblem[] = [];
-  const parsed = parseAllDocuments(text, { prettyErrors: false });
+  const parsed = parseAllDocuments(text);
   const list = Array.isArray(parsed) ? parsed : [parsed];
   list.forEach((doc, i) => {
     const source = { file, index: i + 1 };
     if (doc.errors.length > 0) {
       const first = doc.errors[0];
       const where = first?.linePos?.[0] ? ` (line ${first.linePos[0].line}, column ${first.linePos[0].col})` : '';
-      problems.push({ source, message: `invalid YAML${where}: ${first?.message.split('\n')[0] ?? 'parse error'}` });
+      const msg = (first?.message.split('\n')[0] ?? 'parse error').replace(/ at line \d+, column \d+:?$/, '');
+      problems.push({ source, message: `invalid YAML${where}: ${msg}` });
       return;
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
