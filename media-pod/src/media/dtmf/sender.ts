@@ -138,25 +138,33 @@ export class DtmfSender {
     const s = this.step;
     s.kind = 'idle'; s.marker = false;
     for (;;) {
-      if (this.curEvent >= 0) return this.produce(rtpTimestamp);
-      if (this.pauseLeft > 0) { this.pauseLeft--; return s; }
-      if (this.qHead >= this.queue.length) return s;
+      if (this.curEvent >= 0) { this.produce(); break; }
+      if (this.pauseLeft > 0) { this.pauseLeft--; break; }
+      if (this.qHead >= this.queue.length) break;
       const item = this.queue[this.qHead++]!;
       if (item === PAUSE) { this.pauseLeft = this.queue[this.qHead++]!; continue; }
-      if (item === DONE) {
-        const id = this.queue[this.qHead++]!;
-        const cb = this.doneCallbacks.get(id);
-        this.doneCallbacks.delete(id);
-        cb?.();
-        continue;
-      }
+      if (item === DONE) { this.complete(); continue; }
       this.curEvent = item; this.curFrame = 0; this.curTs = rtpTimestamp;
       const key = KEYPAD.indexOf('0123456789*#ABCD'[item]!);
       this.f1 = ROW_HZ[key >> 2]!; this.f2 = COL_HZ[key & 3]!;
     }
+    // Report completion in the frame that finished the work, not one frame later.
+    while (this.curEvent < 0 && this.pauseLeft === 0 && this.queue[this.qHead] === DONE) {
+      this.qHead++;
+      this.complete();
+    }
+    return s;
   }
 
-  private produce(_rtpTimestamp: number): DtmfStep {
+  /** Runs the callback whose id is at the queue head (the DONE marker already consumed). */
+  private complete(): void {
+    const id = this.queue[this.qHead++]!;
+    const cb = this.doneCallbacks.get(id);
+    this.doneCallbacks.delete(id);
+    cb?.();
+  }
+
+  private produce(): void {
     const s = this.step;
     const k = this.curFrame++;
     if (this.mode === 'inband') {
@@ -168,7 +176,7 @@ export class DtmfSender {
         s.pcm[i] = Math.round(TONE_AMPLITUDE * (Math.sin(w1 * n) + Math.sin(w2 * n)));
       }
       if (this.curFrame >= this.toneFrames) this.curEvent = -1;
-      return s;
+      return;
     }
     s.kind = 'event';
     s.timestamp = this.curTs;
@@ -177,6 +185,5 @@ export class DtmfSender {
     const duration = (isEnd ? this.toneFrames : k + 1) * FRAME_SAMPLES;
     encodeTelephoneEvent({ event: this.curEvent, end: isEnd, volume: this.volume, duration }, s.payload);
     if (k >= this.toneFrames + 2) this.curEvent = -1; // three end packets sent
-    return s;
   }
 }
