@@ -83,7 +83,9 @@ function escapeAttr(s: string): string {
 
 /** An SSML element inside <Speak>: kept as markup for an SSML-capable TTS, flattened for the rest. */
 export function buildSsml(el: ClosedElement): ContentPart {
-  let flat = el.name === 'break' ? ' ' : '';
+  // Element boundaries count as word breaks: SDK output has none (`Hi<break/>there`), and an
+  // extra space is harmless once runs are collapsed.
+  let flat = ' ';
   let inner = '';
   for (const p of el.parts) {
     if (p.kind === 'text') {
@@ -96,6 +98,7 @@ export function buildSsml(el: ClosedElement): ContentPart {
   }
   let attrs = '';
   for (const [name, a] of el.attributes) attrs += ` ${name}="${escapeAttr(a.value)}"`;
+  flat += ' ';
   const markup = inner === '' ? `<${el.name}${attrs}/>` : `<${el.name}${attrs}>${inner}</${el.name}>`;
   return { kind: 'ssml', flat, markup };
 }
