@@ -362,6 +362,10 @@ describe('document-level rules', () => {
     assert.equal(parseErr(`<Response>${'<'.repeat(200 * 1024)}`).code, 'too-large');
     assert.ok(parsePlivoXml(`<Response><Speak>${'a'.repeat(90 * 1024)}</Speak></Response>`).ok);
   });
+  test('invalid limits are a programming error, not a silent "no limit"', () => {
+    assert.throws(() => parsePlivoXml('<Response/>', { maxBytes: Number.NaN }), RangeError);
+    assert.throws(() => parsePlivoXml('<Response/>', { maxDepth: 0 }), RangeError);
+  });
   test('DOCTYPE is refused (no entity expansion, no XXE)', () => {
     const e = parseErr('<?xml version="1.0"?>\n<!DOCTYPE Response [<!ENTITY a "aaaa">]>\n<Response><Speak>&a;</Speak></Response>');
     assert.equal(e.code, 'doctype');

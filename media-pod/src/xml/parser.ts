@@ -114,11 +114,15 @@ function closestName(name: string, candidates: Iterable<string>): string | undef
 /**
  * Parses and validates a Plivo XML document. Never throws for bad input: every problem comes back
  * as `{ ok: false, error }` with the line it is on. Bytes are checked to be UTF-8 first; strings are
- * taken as already decoded.
+ * taken as already decoded. Throws RangeError only for invalid options.
  */
 export function parsePlivoXml(input: string | Uint8Array, opts: PlivoXmlParseOptions = {}): PlivoXmlParseResult {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_XML_BYTES;
   const maxDepth = opts.maxDepth ?? DEFAULT_MAX_XML_DEPTH;
+  // A NaN limit would compare false everywhere and silently disable the check, so refuse it loudly:
+  // options come from our code, not from the answer server.
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
+  if (!Number.isSafeInteger(maxDepth) || maxDepth < 1) throw new RangeError(`maxDepth must be a positive integer, got ${maxDepth}`);
   const decoded = decodeInput(input, maxBytes);
   if (!('text' in decoded)) return decoded;
   let text = decoded.text;
