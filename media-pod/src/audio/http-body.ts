@@ -43,6 +43,20 @@ export function redactUrl(raw: string): string {
   }
 }
 
+const DISCARD_LIMIT = 64 * 1024;
+
+/**
+ * Drain a body we do not want. Destroying a short response that has already been read to the
+ * end can kill a socket the keep-alive agent has just pooled, so the next request on it fails
+ * with "socket hang up"; only bodies past a small limit are cut off.
+ */
+function discard(res: http.IncomingMessage): void {
+  let n = 0;
+  res.on('data', (c: Buffer) => { n += c.length; if (n > DISCARD_LIMIT) res.destroy(); });
+  res.on('error', () => undefined);
+  res.resume();
+}
+
 /**
  * Perform the request. Rejects with AudioFileError `unreachable` (bad URL, network error,
  * deadline, too many redirects) or `too_large`; any HTTP status is resolved, not thrown.
@@ -63,24 +77,26 @@ export function fetchBounded(req: BoundedRequest): Promise<BoundedResponse> {
     const fail = (cause: 'unreachable' | 'too_large', detail: string, timedOut = false): void => settle(new AudioFileError(cause, detail, { url: shownUrl, timedOut }));
     const timer = clock.setTimeout(() => fail('unreachable', `no complete response within ${req.timeoutMs} ms`, true), req.timeoutMs);
 
-    const attempt = (raw: string, redirectsLeft: number): void => {
+    const attempt = (raw: string, redirectsLeft: number, retriedStale = false): void => {
       let url: URL;
       try { url = new URL(raw); } catch { fail('unreachable', 'invalid URL'); return; }
       shownUrl = redactUrl(url.href);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') { fail('unreachable', `unsupported URL scheme ${url.protocol}`); return; }
       const mod = url.protocol === 'https:' ? https : http;
       const headers: Record<string, string> = { 'user-agent': 'sipflow-media', 'accept-encoding': 'identity', ...req.headers };
+      let responded = false;
       const r = mod.request(url, { method, headers }, (res) => {
+        responded = true;
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
         if (REDIRECTS.has(status) && method === 'GET' && location) {
-          res.destroy();
+          discard(res);
           if (redirectsLeft <= 0) { fail('unreachable', `more than ${req.maxRedirects ?? 3} redirects`); return; }
           attempt(new URL(location, url).href, redirectsLeft - 1);
           return;
         }
         if (status < 200 || status > 299) {
-          res.destroy();
+          discard(res);
           settle(null, { status, headers: res.headers, body: Buffer.alloc(0), finalUrl: shownUrl });
           return;
         }
@@ -101,7 +117,12 @@ export function fetchBounded(req: BoundedRequest): Promise<BoundedResponse> {
         res.on('aborted', () => fail('unreachable', 'response broke off'));
       });
       current = r;
-      r.on('error', (e: NodeJS.ErrnoException) => fail('unreachable', e.code ? `${e.code}: ${e.message}` : e.message));
+      r.on('error', (e: NodeJS.ErrnoException) => {
+        // A pooled keep-alive socket the server has since closed fails on first use; Node's
+        // documented remedy is to retry once on a fresh connection.
+        if (r.reusedSocket && e.code === 'ECONNRESET' && !responded && !retriedStale && !settled) { attempt(raw, redirectsLeft, true); return; }
+        fail('unreachable', e.code ? `${e.code}: ${e.message}` : e.message);
+      });
       r.end(req.body);
     };
     attempt(req.url, req.maxRedirects ?? 3);
