@@ -164,7 +164,7 @@ test('toKubeObjects: shards before the index, labelled, credentials only in a Se
   assert.deepEqual(objs.map((o) => o.metadata.labels?.['sipflow.io/component']), ['routing', 'credentials', 'index']);
   const secret = objs[1] as Secret;
   assert.equal(Buffer.from(secret.data?.['credentials.json'] ?? '', 'base64').toString('utf8'), r.credentialShards[0]?.text);
-  assert.equal((objs[2] as { data: Record<string, string> }).data['index.json'], r.indexText);
+  assert.equal((objs[2] as unknown as { data: Record<string, string> }).data['index.json'], r.indexText);
   assert.equal(objs[2]?.metadata.annotations?.['sipflow.io/generation'], r.index.generation);
 });
 
