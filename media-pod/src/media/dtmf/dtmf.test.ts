@@ -7,8 +7,8 @@ import {
 interface Sent { kind: string; marker: boolean; ts: number; event: number; end: boolean; duration: number }
 
 /** Runs the sender frame by frame, as the session's pacer would, until it is idle. */
-function run(sender: DtmfSender, maxFrames = 2000): { frames: Sent[]; doneAt: number[] } {
-  const frames: Sent[] = []; const doneAt: number[] = [];
+function run(sender: DtmfSender, maxFrames = 2000): { frames: Sent[] } {
+  const frames: Sent[] = [];
   let ts = 1000;
   for (let i = 0; i < maxFrames && sender.active; i++) {
     const step = sender.next(ts);
@@ -16,7 +16,7 @@ function run(sender: DtmfSender, maxFrames = 2000): { frames: Sent[]; doneAt: nu
     frames.push({ kind: step.kind, marker: step.marker, ts: step.timestamp, event: ev.event, end: ev.end, duration: ev.duration });
     ts += 160;
   }
-  return { frames, doneAt };
+  return { frames };
 }
 
 test('event codes map to 0-9 * # A-D', () => {

@@ -103,10 +103,15 @@ export interface RtpHeaderFields {
 
 /** Writes a 12-byte header (no CSRC, no extension, no padding) at `offset`; returns 12. */
 export function writeRtpHeader(out: Uint8Array, h: RtpHeaderFields, offset = 0): number {
+  return writeRtpHeaderValues(out, offset, h.marker ?? false, h.payloadType, h.sequenceNumber, h.timestamp, h.ssrc);
+}
+
+/** `writeRtpHeader` with positional arguments, for the send path (no object per packet). */
+export function writeRtpHeaderValues(out: Uint8Array, offset: number, marker: boolean, payloadType: number, sequenceNumber: number, timestamp: number, ssrcIn: number): number {
   if (out.length < offset + RTP_HEADER_SIZE) throw new RangeError(`writeRtpHeader: buffer too small (${out.length - offset} bytes)`);
-  const ts = h.timestamp >>> 0; const ssrc = h.ssrc >>> 0; const seq = h.sequenceNumber & 0xffff;
+  const ts = timestamp >>> 0; const ssrc = ssrcIn >>> 0; const seq = sequenceNumber & 0xffff;
   out[offset] = 0x80;
-  out[offset + 1] = (h.marker ? 0x80 : 0) | (h.payloadType & 0x7f);
+  out[offset + 1] = (marker ? 0x80 : 0) | (payloadType & 0x7f);
   out[offset + 2] = seq >> 8; out[offset + 3] = seq & 0xff;
   out[offset + 4] = ts >>> 24; out[offset + 5] = (ts >>> 16) & 0xff; out[offset + 6] = (ts >>> 8) & 0xff; out[offset + 7] = ts & 0xff;
   out[offset + 8] = ssrc >>> 24; out[offset + 9] = (ssrc >>> 16) & 0xff; out[offset + 10] = (ssrc >>> 8) & 0xff; out[offset + 11] = ssrc & 0xff;

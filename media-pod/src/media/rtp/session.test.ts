@@ -251,3 +251,30 @@ test('close releases the pooled port into quarantine and resolves pending DTMF',
   assert.equal(pool.quarantined, 1);
   session.close(); // idempotent
 });
+
+test('IPv6: binds on ::1 and exchanges packets with an IPv6 peer', async (t) => {
+  const peer = dgram.createSocket('udp6');
+  try {
+    await new Promise<void>((resolve, reject) => { peer.once('error', reject); peer.bind(0, '::1', () => resolve()); });
+  } catch {
+    peer.close();
+    t.skip('no IPv6 loopback here');
+    return;
+  }
+  const clock = new FakeClock();
+  const mc = new MediaClock({ clock });
+  const session = await RtpSession.open({ listenAddress: '::1', mediaClock: mc, clock });
+  try {
+    const got: number[] = [];
+    peer.on('message', (m) => { const h = parseRtp(m); if (typeof h !== 'string') got.push(h.payloadType); });
+    session.configure({ codec: 'PCMA', payloadType: 8, remote: { address: '::1', port: peer.address().port }, direction: 'sendrecv' });
+    session.setSource(toneSource());
+    clock.advance(20);
+    await until(() => got.length === 1, 'IPv6 packet');
+    assert.deepEqual(got, [8]);
+    const seqs: number[] = [];
+    session.onAudio = (_pcm, meta) => seqs.push(meta.seq);
+    peer.send(serializeRtp({ payloadType: 8, sequenceNumber: 3, timestamp: 0, ssrc: 5 }, new Uint8Array(160)), session.localPort, '::1');
+    await until(() => seqs.length === 1, 'IPv6 inbound');
+  } finally { session.close(); peer.close(); }
+});

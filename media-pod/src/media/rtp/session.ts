@@ -14,7 +14,7 @@ import { decodeFrame, encodeFrame, type Codec } from '../codec/index.js';
 import { DtmfReceiver, DtmfSender, type DtmfSenderOptions } from '../dtmf/index.js';
 import { JitterBuffer } from './jitter-buffer.js';
 import type { MediaClock, PacedStream } from './media-clock.js';
-import { createRtpHeader, looksLikeRtcp, parseRtp, RTP_HEADER_SIZE, writeRtpHeader } from './packet.js';
+import { createRtpHeader, looksLikeRtcp, parseRtp, RTP_HEADER_SIZE, writeRtpHeaderValues } from './packet.js';
 import type { RtpPortPool } from './port-pool.js';
 
 export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
@@ -109,13 +109,15 @@ const SAMPLES_PER_TICK = 160;
 
 function bindSocket(type: 'udp4' | 'udp6', address: string, port: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
-    // IP literals resolve synchronously, so send() goes out immediately and no DNS is involved.
+    // IP literals resolve synchronously, so send() goes out immediately and no DNS is involved;
+    // the last answer is cached because a call sends to the same address 50 times a second.
+    let lastHost = ''; let lastFamily = 0;
     const sock = dgram.createSocket({
       type,
       lookup: (host, _opts, cb) => {
-        const fam = isIP(host);
-        if (fam === 0) cb(new Error(`RTP destination ${host} is not an IP address`), '', 0);
-        else cb(null, host, fam);
+        if (host !== lastHost) { lastHost = host; lastFamily = isIP(host); }
+        if (lastFamily === 0) cb(new Error(`RTP destination ${host} is not an IP address`), '', 0);
+        else cb(null, host, lastFamily);
       },
     });
     const onError = (err: Error): void => { sock.close(); reject(err); };
@@ -160,10 +162,15 @@ export class RtpSession implements PacedStream {
   private seq: number;
   private ts: number;
   private needMarker = true;
-  private readonly txBufs: [Buffer, Buffer];
+  // Two of each so a send still queued in libuv is never overwritten by the next one. Exactly
+  // sized, so socket.send takes the whole buffer without slicing it.
+  private readonly txFrames: [Buffer, Buffer];
+  private readonly txFramePayloads: [Uint8Array, Uint8Array];
+  private readonly txEvents: [Buffer, Buffer];
   private txIndex = 0;
   private sendAddress = '';
   private sendPort = 0;
+  private sendBlocked = false;
   private sendBlockedLogged = false;
 
   // Inbound state.
@@ -236,7 +243,12 @@ export class RtpSession implements PacedStream {
     this.ssrc = randomInt(0, 2 ** 32 - 1) >>> 0;
     this.seq = randomInt(0, 0x10000);
     this.ts = randomInt(0, 2 ** 32 - 1) >>> 0;
-    this.txBufs = [Buffer.allocUnsafe(RTP_HEADER_SIZE + MAX_PAYLOAD), Buffer.allocUnsafe(RTP_HEADER_SIZE + MAX_PAYLOAD)];
+    this.txFrames = [Buffer.allocUnsafe(RTP_HEADER_SIZE + SAMPLES_PER_TICK), Buffer.allocUnsafe(RTP_HEADER_SIZE + SAMPLES_PER_TICK)];
+    this.txFramePayloads = [
+      new Uint8Array(this.txFrames[0].buffer, this.txFrames[0].byteOffset + RTP_HEADER_SIZE, SAMPLES_PER_TICK),
+      new Uint8Array(this.txFrames[1].buffer, this.txFrames[1].byteOffset + RTP_HEADER_SIZE, SAMPLES_PER_TICK),
+    ];
+    this.txEvents = [Buffer.allocUnsafe(RTP_HEADER_SIZE + 4), Buffer.allocUnsafe(RTP_HEADER_SIZE + 4)];
     this.lastRxMs = this.clock.now();
     this.jitter = new JitterBuffer((seq, ts, payload, arrival) => this.deliver(seq, ts, payload, arrival), {
       depth: opts.jitterDepth, maxWaitMs: opts.jitterMaxWaitMs,
@@ -323,6 +335,7 @@ export class RtpSession implements PacedStream {
     // A dual-stack IPv6 socket reaches IPv4 peers through their IPv4-mapped address.
     this.sendAddress = this.ipv6Socket && isIP(address) === 4 ? `::ffff:${address}` : address;
     this.sendPort = port;
+    this.sendBlocked = !this.ipv6Socket && isIP(address) === 6;
     this.sendBlockedLogged = false;
   }
 
@@ -347,10 +360,11 @@ export class RtpSession implements PacedStream {
       if (step.kind === 'event') {
         const te = p.telephoneEvent;
         if (te && canSend) {
-          const buf = this.nextTxBuf();
-          writeRtpHeader(buf, { marker: step.marker, payloadType: te.payloadType, sequenceNumber: this.seq, timestamp: step.timestamp, ssrc: this.ssrc });
+          this.txIndex ^= 1;
+          const buf = this.txEvents[this.txIndex]!;
+          writeRtpHeaderValues(buf, 0, step.marker, te.payloadType, this.seq, step.timestamp, this.ssrc);
           buf.set(step.payload, RTP_HEADER_SIZE);
-          this.transmit(buf, RTP_HEADER_SIZE + step.payload.length);
+          this.transmit(buf);
           this.counters.dtmfOut++;
         }
         this.source?.pull(p.codec); // keep playback in step with the call's clock
@@ -369,27 +383,28 @@ export class RtpSession implements PacedStream {
   }
 
   private sendAudio(frame: Int16Array | Uint8Array, p: RtpMediaParams, ts: number): void {
-    const buf = this.nextTxBuf();
-    writeRtpHeader(buf, { marker: this.needMarker, payloadType: p.payloadType, sequenceNumber: this.seq, timestamp: ts, ssrc: this.ssrc });
     const n = Math.min(frame.length, MAX_PAYLOAD);
-    if (frame instanceof Int16Array) {
-      encodeFrame(p.codec, n === frame.length ? frame : frame.subarray(0, n), buf.subarray(RTP_HEADER_SIZE, RTP_HEADER_SIZE + n));
-    } else {
-      buf.set(n === frame.length ? frame : frame.subarray(0, n), RTP_HEADER_SIZE);
-    }
-    this.needMarker = false;
-    this.transmit(buf, RTP_HEADER_SIZE + n);
-  }
-
-  private nextTxBuf(): Buffer {
-    // Two buffers alternate so a send still queued in libuv is never overwritten by the next one.
     this.txIndex ^= 1;
-    return this.txBufs[this.txIndex]!;
+    let buf: Buffer; let payload: Uint8Array;
+    if (n === SAMPLES_PER_TICK) {
+      buf = this.txFrames[this.txIndex]!;
+      payload = this.txFramePayloads[this.txIndex]!;
+    } else {
+      // Unusual frame sizes take a one-off buffer rather than slowing down the common case.
+      buf = Buffer.allocUnsafe(RTP_HEADER_SIZE + n);
+      payload = buf.subarray(RTP_HEADER_SIZE);
+    }
+    writeRtpHeaderValues(buf, 0, this.needMarker, p.payloadType, this.seq, ts, this.ssrc);
+    const src = n === frame.length ? frame : frame.subarray(0, n);
+    if (src instanceof Int16Array) encodeFrame(p.codec, src, payload);
+    else payload.set(src);
+    this.needMarker = false;
+    this.transmit(buf);
   }
 
-  private transmit(buf: Buffer, len: number): void {
+  private transmit(buf: Buffer): void {
     this.seq = (this.seq + 1) & 0xffff;
-    if (!this.ipv6Socket && isIP(this.sendAddress) === 6) {
+    if (this.sendBlocked) {
       if (!this.sendBlockedLogged) {
         this.sendBlockedLogged = true;
         this.logger?.warn('cannot send RTP to an IPv6 peer from an IPv4 socket', { remote: this.sendAddress });
@@ -397,8 +412,8 @@ export class RtpSession implements PacedStream {
       return;
     }
     this.counters.packetsOut++;
-    this.counters.bytesOut += len;
-    this.socket.send(buf, 0, len, this.sendPort, this.sendAddress);
+    this.counters.bytesOut += buf.length;
+    this.socket.send(buf, this.sendPort, this.sendAddress);
   }
 
   // ---- inbound --------------------------------------------------------------------------------
@@ -468,6 +483,7 @@ export class RtpSession implements PacedStream {
     this.candCount = 0;
     this.sendAddress = address; // already in the socket's own family
     this.sendPort = port;
+    this.sendBlocked = false;
     this.onLatch?.(address, port);
   }
 
