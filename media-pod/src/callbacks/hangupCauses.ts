@@ -37,6 +37,8 @@ export const HANGUP_CAUSES = {
   SERVER_SHUTTING_DOWN: c(9020, 'Server Shutting Down', 'SYSTEM_SHUTDOWN', true),
   /** sipflow: the stream's WebSocket could not be opened. */
   STREAM_CONNECT_FAILED: c(9030, 'Stream Connection Failed', 'NORMAL_TEMPORARY_FAILURE', true),
+  /** sipflow: the caller never acknowledged our 200 OK (no ACK within 64*T1). */
+  ACK_TIMEOUT: c(9040, 'Call Not Acknowledged', 'RECOVERY_ON_TIMER_EXPIRE', true),
 } as const satisfies Record<string, HangupCause>;
 
 export type HangupCauseKey = keyof typeof HANGUP_CAUSES;

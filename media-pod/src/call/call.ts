@@ -1,0 +1,396 @@
+/**
+ * One inbound call after it passed authentication: its dialog (200 OK, ACK, BYE either way,
+ * re-INVITE), its media, and the CallControl the XML engine drives. Whatever ends the call —
+ * the XML, the caller, a media timeout, a drain — goes through `end()`, which releases
+ * everything once and reports the hangup to hangup_url.
+ */
+import { randomInt } from 'node:crypto';
+import type { Logger } from '@sipflow/operator/log';
+import type { RoutingApp } from '@sipflow/operator/contract/types';
+import {
+  createRequest, getHeader, getHeaders, parseNameAddr, parseSipUri, type SipRequest,
+} from '../sip/message/index.js';
+import type { InviteServerTransaction, NonInviteServerTransaction, TransactionLayer } from '../sip/transaction/index.js';
+import type { SipDestination, SipSource, SipTransport } from '../sip/transport/index.js';
+import { negotiateAnswer, type NegotiatedMedia, type SdpSessionState } from '../media/sdp/index.js';
+import type { AnswerUrlClient, CallbackClient } from '../callbacks/index.js';
+import { hangupParams, signedHeaders } from '../callbacks/index.js';
+import type { HangupSource } from '../callbacks/hangupCauses.js';
+import { StreamBridge, type StreamStatusEvent } from '../stream/index.js';
+import type { StreamVerb } from '../xml/index.js';
+import { PcmPlayback } from '../audio/playback.js';
+import type { AudioFetcher } from '../audio/fetcher.js';
+import { speechToPcm8k, type SpeechEngine } from '../speech/engine.js';
+import type { Clock } from '../clock.js';
+import type { MediaMetrics } from '../observability/metrics.js';
+import { CallMedia } from './call-media.js';
+import { causeFor } from './causes.js';
+import type { CallControl, DigitCollection, FrameSource, HangupCause, StreamHandle, XmlFetchResult } from './control.js';
+
+export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO';
+
+export interface CallServices {
+  transactions: TransactionLayer;
+  transport: SipTransport;
+  answerClient: AnswerUrlClient;
+  callbacks: CallbackClient;
+  speech: SpeechEngine;
+  audio: AudioFetcher;
+  metrics: MediaMetrics;
+  clock: Clock;
+  /** Host put in Contact (and SDP, through the media layer). */
+  advertiseHost: string;
+}
+
+export interface CallInit {
+  callUuid: string;
+  app: RoutingApp;
+  authToken?: string;
+  invite: InviteServerTransaction;
+  rtpMedia: CallMedia;
+  sdp: SdpSessionState;
+  negotiated: NegotiatedMedia & { answerSdp: string };
+  /** Parameters of the answer_url request; redirects/actions/hangup reuse them. */
+  answerParams: Record<string, string>;
+  logger: Logger;
+}
+
+/** Pre-answer SIP responses for causes that end a call before it was answered. */
+function rejectStatusFor(cause: HangupCause): [number, string] {
+  switch (cause.code) {
+    case 3010: return [486, 'Busy Here'];
+    case 3020: return [603, 'Decline'];
+    case 9020: return [503, 'Service Unavailable'];
+    case 7011: return [500, 'Answer URL Unreachable'];
+    case 8011: case 8012: case 8014: return [500, 'Invalid Answer XML'];
+    case 9010: return [500, 'Unsupported XML'];
+    case 5010: return [500, 'Server Internal Error'];
+    default: return [480, 'Temporarily Unavailable'];
+  }
+}
+
+export class Call implements CallControl {
+  readonly callUuid: string;
+  readonly app: RoutingApp;
+  readonly callId: string;
+  /** Our tag on To (the dialog's local tag). */
+  readonly localTag: string;
+  readonly remoteTag: string;
+  private state: 'early' | 'answered' | 'ended' = 'early';
+  private readonly abort = new AbortController();
+  private readonly startWall: number;
+  private answerWall: number | undefined;
+  private sentEarlyMedia = false;
+  private answering: Promise<void> | undefined;
+  private localCseq = randomInt(1, 1 << 20);
+  private bridge: StreamBridge | undefined;
+  private readonly sleeps = new Set<() => void>();
+  private readonly ended: Promise<HangupCause>;
+  private resolveEnded!: (c: HangupCause) => void;
+  private cause: HangupCause | undefined;
+  private readonly logger: Logger;
+
+  constructor(private readonly svc: CallServices, private readonly init: CallInit, private readonly onGone: (call: Call) => void) {
+    this.callUuid = init.callUuid;
+    this.app = init.app;
+    this.callId = init.invite.callId;
+    this.localTag = init.invite.toTag;
+    this.remoteTag = parseNameAddr(getHeader(init.invite.request, 'From') ?? '')?.params.get('tag') ?? '';
+    this.startWall = svc.clock.wallNow();
+    this.logger = init.logger;
+    this.ended = new Promise((r) => { this.resolveEnded = r; });
+    init.rtpMedia.rtp.onMediaTimeout = () => this.end(causeFor(6020, 'Plivo', 'no RTP received'));
+  }
+
+  get answered(): boolean { return this.state === 'answered'; }
+  get isEnded(): boolean { return this.state === 'ended'; }
+  get signal(): AbortSignal { return this.abort.signal; }
+  get whenEnded(): Promise<HangupCause> { return this.ended; }
+  get inviteTx(): InviteServerTransaction { return this.init.invite; }
+  get source(): SipSource { return this.init.invite.source; }
+
+  private contactHeader(): string {
+    const src = this.init.invite.source;
+    const adv = this.svc.transport.advertised;
+    const host = adv.host.includes(':') ? `[${adv.host}]` : adv.host;
+    return `<sip:${this.app.appId}@${host}:${adv.port}${src.transport === 'tcp' ? ';transport=tcp' : ''}>`;
+  }
+
+  private withSdp(): { headers: Array<[string, string]>; body: string; contentType: string } {
+    return {
+      headers: [['Contact', this.contactHeader()], ['Allow', ALLOW], ['Supported', '']].filter(([, v]) => v !== '') as Array<[string, string]>,
+      body: this.init.negotiated.answerSdp,
+      contentType: 'application/sdp',
+    };
+  }
+
+  private startMedia(): void {
+    const n = this.init.negotiated;
+    this.init.rtpMedia.rtp.configure({
+      codec: n.codec, payloadType: n.payloadType, telephoneEvent: n.telephoneEvent,
+      remote: n.remote, direction: n.direction, hold: n.hold,
+    });
+  }
+
+  preAnswer(): Promise<void> {
+    if (this.state !== 'early' || this.sentEarlyMedia) return Promise.resolve();
+    this.sentEarlyMedia = true;
+    this.init.invite.respond(183, 'Session Progress', this.withSdp());
+    this.startMedia();
+    return Promise.resolve();
+  }
+
+  answer(): Promise<void> {
+    if (this.state === 'ended') return Promise.reject(new CallEndedError(this.callUuid));
+    if (!this.answering) this.answering = this.doAnswer();
+    return this.answering;
+  }
+
+  private async doAnswer(): Promise<void> {
+    const tx = this.init.invite;
+    if (!tx.respondWith) throw new Error('no INVITE transaction');
+    tx.respond(200, 'OK', this.withSdp());
+    this.state = 'answered';
+    this.answerWall = this.svc.clock.wallNow();
+    this.svc.metrics.invites.inc({ outcome: 'answered' });
+    if (!this.sentEarlyMedia) this.startMedia();
+    this.logger.info('call answered', { codec: this.init.negotiated.codec });
+    const outcome = await tx.waitForAck();
+    if (outcome === 'timeout' && this.state === 'answered') {
+      this.end(causeFor(9040, 'Error', 'no ACK for 200 OK'));
+      throw new CallEndedError(this.callUuid);
+    }
+  }
+
+  async play(source: FrameSource, until?: AbortSignal): Promise<boolean> {
+    if (this.state === 'ended') return false;
+    return this.init.rtpMedia.play(source, until);
+  }
+
+  async speech(text: string, voice: string, language: string): Promise<FrameSource> {
+    const s = await this.svc.speech.synthesize(text, { voice, language });
+    return new PcmPlayback(speechToPcm8k(s), 1);
+  }
+
+  async audioFile(url: string): Promise<FrameSource> {
+    const a = await this.svc.audio.fetchAudio(url);
+    return new PcmPlayback(a.pcm8k, 1);
+  }
+
+  collectDigits(): DigitCollection { return this.init.rtpMedia.collectDigits(); }
+
+  sendDtmf(digits: string): Promise<void> { return this.init.rtpMedia.rtp.sendDtmf(digits); }
+
+  async startStream(v: unknown): Promise<StreamHandle> {
+    const verb = v as StreamVerb;
+    if (this.bridge) throw new Error('a stream is already running on this call (one stream per call)');
+    const token = this.init.authToken;
+    const bridge = new StreamBridge({
+      url: verb.url,
+      callId: this.callUuid,
+      bidirectional: verb.bidirectional,
+      audioTrack: verb.audioTrack,
+      contentType: verb.contentType,
+      streamTimeoutSec: verb.streamTimeout,
+      extraHeaders: verb.extraHeaders,
+      clock: this.svc.clock,
+      logger: this.logger.child({ stream: true }),
+      sendDtmf: (digits: string) => { this.sendDtmf(digits).catch((err: unknown) => this.logger.warn('sendDTMF failed', { error: err as Error })); },
+      onStatus: (e: StreamStatusEvent) => this.onStreamStatus(verb, e),
+      ...(token ? { upgradeHeaders: (url: string) => wsSignature(url, token) } : {}),
+    });
+    this.bridge = bridge;
+    try {
+      await bridge.start();
+    } catch (err) {
+      this.bridge = undefined;
+      this.svc.metrics.streams.inc({ event: 'failed' });
+      throw err;
+    }
+    if (this.state === 'ended') { void bridge.stop('call_hangup'); throw new CallEndedError(this.callUuid); }
+    this.svc.metrics.streams.inc({ event: 'started' });
+    this.svc.metrics.streamsActive.inc();
+    this.init.rtpMedia.attachBridge(bridge);
+    const closed = bridge.closed.then((info) => {
+      this.svc.metrics.streamsActive.dec();
+      this.svc.metrics.streams.inc({ event: info.by === 'error' ? 'dropped' : 'stopped' });
+      if (this.init.rtpMedia.attachedBridge === bridge) this.init.rtpMedia.attachBridge(undefined);
+      if (this.bridge === bridge) this.bridge = undefined;
+      this.logger.info('stream closed', { by: info.by, code: info.code, reason: info.reason });
+      return { by: info.by, ...(info.reason ? { detail: String(info.reason) } : {}) };
+    });
+    return { closed };
+  }
+
+  private onStreamStatus(verb: StreamVerb, e: StreamStatusEvent): void {
+    if (e.event === 'DegradedStream') this.svc.metrics.streams.inc({ event: 'degraded' });
+    if (!verb.statusCallbackUrl) return;
+    void this.svc.callbacks.notify({
+      url: verb.statusCallbackUrl,
+      method: verb.statusCallbackMethod,
+      params: {
+        CallUUID: this.callUuid, StreamID: e.streamId, Event: e.event, ...(e.reason ? { StatusReason: e.reason } : {}),
+        Timestamp: new Date(e.timestampMs).toISOString(), From: this.init.answerParams.From ?? '', To: this.init.answerParams.To ?? '',
+        Direction: 'inbound', ServiceURL: verb.url, Bidirectional: String(verb.bidirectional), AudioTrack: verb.audioTrack,
+        ContentType: verb.contentType, KeepCallAlive: String(verb.keepCallAlive), ExtraHeaders: verb.extraHeaders,
+      },
+      ...(this.init.authToken ? { authToken: this.init.authToken } : {}),
+      purpose: 'stream-status',
+      callUuid: this.callUuid,
+    });
+  }
+
+  async fetchXml(url: string, method: 'GET' | 'POST', extra: Record<string, string>, purpose: 'redirect' | 'action'): Promise<XmlFetchResult> {
+    const params = { ...this.init.answerParams, CallStatus: this.answered ? 'in-progress' : 'ringing', Event: purpose === 'redirect' ? 'Redirect' : 'GetDigits', ...extra };
+    const started = performance.now();
+    const res = await this.svc.answerClient.fetchXml({ url, method, params, purpose, ...(this.init.authToken ? { authToken: this.init.authToken } : {}) });
+    this.svc.metrics.answerUrlLatency.observe({ purpose, result: res.ok ? 'ok' : res.cause }, (performance.now() - started) / 1000);
+    return res.ok ? { ok: true, xml: res.xml } : { ok: false, cause: res.cause, detail: res.detail };
+  }
+
+  sleep(ms: number): Promise<boolean> {
+    if (this.state === 'ended') return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const wake = () => { clearTimeout(t); this.sleeps.delete(wake); resolve(false); };
+      const t = setTimeout(() => { this.sleeps.delete(wake); resolve(true); }, ms);
+      t.unref();
+      this.sleeps.add(wake);
+    });
+  }
+
+  hangup(cause: HangupCause): void { this.end(cause); }
+
+  reject(status: number, reason: string, cause: HangupCause): void {
+    if (this.state === 'early') this.init.invite.respond(status, reason);
+    this.end(cause);
+  }
+
+  /** The caller hung up (BYE) — answered already by the ingress. */
+  remoteBye(): void { this.end(causeFor(4000, 'Caller')); }
+
+  /** The caller cancelled before answer. */
+  cancelled(): void {
+    if (this.state === 'early') this.init.invite.respond(487, 'Request Terminated');
+    this.end(causeFor(1000, 'Caller'));
+  }
+
+  /** A re-INVITE in this dialog: new SDP (hold/resume, codec change) on the same RTP port. */
+  handleReInvite(tx: InviteServerTransaction): void {
+    if (this.state !== 'answered') { tx.respond(491, 'Request Pending'); return; }
+    const body = tx.request.body.toString('utf8');
+    if (body.trim() === '') {
+      // An offerless re-INVITE: offer our current SDP again; the answer comes in the ACK.
+      tx.respond(200, 'OK', this.withSdp());
+      return;
+    }
+    const rtp = this.init.rtpMedia.rtp;
+    const neg = negotiateAnswer(body, { localAddress: this.svc.advertiseHost, localPort: rtp.localPort, session: this.init.sdp });
+    if (!neg.ok) {
+      tx.respond(488, 'Not Acceptable Here', { headers: [['Warning', `399 sipflow "${neg.reason.replace(/"/g, "'")}"`]] });
+      return;
+    }
+    this.init.negotiated = neg;
+    tx.respond(200, 'OK', this.withSdp());
+    this.startMedia();
+    this.logger.info('re-INVITE applied', { hold: neg.hold, direction: neg.direction, codec: neg.codec });
+  }
+
+  /** Ends the call once: SIP (final response or BYE), media, stream, metrics, hangup_url. */
+  end(cause: HangupCause): void {
+    if (this.state === 'ended') return;
+    const wasAnswered = this.state === 'answered';
+    this.state = 'ended';
+    this.cause = cause;
+    if (!wasAnswered) {
+      const [status, reason] = rejectStatusFor(cause);
+      if (cause.code !== 1000 && this.init.invite.state === 'proceeding') {
+        this.init.invite.respond(status, reason, { headers: [['Warning', `399 sipflow "${cause.name}${cause.detail ? `: ${cause.detail.replace(/"/g, "'").slice(0, 200)}` : ''}"`]] });
+      }
+      this.svc.metrics.invites.inc({ outcome: cause.code === 1000 ? 'canceled' : 'rejected' });
+    } else if (cause.source !== 'Caller') {
+      this.sendBye();
+    }
+    this.abort.abort();
+    for (const wake of [...this.sleeps]) wake();
+    const bridge = this.bridge;
+    this.bridge = undefined;
+    if (bridge) void bridge.stop('call_hangup');
+    this.init.rtpMedia.close();
+    this.svc.metrics.callsEnded.inc({ cause_code: String(cause.code) });
+    this.logger.info('call ended', { causeCode: cause.code, cause: cause.name, source: cause.source, detail: cause.detail, answered: wasAnswered });
+    this.notifyHangup(cause);
+    this.resolveEnded(cause);
+    this.onGone(this);
+  }
+
+  private notifyHangup(cause: HangupCause): void {
+    const url = this.app.hangupUrl;
+    if (!url) return;
+    const p = this.init.answerParams;
+    const params = hangupParams({
+      callUuid: this.callUuid, from: p.From ?? '', to: p.To ?? '', callerName: p.CallerName ?? '',
+      ...(p['SIP-H-To'] !== undefined ? { sipToHeader: p['SIP-H-To'] } : {}),
+      startTime: this.startWall, ...(this.answerWall !== undefined ? { answerTime: this.answerWall } : {}),
+      endTime: this.svc.clock.wallNow(), causeCode: cause.code, causeName: cause.name,
+      hangupSource: cause.source as HangupSource,
+      extra: Object.fromEntries(Object.entries(p).filter(([k]) => k.startsWith('X-PH-') || k.startsWith('SIPAuth') || k === 'SIPSourceIP')),
+    });
+    void this.svc.callbacks.notify({
+      url, method: this.app.hangupMethod, params, purpose: 'hangup', callUuid: this.callUuid,
+      ...(this.init.authToken ? { authToken: this.init.authToken } : {}),
+    });
+  }
+
+  /** BYE from our side (RFC 3261 §15.1.1): to the caller's Contact, through its Record-Route. */
+  private sendBye(): void {
+    const inv = this.init.invite.request;
+    const contact = parseNameAddr(getHeader(inv, 'Contact') ?? '');
+    const target = contact?.uriText ?? inv.uri;
+    const routes = getHeaders(inv, 'Record-Route');
+    const from = getHeader(inv, 'From') ?? '';
+    const to = getHeader(inv, 'To') ?? '';
+    const toWithTag = /;\s*tag=/i.test(to) ? to : `${to};tag=${this.localTag}`;
+    const headers: Array<[string, string]> = [
+      ['From', toWithTag], ['To', from], ['Call-ID', this.callId], ['CSeq', `${++this.localCseq} BYE`],
+      ...routes.map((r): [string, string] => ['Route', r]),
+      ['Reason', `Q.850;cause=16;text="${this.cause?.name ?? 'Normal Hangup'}"`],
+    ];
+    let req: SipRequest;
+    try {
+      req = createRequest({ method: 'BYE', uri: target, headers });
+    } catch {
+      req = createRequest({ method: 'BYE', uri: inv.uri, headers });
+    }
+    const dest = this.byeDestination(routes[0]);
+    this.svc.transactions.sendRequest(req, dest).then(
+      (res) => this.logger.debug('BYE answered', { status: res.status }),
+      (err: unknown) => this.logger.warn('BYE not answered', { error: err as Error }),
+    );
+  }
+
+  /** Through a proxy when the INVITE was record-routed; otherwise back where the INVITE came from (NAT-safe). */
+  private byeDestination(firstRoute: string | undefined): SipDestination {
+    const src = this.init.invite.source;
+    if (firstRoute) {
+      const uri = parseNameAddr(firstRoute)?.uri ?? parseSipUri(firstRoute);
+      if (uri && uri.host) {
+        const transport = uri.params.get('transport')?.toLowerCase() === 'tcp' ? 'tcp' : src.transport;
+        return { transport, address: uri.host, port: uri.port ?? 5060 };
+      }
+    }
+    return { transport: src.transport, address: src.address, port: src.port, ...(src.connectionId ? { connectionId: src.connectionId } : {}) };
+  }
+}
+
+export class CallEndedError extends Error {
+  constructor(callUuid: string) { super(`call ${callUuid} has ended`); this.name = 'CallEndedError'; }
+}
+
+/** Plivo signs the WebSocket upgrade like a GET to the http(s) form of the stream URL. */
+function wsSignature(wsUrl: string, token: string): Record<string, string> {
+  const httpUrl = wsUrl.replace(/^ws(s?):/i, 'http$1:');
+  const h = signedHeaders({ url: httpUrl, method: 'GET', params: {}, authToken: token });
+  return { ...h } as unknown as Record<string, string>;
+}
+
+export type { NonInviteServerTransaction };

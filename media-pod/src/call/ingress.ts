@@ -1,0 +1,355 @@
+/**
+ * The front door of the media pod: every new INVITE is resolved to an application from the
+ * Request-URI user part, checked against lockout, IP ACL and digest credentials in that order,
+ * and only then gets media and an answer-URL request. Every rejection explains itself in the
+ * reason phrase, a Warning header, one structured log line and a metric label. In-dialog
+ * requests (ACK, BYE, re-INVITE, CANCEL) are routed to the call that owns them.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@sipflow/operator/log';
+import type { RoutingApp, RuntimeConfig } from '@sipflow/operator/contract/types';
+import { getHeader, getHeaders, parseAuthHeader, parseNameAddr, type SipRequest } from '../sip/message/index.js';
+import type { InviteServerTransaction, NonInviteServerTransaction, TransactionLayer } from '../sip/transaction/index.js';
+import type { SipSource, SipTransport } from '../sip/transport/index.js';
+import { IpAclMatcher, type DigestAuthenticator, type LockoutTable } from '../auth/index.js';
+import { answerParams, authTypeParam, type AnswerUrlClient } from '../callbacks/index.js';
+import { createSdpSessionState, negotiateAnswer } from '../media/sdp/index.js';
+import { RtpSession, RtpBindError, type MediaClock, type RtpPortPool } from '../media/rtp/index.js';
+import { parsePlivoXml } from '../xml/index.js';
+import type { ConfigStore } from '../config/store.js';
+import { Call, ALLOW, type CallServices } from './call.js';
+import { CallMedia } from './call-media.js';
+import { causeFor } from './causes.js';
+import { XmlEngine } from './xml-engine.js';
+
+/** Why a request was refused; also the `cause` metric label. */
+export type RejectionCause =
+  | 'unknown_application' | 'source_not_in_acl' | 'bad_credentials' | 'locked_out' | 'malformed'
+  | 'draining' | 'not_ready' | 'unsupported_media' | 'no_media_ports' | 'no_dialog' | 'method_not_allowed';
+
+interface Rejection { status: number; reason: string; warning: string; cause: RejectionCause; retryAfter?: number }
+
+const KNOWN_UNSUPPORTED = new Set(['REGISTER', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'MESSAGE', 'REFER', 'UPDATE', 'PRACK']);
+
+export interface IngressOptions extends CallServices {
+  config: ConfigStore;
+  digest: DigestAuthenticator;
+  lockout: LockoutTable;
+  rtpPool: RtpPortPool;
+  mediaClock: MediaClock;
+  /** Local address RTP sockets bind to. */
+  rtpListenAddress: string;
+  mediaTimeoutMs: number;
+  logger: Logger;
+  /** Seconds suggested to callers in Retry-After while draining. */
+  drainRetryAfterSec?: number;
+}
+
+export class SipIngress {
+  /** Dialogs by Call-ID + remote tag + local tag. */
+  private readonly dialogs = new Map<string, Call>();
+  /** Calls not yet answered, by INVITE transaction id (for CANCEL). */
+  private readonly pending = new Map<string, Call>();
+  private readonly aclCache = new WeakMap<RoutingApp, IpAclMatcher>();
+  private draining = false;
+  private readonly logger: Logger;
+  private readonly transactions: TransactionLayer;
+  private readonly transport: SipTransport;
+
+  constructor(private readonly o: IngressOptions) {
+    this.logger = o.logger;
+    this.transactions = o.transactions;
+    this.transport = o.transport;
+    this.transactions.on('invite', (tx) => this.onInvite(tx));
+    this.transactions.on('request', (tx) => this.onRequest(tx));
+    this.transactions.on('ack', (req) => this.onAck(req));
+    this.transactions.on('cancel', (inviteTx) => this.onCancel(inviteTx));
+    this.transport.on('parseError', (err, source) => {
+      this.o.metrics.rejections.inc({ cause: 'malformed' });
+      this.logger.warn('malformed SIP message', { cause: 'malformed', source: `${source.address}:${source.port}`, transport: source.transport, reason: err.reason, callId: err.partial?.callId });
+    });
+    this.transport.on('request', (req, source) => this.o.metrics.sipMessages.inc({ transport: source.transport, kind: req.method.length <= 10 ? req.method : 'other' }));
+  }
+
+  get activeCalls(): number { return this.dialogs.size + this.pending.size; }
+  get isDraining(): boolean { return this.draining; }
+  calls(): Call[] { return [...new Set([...this.pending.values(), ...this.dialogs.values()])]; }
+
+  /** From now on new INVITEs get 503 + Retry-After; calls in progress continue. */
+  startDraining(): void {
+    this.draining = true;
+    this.o.metrics.draining.set(1);
+    this.logger.info('draining: refusing new calls', { activeCalls: this.activeCalls });
+  }
+
+  /** Ends every call (grace period over, or shutdown). */
+  endAll(code: number, detail: string): void {
+    for (const call of this.calls()) call.end(causeFor(code, 'Plivo', detail));
+  }
+
+  private reject(tx: InviteServerTransaction | NonInviteServerTransaction, r: Rejection, fields: Record<string, unknown> = {}): void {
+    const headers: Array<[string, string]> = [['Warning', `399 sipflow "${r.warning.replace(/["\\]/g, "'")}"`]];
+    if (r.retryAfter !== undefined) headers.push(['Retry-After', String(r.retryAfter)]);
+    if (r.status === 405) headers.push(['Allow', ALLOW]);
+    tx.respond(r.status, r.reason, { headers });
+    this.o.metrics.rejections.inc({ cause: r.cause });
+    if (tx.method === 'INVITE') this.o.metrics.invites.inc({ outcome: 'rejected' });
+    this.logger.warn('request rejected', {
+      callId: tx.callId, method: tx.method, source: `${tx.source.address}:${tx.source.port}`, transport: tx.source.transport,
+      status: r.status, cause: r.cause, reason: r.warning, ...fields,
+    });
+  }
+
+  private dialogKey(callId: string, remoteTag: string, localTag: string): string { return `${callId}\u0000${remoteTag}\u0000${localTag}`; }
+
+  private findDialog(req: SipRequest): Call | undefined {
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const fromTag = parseNameAddr(getHeader(req, 'From') ?? '')?.params.get('tag') ?? '';
+    const toTag = parseNameAddr(getHeader(req, 'To') ?? '')?.params.get('tag') ?? '';
+    return this.dialogs.get(this.dialogKey(callId, fromTag, toTag));
+  }
+
+  private onInvite(tx: InviteServerTransaction): void {
+    const toTag = parseNameAddr(getHeader(tx.request, 'To') ?? '')?.params.get('tag');
+    if (toTag) {
+      const call = this.findDialog(tx.request);
+      if (!call) { this.reject(tx, { status: 481, reason: 'Call/Transaction Does Not Exist', warning: 'no dialog matches this re-INVITE', cause: 'no_dialog' }); return; }
+      call.handleReInvite(tx);
+      return;
+    }
+    void this.onInitialInvite(tx).catch((err: unknown) => {
+      this.logger.error('INVITE handling failed', { callId: tx.callId, error: err as Error });
+      if (tx.state === 'proceeding') tx.respond(500, 'Server Internal Error');
+    });
+  }
+
+  /** Resolution from the Request-URI user part only: never To, so a number cannot bypass auth. */
+  private resolveApp(config: RuntimeConfig, req: SipRequest): RoutingApp | undefined {
+    const user = req.parsedUri.user;
+    if (!user) return undefined;
+    return config.appsById.get(user) ?? config.appsByNumber.get(user.replace(/^\+/, ''));
+  }
+
+  private aclFor(app: RoutingApp): IpAclMatcher {
+    let m = this.aclCache.get(app);
+    if (!m) { m = new IpAclMatcher(app.auth.acl); this.aclCache.set(app, m); }
+    return m;
+  }
+
+  private async onInitialInvite(tx: InviteServerTransaction): Promise<void> {
+    const req = tx.request;
+    const ip = tx.source.address;
+    if (this.draining) {
+      this.reject(tx, { status: 503, reason: 'Service Unavailable - Draining', warning: 'this media pod is draining; retry on another', cause: 'draining', retryAfter: this.o.drainRetryAfterSec ?? 30 });
+      return;
+    }
+    const config = this.o.config.current();
+    if (!config) { this.reject(tx, { status: 503, reason: 'Service Unavailable - No Config', warning: 'no configuration loaded yet', cause: 'not_ready', retryAfter: 5 }); return; }
+    const app = this.resolveApp(config, req);
+    const userPart = req.parsedUri.user ?? '';
+    if (!app) {
+      this.reject(tx, { status: 404, reason: 'Not Found - Unknown Application', warning: `no application with appId or number '${userPart.slice(0, 64)}' in the Request-URI`, cause: 'unknown_application' }, { requestUser: userPart.slice(0, 64) });
+      return;
+    }
+    const appFields = { appId: app.appId, app: `${app.namespace}/${app.name}` };
+    if (this.o.lockout.isLockedOut(ip)) {
+      const secs = Math.ceil(this.o.lockout.remainingMs(ip) / 1000);
+      this.reject(tx, { status: 403, reason: 'Forbidden - Locked Out', warning: `source ${ip} is locked out after repeated authentication failures (${secs}s left)`, cause: 'locked_out', retryAfter: secs }, appFields);
+      return;
+    }
+    const type = app.auth.type;
+    if (type === 'IpAcl' || type === 'IpAclAndCredential') {
+      if (!this.aclFor(app).matches(ip)) {
+        this.countFailure(ip, 'source_not_in_acl');
+        this.reject(tx, { status: 403, reason: 'Forbidden - Source Not In ACL', warning: `source ${ip} is not in the IP ACL of application '${app.appId}'`, cause: 'source_not_in_acl' }, appFields);
+        return;
+      }
+    }
+    let authUser: string | undefined;
+    if (type === 'Credential' || type === 'IpAclAndCredential') {
+      const realm = app.auth.realm ?? config.sipDomain;
+      const params = this.proxyAuthParams(req, realm);
+      if (!params) {
+        tx.respond(407, 'Proxy Authentication Required', { headers: this.o.digest.challenge({ realm, sourceIp: ip }).map((v): [string, string] => ['Proxy-Authenticate', v]) });
+        this.logger.info('challenge sent', { callId: tx.callId, source: `${ip}:${tx.source.port}`, ...appFields });
+        return;
+      }
+      const result = this.o.digest.verify({
+        params, method: req.method, sourceIp: ip, realm,
+        lookup: (id) => config.credentials.get(id),
+        allowedIdentities: new Set(app.auth.identities),
+        requestUri: req.uri,
+      });
+      if (!result.ok) {
+        if (result.stale) {
+          tx.respond(407, 'Proxy Authentication Required', { headers: this.o.digest.challenge({ realm, sourceIp: ip, stale: true }).map((v): [string, string] => ['Proxy-Authenticate', v]) });
+          this.logger.info('stale nonce, challenged again', { callId: tx.callId, source: `${ip}:${tx.source.port}`, detail: result.detail, ...appFields });
+          return;
+        }
+        this.o.metrics.authFailures.inc({ cause: result.cause });
+        const locked = this.countFailure(ip, 'bad_credentials');
+        if (locked) {
+          this.reject(tx, { status: 403, reason: 'Forbidden - Locked Out', warning: `source ${ip} is now locked out after repeated authentication failures`, cause: 'locked_out' }, { ...appFields, user: result.username });
+        } else {
+          this.reject(tx, { status: 403, reason: 'Forbidden - Bad Credentials', warning: 'digest credentials were not accepted for this application', cause: 'bad_credentials' }, { ...appFields, user: result.username, detail: result.detail });
+        }
+        return;
+      }
+      authUser = result.username;
+    }
+    if (type === 'None') {
+      this.o.metrics.unauthenticatedCalls.inc();
+      this.logger.warn('unauthenticated call accepted (sipAuth.type None)', { callId: tx.callId, source: ip, ...appFields });
+    }
+    await this.startCall(tx, app, config, authUser);
+  }
+
+  /** Counts a failed attempt; true when it started a lockout. */
+  private countFailure(ip: string, cause: string): boolean {
+    if (cause !== 'bad_credentials') this.o.metrics.authFailures.inc({ cause });
+    const locked = this.o.lockout.recordFailure(ip);
+    if (locked) {
+      this.o.metrics.lockouts.inc();
+      this.logger.warn('source locked out', { source: ip, cause });
+    }
+    this.o.metrics.lockedSources.set(this.o.lockout.stats().locked);
+    return locked;
+  }
+
+  private proxyAuthParams(req: SipRequest, realm: string): Record<string, string> | undefined {
+    let fallback: Record<string, string> | undefined;
+    for (const value of getHeaders(req, 'Proxy-Authorization')) {
+      const h = parseAuthHeader(value);
+      if (!h || h.scheme.toLowerCase() !== 'digest') continue;
+      const params = Object.fromEntries(h.params);
+      if (params.realm === realm) return params;
+      fallback ??= params;
+    }
+    return fallback;
+  }
+
+  private async startCall(tx: InviteServerTransaction, app: RoutingApp, config: RuntimeConfig, authUser: string | undefined): Promise<void> {
+    const req = tx.request;
+    const offer = req.body.toString('utf8');
+    if (offer.trim() === '') {
+      this.reject(tx, { status: 488, reason: 'Not Acceptable Here - No SDP Offer', warning: 'INVITE without an SDP offer is not supported', cause: 'unsupported_media' }, { appId: app.appId });
+      return;
+    }
+    let rtp: RtpSession;
+    try {
+      rtp = await RtpSession.open({
+        listenAddress: this.o.rtpListenAddress, pool: this.o.rtpPool, mediaClock: this.o.mediaClock, clock: this.o.clock,
+        mediaTimeoutMs: this.o.mediaTimeoutMs, logger: this.logger.child({ callId: tx.callId }),
+      });
+    } catch (err) {
+      const msg = err instanceof RtpBindError ? err.message : String(err);
+      this.reject(tx, { status: 503, reason: 'Service Unavailable - No Media Ports', warning: msg, cause: 'no_media_ports', retryAfter: 5 }, { appId: app.appId });
+      return;
+    }
+    const sdp = createSdpSessionState();
+    const neg = negotiateAnswer(offer, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, session: sdp });
+    if (!neg.ok) {
+      rtp.close();
+      this.reject(tx, { status: 488, reason: 'Not Acceptable Here', warning: neg.reason, cause: 'unsupported_media' }, { appId: app.appId, sdpProblem: neg.code });
+      return;
+    }
+    if (tx.state !== 'proceeding') { rtp.close(); return; } // cancelled while we bound the port
+
+    const callUuid = randomUUID();
+    const logger = this.logger.child({ callId: tx.callId, callUuid, appId: app.appId });
+    const from = parseNameAddr(getHeader(req, 'From') ?? '');
+    const params = answerParams({
+      callUuid,
+      from: from?.uriText ?? '',
+      to: req.uri,
+      callerName: from?.displayName ?? '',
+      sipHeaders: req.headers.map((h): [string, string] => [h.name, h.value]),
+      sipToHeader: getHeader(req, 'To') ?? '',
+      authType: authTypeParam(app.auth.type),
+      ...(authUser ? { authUser } : {}),
+      sourceIp: tx.source.address,
+    });
+    const authToken = config.appTokens.get(app.appId);
+    const media = new CallMedia(rtp, () => this.o.clock.wallNow(), logger);
+    const call = new Call(this.o, {
+      callUuid, app, invite: tx, rtpMedia: media, sdp, negotiated: neg, answerParams: params, logger,
+      ...(authToken ? { authToken } : {}),
+    }, (c) => this.forget(c));
+    this.pending.set(tx.id, call);
+    this.dialogs.set(this.dialogKey(call.callId, call.remoteTag, call.localTag), call);
+    this.o.metrics.activeCalls.set(this.activeCalls);
+    tx.once('ackTimeout', () => call.end(causeFor(9040, 'Error', 'no ACK for 200 OK')));
+    logger.info('call accepted', { source: `${tx.source.address}:${tx.source.port}`, transport: tx.source.transport, authType: app.auth.type, user: authUser, codec: neg.codec });
+
+    tx.respond(180, 'Ringing', { headers: [['Contact', `<sip:${app.appId}@${hostForUri(this.transport.advertised.host)}:${this.transport.advertised.port}>`]] });
+    const started = performance.now();
+    const answer = await this.o.answerClient.fetchAnswer(app, params, {
+      callUuid, ...(authToken ? { authToken } : {}),
+      validateXml: (xml) => { const p = parsePlivoXml(xml); return p.ok ? undefined : `line ${p.error.line}: ${p.error.message}`; },
+    });
+    this.o.metrics.answerUrlLatency.observe({ purpose: 'answer', result: answer.ok ? 'ok' : answer.cause }, (performance.now() - started) / 1000);
+    if (call.isEnded) return;
+    if (!answer.ok) {
+      logger.warn('answer URL failed', { cause: answer.cause, detail: answer.detail, hangupCauseCode: answer.hangupCauseCode });
+      call.end(causeFor(answer.hangupCauseCode, 'Error', `${answer.cause}: ${answer.detail}`));
+      return;
+    }
+    if (answer.source === 'fallback') logger.warn('answer URL failed; using fallbackAnswerUrl', { cause: answer.primaryFailure?.cause });
+    await new XmlEngine(call, logger).run(answer.xml);
+  }
+
+  private forget(call: Call): void {
+    this.pending.delete(call.inviteTx.id);
+    this.dialogs.delete(this.dialogKey(call.callId, call.remoteTag, call.localTag));
+    this.o.metrics.activeCalls.set(this.activeCalls);
+  }
+
+  private onAck(_req: SipRequest): void {
+    // The transaction layer matched it to the 2xx retransmitter; nothing else to do.
+  }
+
+  private onCancel(inviteTx: InviteServerTransaction): void {
+    const call = this.pending.get(inviteTx.id);
+    if (call) { call.cancelled(); return; }
+    if (inviteTx.state === 'proceeding') inviteTx.respond(487, 'Request Terminated');
+  }
+
+  private onRequest(tx: NonInviteServerTransaction): void {
+    switch (tx.method) {
+      case 'OPTIONS': {
+        if (this.draining) {
+          // Load balancers and carriers that probe with OPTIONS take this pod out of rotation.
+          this.reject(tx, { status: 503, reason: 'Service Unavailable - Draining', warning: 'this media pod is draining', cause: 'draining', retryAfter: this.o.drainRetryAfterSec ?? 30 });
+          return;
+        }
+        tx.respond(200, 'OK', { headers: [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', '']].filter(([, v]) => v !== '') as Array<[string, string]> });
+        return;
+      }
+      case 'BYE': {
+        const call = this.findDialog(tx.request);
+        if (!call) { this.reject(tx, { status: 481, reason: 'Call/Transaction Does Not Exist', warning: 'no dialog matches this BYE', cause: 'no_dialog' }); return; }
+        tx.respond(200, 'OK');
+        call.remoteBye();
+        return;
+      }
+      case 'INFO': {
+        const call = this.findDialog(tx.request);
+        if (!call) { this.reject(tx, { status: 481, reason: 'Call/Transaction Does Not Exist', warning: 'no dialog matches this INFO', cause: 'no_dialog' }); return; }
+        tx.respond(200, 'OK');
+        return;
+      }
+      default: {
+        if (KNOWN_UNSUPPORTED.has(tx.method)) {
+          this.reject(tx, { status: 405, reason: 'Method Not Allowed', warning: `${tx.method} is not supported by this SIP ingress`, cause: 'method_not_allowed' });
+        } else {
+          tx.respond(501, 'Not Implemented', { headers: [['Allow', ALLOW]] });
+          this.o.metrics.rejections.inc({ cause: 'method_not_allowed' });
+        }
+      }
+    }
+  }
+}
+
+function hostForUri(host: string): string { return host.includes(':') ? `[${host}]` : host; }
+
+export type { SipSource };

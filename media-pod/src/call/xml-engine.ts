@@ -1,0 +1,247 @@
+/**
+ * Runs a Plivo XML application on a call: verbs in document order, Redirect and GetDigits
+ * actions replacing the document, PreAnswer early media, scheduled hangups, and the
+ * end-of-document rule (4010). Everything that touches the call goes through CallControl.
+ */
+import type { Logger } from '@sipflow/operator/log';
+import { parsePlivoXml, type PlivoVerb } from '../xml/index.js';
+import type { CallControl, FrameSource, HangupCause } from './control.js';
+import { causeFor } from './causes.js';
+
+/** Documents fetched for one call (answer, redirects, actions) before we call it a loop. */
+const MAX_DOCUMENTS = 20;
+
+type VerbOf<K extends PlivoVerb['kind']> = Extract<PlivoVerb, { kind: K }>;
+
+/** What a verb tells the engine to do next. */
+type Next = { kind: 'continue' } | { kind: 'replace'; xml: string; origin: string } | { kind: 'end' };
+
+export class XmlEngine {
+  private documents = 0;
+  private scheduledHangup: NodeJS.Timeout | undefined;
+
+  constructor(private readonly call: CallControl, private readonly logger: Logger) {}
+
+  /** Runs from the answer URL's XML until the call ends; never throws. */
+  async run(answerXml: string): Promise<void> {
+    try {
+      let xml = answerXml;
+      let origin = 'answer';
+      for (;;) {
+        if (++this.documents > MAX_DOCUMENTS) {
+          this.call.hangup(causeFor(8011, 'Answer XML', `more than ${MAX_DOCUMENTS} XML documents for one call (redirect loop?)`));
+          return;
+        }
+        const parsed = parsePlivoXml(xml);
+        if (!parsed.ok) {
+          const code = origin === 'answer' ? 8011 : origin === 'redirect' ? 8014 : 8012;
+          this.logger.warn('invalid XML', { origin, line: parsed.error.line, error: parsed.error.message });
+          this.call.hangup(causeFor(code, 'Error', `line ${parsed.error.line}: ${parsed.error.message}`));
+          return;
+        }
+        const next = await this.runVerbs(parsed.document.verbs, false);
+        if (this.call.signal.aborted) return;
+        if (next.kind === 'replace') { xml = next.xml; origin = next.origin; continue; }
+        if (next.kind === 'end') return;
+        this.call.hangup(causeFor(4010, 'Answer XML'));
+        return;
+      }
+    } catch (err) {
+      this.logger.error('XML engine failed', { error: err as Error });
+      this.call.hangup(causeFor(5010, 'Error', (err as Error).message));
+    } finally {
+      clearTimeout(this.scheduledHangup);
+    }
+  }
+
+  private async runVerbs(verbs: readonly PlivoVerb[], early: boolean): Promise<Next> {
+    for (let i = 0; i < verbs.length; i++) {
+      if (this.call.signal.aborted) return { kind: 'end' };
+      const verb = verbs[i]!;
+      const next = await this.runVerb(verb, i === 0 && !this.call.answered, early);
+      if (next.kind !== 'continue') return next;
+    }
+    return { kind: 'continue' };
+  }
+
+  private async ensureAnswered(early: boolean): Promise<void> {
+    if (early) await this.call.preAnswer();
+    else await this.call.answer();
+  }
+
+  private async runVerb(verb: PlivoVerb, first: boolean, early: boolean): Promise<Next> {
+    this.logger.debug('verb', { verb: verb.kind, line: verb.line });
+    switch (verb.kind) {
+      case 'Speak': {
+        await this.ensureAnswered(early);
+        await this.playLooped(() => this.call.speech(verb.text, verb.voice, verb.language), verb.loop);
+        return { kind: 'continue' };
+      }
+      case 'Play': {
+        await this.ensureAnswered(early);
+        try {
+          await this.playLooped(() => this.call.audioFile(verb.url), verb.loop);
+        } catch (err) {
+          // A bad file skips the verb, as a missing prompt should not cost the caller the call.
+          this.logger.warn('Play failed; continuing with the next element', { url: verb.url, error: (err as Error).message });
+        }
+        return { kind: 'continue' };
+      }
+      case 'Wait': return this.runWait(verb, first, early);
+      case 'Hangup': return this.runHangup(verb, early);
+      case 'Redirect': {
+        const res = await this.call.fetchXml(verb.url, verb.method, {}, 'redirect');
+        if (this.call.signal.aborted) return { kind: 'end' };
+        if (!res.ok || res.xml === undefined) {
+          this.call.hangup(causeFor(8014, 'Error', `Redirect to ${verb.url} failed: ${res.cause ?? 'unknown'} ${res.detail ?? ''}`.trim()));
+          return { kind: 'end' };
+        }
+        return { kind: 'replace', xml: res.xml, origin: 'redirect' };
+      }
+      case 'PreAnswer': {
+        await this.call.preAnswer();
+        const next = await this.runVerbs(verb.children, true);
+        return next;
+      }
+      case 'GetDigits': return this.runGetDigits(verb, early);
+      case 'DTMF': {
+        await this.ensureAnswered(early);
+        const sending = this.call.sendDtmf(verb.digits);
+        if (!verb.async) await sending;
+        else sending.catch((err: unknown) => this.logger.warn('DTMF send failed', { error: err as Error }));
+        return { kind: 'continue' };
+      }
+      case 'Stream': {
+        await this.ensureAnswered(early);
+        let handle;
+        try {
+          handle = await this.call.startStream(verb);
+        } catch (err) {
+          this.logger.warn('stream could not be opened; continuing with the next element', { url: verb.url, error: (err as Error).message });
+          return { kind: 'continue' };
+        }
+        if (verb.keepCallAlive) {
+          await Promise.race([handle.closed, abortPromise(this.call.signal)]);
+          if (this.call.signal.aborted) return { kind: 'end' };
+        }
+        return { kind: 'continue' };
+      }
+      default: {
+        this.call.hangup(causeFor(9010, 'Error', `<${verb.kind}> (line ${verb.line}) is not supported by sipflow yet`));
+        return { kind: 'end' };
+      }
+    }
+  }
+
+  private async playLooped(make: () => Promise<FrameSource>, loop: number): Promise<void> {
+    const times = loop === 0 ? Number.POSITIVE_INFINITY : Math.max(1, loop);
+    for (let n = 0; n < times; n++) {
+      if (this.call.signal.aborted) return;
+      const src = await make();
+      const completed = await this.call.play(src);
+      if (!completed) return;
+    }
+  }
+
+  private async runWait(verb: VerbOf<'Wait'>, first: boolean, early: boolean): Promise<Next> {
+    const ms = verb.length * 1000;
+    if (first && !early) {
+      // As the first element, Plivo waits before answering: the caller hears ringing.
+      await this.call.sleep(ms);
+      return { kind: 'continue' };
+    }
+    await this.ensureAnswered(early);
+    await this.call.play(silence(ms));
+    return { kind: 'continue' };
+  }
+
+  private runHangup(verb: VerbOf<'Hangup'>, early: boolean): Next {
+    if (verb.schedule !== undefined && verb.schedule > 0) {
+      clearTimeout(this.scheduledHangup);
+      this.scheduledHangup = setTimeout(() => this.call.hangup(causeFor(6000, 'Answer XML')), verb.schedule * 1000);
+      this.scheduledHangup.unref();
+      return { kind: 'continue' };
+    }
+    if (!this.call.answered) {
+      if (verb.reason === 'busy') this.call.reject(486, 'Busy Here', causeFor(3010, 'Answer XML'));
+      else this.call.reject(603, 'Decline', causeFor(3020, 'Answer XML'));
+      return { kind: 'end' };
+    }
+    void early;
+    this.call.hangup(causeFor(4000, 'Answer XML'));
+    return { kind: 'end' };
+  }
+
+  private async runGetDigits(verb: VerbOf<'GetDigits'>, early: boolean): Promise<Next> {
+    await this.ensureAnswered(early);
+    const attempts = Math.max(1, verb.retries);
+    const valid = new Set(verb.validDigits.split(''));
+    const finishKey = verb.finishOnKey === 'none' ? '' : verb.finishOnKey;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const collector = this.call.collectDigits();
+      try {
+        // Prompts play until the caller presses a key (barge-in).
+        const bargeIn = new AbortController();
+        void collector.whenAny().then(() => bargeIn.abort());
+        for (const child of verb.children) {
+          if (bargeIn.signal.aborted || this.call.signal.aborted) break;
+          const make = (): Promise<FrameSource> => child.kind === 'Speak' ? this.call.speech(child.text, child.voice, child.language)
+            : child.kind === 'Play' ? this.call.audioFile(child.url).catch(() => silence(0))
+              : Promise.resolve(silence(child.kind === 'Wait' ? child.length * 1000 : 0));
+          const loops = child.kind === 'Wait' ? 1 : child.loop === 0 ? 1000 : child.loop;
+          for (let n = 0; n < loops && !bargeIn.signal.aborted; n++) {
+            if (!(await this.call.play(await make(), bargeIn.signal))) break;
+          }
+        }
+        bargeIn.abort();
+        if (this.call.signal.aborted) return { kind: 'end' };
+        let digits = '';
+        let timeout = verb.timeout * 1000;
+        let invalid = false;
+        for (;;) {
+          const d = await collector.next(timeout);
+          if (d === null) break;
+          if (d === finishKey) break;
+          if (!valid.has(d)) { invalid = true; break; }
+          digits += d;
+          if (digits.length >= verb.numDigits) break;
+          timeout = verb.digitTimeout * 1000;
+        }
+        if (this.call.signal.aborted) return { kind: 'end' };
+        if (invalid) {
+          if (verb.invalidDigitsSound) {
+            try { await this.call.play(await this.call.audioFile(verb.invalidDigitsSound)); } catch { /* the retry still happens */ }
+          }
+          continue;
+        }
+        if (digits.length === 0) continue;
+        if (!verb.action) return { kind: 'continue' };
+        const res = await this.call.fetchXml(verb.action, verb.method, { Digits: digits }, 'action');
+        if (this.call.signal.aborted) return { kind: 'end' };
+        if (!verb.redirect) return { kind: 'continue' };
+        if (!res.ok || res.xml === undefined) {
+          this.call.hangup(causeFor(8012, 'Error', `GetDigits action ${verb.action} failed: ${res.cause ?? 'unknown'}`));
+          return { kind: 'end' };
+        }
+        return { kind: 'replace', xml: res.xml, origin: 'action' };
+      } finally {
+        collector.close();
+      }
+    }
+    // No input after every retry: carry on with the next element, as Plivo does.
+    return { kind: 'continue' };
+  }
+}
+
+export function silence(ms: number): FrameSource {
+  let frames = Math.ceil(ms / 20);
+  const zero = new Int16Array(160);
+  return { pullFrame: () => (frames-- > 0 ? zero : null) };
+}
+
+function abortPromise(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+export type { HangupCause };

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseOptions, OptionsError } from './options.js';
+
+test('flags parse with defaults', () => {
+  const o = parseOptions(['--manifests', 'examples', '--sip-listen', '127.0.0.1:5070'], {});
+  assert.equal(o.manifests, 'examples');
+  assert.deepEqual(o.sipListen, { host: '127.0.0.1', port: 5070 });
+  assert.equal(o.advertise, '127.0.0.1');
+  assert.deepEqual(o.rtpPorts, { lo: 20000, hi: 29999 });
+  assert.equal(o.sipDomain, 'sip.local');
+  assert.equal(o.lockout.threshold, 10);
+});
+
+test('environment variables are read and flags override them', () => {
+  const env = { SIPFLOW_CONFIG_DIR: '/etc/sipflow', SIPFLOW_SIP_LISTEN: '[::1]:5060', SIPFLOW_SIP_DOMAIN: 'env.example', SIPFLOW_RTP_PORTS: '30000-30100' };
+  const o = parseOptions(['--sip-domain=flag.example'], env);
+  assert.equal(o.configDir, '/etc/sipflow');
+  assert.deepEqual(o.sipListen, { host: '::1', port: 5060 });
+  assert.equal(o.sipDomain, 'flag.example');
+  assert.deepEqual(o.rtpPorts, { lo: 30000, hi: 30100 });
+});
+
+test('bad values are refused with a message naming the flag', () => {
+  assert.throws(() => parseOptions(['--manifests', 'x', '--sip-listen', 'nope'], {}), (e: Error) => e instanceof OptionsError && /--sip-listen/.test(e.message));
+  assert.throws(() => parseOptions(['--manifests', 'x', '--sip-listen', '127.0.0.1:5060', '--rtp-ports', '9-3'], {}), /--rtp-ports/);
+  assert.throws(() => parseOptions(['--sip-listen', '127.0.0.1:5060'], {}), /config source is required/);
+  assert.throws(() => parseOptions(['--manifests', 'a', '--config-dir', 'b', '--sip-listen', '127.0.0.1:1'], {}), /choose one/);
+  assert.throws(() => parseOptions(['--manifests', 'a'], {}), /--advertise is required/);
+  assert.throws(() => parseOptions(['--manifests', 'a', '--bogus'], {}), /unknown flag --bogus/);
+});

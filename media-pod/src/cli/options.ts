@@ -1,0 +1,136 @@
+/**
+ * Command-line flags of `sipflow-media`, each also readable from an environment variable so
+ * the same binary is configured by flags on a laptop and by env in a container.
+ */
+
+export interface HostPort { host: string; port: number }
+
+export interface MediaPodOptions {
+  /** Local mode: render manifests from this directory in-process and reload on change. */
+  manifests?: string;
+  /** Read rendered contract files from this directory (a mounted ConfigMap/Secret volume). */
+  configDir?: string;
+  /** Watch the contract ConfigMaps/Secrets in this namespace through the API server. */
+  kube: boolean;
+  kubeNamespace?: string;
+  sipListen: HostPort;
+  /** Address carried in Contact, Via and SDP; what carriers and RTP peers reach. */
+  advertise: string;
+  rtpPorts: { lo: number; hi: number };
+  httpListen: HostPort;
+  sipDomain: string;
+  lockout: { threshold: number; windowSec: number; durationSec: number };
+  /** Seconds a draining pod keeps its calls before cutting them. */
+  drainGraceSec: number;
+  /** Shared key for digest nonces, so a challenge from one pod verifies on another. */
+  nonceKey?: string;
+  mediaTimeoutSec: number;
+}
+
+interface FlagSpec {
+  env: string;
+  kind: 'string' | 'bool' | 'hostport' | 'range' | 'int';
+  help: string;
+}
+
+export const FLAGS: Record<string, FlagSpec> = {
+  manifests: { env: 'SIPFLOW_MANIFESTS', kind: 'string', help: 'local mode: render the manifests in DIR in-process, reload on change' },
+  'config-dir': { env: 'SIPFLOW_CONFIG_DIR', kind: 'string', help: 'read rendered contract files from DIR (mounted ConfigMap/Secret volumes)' },
+  kube: { env: 'SIPFLOW_KUBE', kind: 'bool', help: 'watch the contract ConfigMaps and Secrets through the Kubernetes API' },
+  'kube-namespace': { env: 'SIPFLOW_KUBE_NAMESPACE', kind: 'string', help: 'namespace of the contract objects (default: the pod namespace)' },
+  'sip-listen': { env: 'SIPFLOW_SIP_LISTEN', kind: 'hostport', help: 'HOST:PORT for SIP over UDP and TCP (default 0.0.0.0:5060)' },
+  advertise: { env: 'SIPFLOW_ADVERTISE', kind: 'string', help: 'address put in Contact, Via and SDP (default: the SIP listen host)' },
+  'rtp-ports': { env: 'SIPFLOW_RTP_PORTS', kind: 'range', help: 'LO-HI range of RTP ports (default 20000-29999)' },
+  'http-listen': { env: 'SIPFLOW_HTTP_LISTEN', kind: 'hostport', help: 'HOST:PORT for /healthz, /readyz, /metrics (default 0.0.0.0:8080)' },
+  'sip-domain': { env: 'SIPFLOW_SIP_DOMAIN', kind: 'string', help: 'domain of the SIP URIs sip:{appId}@{domain} (default sip.local)' },
+  'lockout-threshold': { env: 'SIPFLOW_LOCKOUT_THRESHOLD', kind: 'int', help: 'failed attempts from one source that trigger a lockout (default 10)' },
+  'lockout-window': { env: 'SIPFLOW_LOCKOUT_WINDOW', kind: 'int', help: 'seconds in which the failures are counted (default 60)' },
+  'lockout-duration': { env: 'SIPFLOW_LOCKOUT_DURATION', kind: 'int', help: 'seconds a source stays locked out (default 60)' },
+  'drain-grace': { env: 'SIPFLOW_DRAIN_GRACE', kind: 'int', help: 'seconds a draining pod keeps its calls (default 3600)' },
+  'nonce-key': { env: 'SIPFLOW_NONCE_KEY', kind: 'string', help: 'shared secret that signs digest nonces across pods (default: random per process)' },
+  'media-timeout': { env: 'SIPFLOW_MEDIA_TIMEOUT', kind: 'int', help: 'seconds without RTP before a call ends with 6020 (default 60)' },
+};
+
+export class OptionsError extends Error {}
+
+export function usage(): string {
+  const lines = ['usage: sipflow-media [flags]', '', 'Every flag can also be set with the environment variable shown.', ''];
+  for (const [name, spec] of Object.entries(FLAGS)) lines.push(`  --${name.padEnd(18)} ${spec.env.padEnd(26)} ${spec.help}`);
+  return lines.join('\n');
+}
+
+export function parseHostPort(text: string, what: string): HostPort {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\s]+):(\d{1,5})$/.exec(text);
+  if (!m) throw new OptionsError(`${what}: expected HOST:PORT (IPv6 as [ADDR]:PORT), got "${text}"`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new OptionsError(`${what}: port ${port} is out of range`);
+  return { host: m[1]!, port };
+}
+
+function parseRange(text: string, what: string): { lo: number; hi: number } {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(text);
+  if (!m) throw new OptionsError(`${what}: expected LO-HI, got "${text}"`);
+  const lo = Number(m[1]); const hi = Number(m[2]);
+  if (lo < 1024 || hi > 65535 || hi - lo < 1) throw new OptionsError(`${what}: range ${text} must lie within 1024-65535 and hold at least two ports`);
+  return { lo, hi };
+}
+
+function parseInt10(text: string, what: string, min: number): number {
+  if (!/^\d+$/.test(text)) throw new OptionsError(`${what}: expected a whole number, got "${text}"`);
+  const n = Number(text);
+  if (n < min) throw new OptionsError(`${what}: must be at least ${min}`);
+  return n;
+}
+
+/** Parses argv (without node and script) over the environment; flags win over env. */
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): MediaPodOptions {
+  const raw = new Map<string, string>();
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    const v = env[spec.env];
+    if (v !== undefined && v !== '') raw.set(name, v);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') throw new OptionsError(usage());
+    if (!arg.startsWith('--')) throw new OptionsError(`unexpected argument "${arg}"\n\n${usage()}`);
+    let name = arg.slice(2);
+    let value: string | undefined;
+    const eq = name.indexOf('=');
+    if (eq >= 0) { value = name.slice(eq + 1); name = name.slice(0, eq); }
+    const spec = FLAGS[name];
+    if (!spec) throw new OptionsError(`unknown flag --${name}\n\n${usage()}`);
+    if (spec.kind === 'bool') { raw.set(name, value ?? 'true'); continue; }
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new OptionsError(`--${name} needs a value`);
+    }
+    raw.set(name, value);
+  }
+  const str = (n: string) => raw.get(n);
+  const int = (n: string, dflt: number, min: number) => (raw.has(n) ? parseInt10(raw.get(n)!, `--${n}`, min) : dflt);
+  const sipListen = raw.has('sip-listen') ? parseHostPort(raw.get('sip-listen')!, '--sip-listen') : { host: '0.0.0.0', port: 5060 };
+  const kube = /^(1|true|yes)$/i.test(raw.get('kube') ?? 'false');
+  const sources = [raw.has('manifests'), raw.has('config-dir'), kube].filter(Boolean).length;
+  if (sources === 0) throw new OptionsError(`one config source is required: --manifests DIR, --config-dir DIR or --kube\n\n${usage()}`);
+  if (sources > 1) throw new OptionsError('choose one config source: --manifests, --config-dir or --kube');
+  let advertise = str('advertise');
+  if (!advertise) {
+    if (sipListen.host === '0.0.0.0' || sipListen.host === '::') throw new OptionsError('--advertise is required when --sip-listen binds a wildcard address (carriers must be told a reachable address)');
+    advertise = sipListen.host;
+  }
+  return {
+    manifests: str('manifests'),
+    configDir: str('config-dir'),
+    kube,
+    kubeNamespace: str('kube-namespace'),
+    sipListen,
+    advertise,
+    rtpPorts: raw.has('rtp-ports') ? parseRange(raw.get('rtp-ports')!, '--rtp-ports') : { lo: 20000, hi: 29999 },
+    httpListen: raw.has('http-listen') ? parseHostPort(raw.get('http-listen')!, '--http-listen') : { host: '0.0.0.0', port: 8080 },
+    sipDomain: str('sip-domain') ?? 'sip.local',
+    lockout: { threshold: int('lockout-threshold', 10, 1), windowSec: int('lockout-window', 60, 1), durationSec: int('lockout-duration', 60, 1) },
+    drainGraceSec: int('drain-grace', 3600, 0),
+    nonceKey: str('nonce-key'),
+    mediaTimeoutSec: int('media-timeout', 60, 1),
+  };
+}

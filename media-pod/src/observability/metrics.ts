@@ -1,0 +1,110 @@
+/**
+ * The media pod's Prometheus metrics, in one registry per process so tests can build several
+ * pods side by side. Label values are bounded: causes and outcomes come from fixed lists.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class MediaMetrics {
+  readonly registry = new Registry();
+
+  /** Every INVITE that started a dialog attempt, by final outcome. */
+  readonly invites = new Counter({
+    name: 'sipflow_sip_invites_total',
+    help: 'Initial INVITEs by outcome (answered, rejected, canceled, failed).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  /** Rejections with the cause a caller sees in the reason phrase and Warning header. */
+  readonly rejections = new Counter({
+    name: 'sipflow_sip_rejections_total',
+    help: 'Requests rejected before a call started, by cause.',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'sipflow_auth_failures_total',
+    help: 'Failed authentication attempts by cause.',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
+  readonly lockouts = new Counter({
+    name: 'sipflow_auth_lockouts_total',
+    help: 'Source addresses locked out after repeated authentication failures.',
+    registers: [this.registry],
+  });
+  readonly lockedSources = new Gauge({
+    name: 'sipflow_auth_locked_sources',
+    help: 'Source addresses currently locked out.',
+    registers: [this.registry],
+  });
+  readonly unauthenticatedCalls = new Counter({
+    name: 'sipflow_auth_unauthenticated_calls_total',
+    help: 'Calls accepted for applications whose sipAuth.type is None.',
+    registers: [this.registry],
+  });
+  readonly activeCalls = new Gauge({
+    name: 'sipflow_calls_active',
+    help: 'Calls currently in progress on this pod.',
+    registers: [this.registry],
+  });
+  readonly callsEnded = new Counter({
+    name: 'sipflow_calls_ended_total',
+    help: 'Calls ended, by Plivo hangup cause code.',
+    labelNames: ['cause_code'] as const,
+    registers: [this.registry],
+  });
+  readonly answerUrlLatency = new Histogram({
+    name: 'sipflow_answer_url_duration_seconds',
+    help: 'Time to fetch XML from answer, fallback, redirect and action URLs.',
+    labelNames: ['purpose', 'result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 40],
+    registers: [this.registry],
+  });
+  readonly sipMessages = new Counter({
+    name: 'sipflow_sip_messages_total',
+    help: 'SIP messages received, by transport and kind (request method or response).',
+    labelNames: ['transport', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'sipflow_config_reloads_total',
+    help: 'Config generations seen, by result (applied, refused, unchanged).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly configApps = new Gauge({
+    name: 'sipflow_config_applications',
+    help: 'Applications in the config being served.',
+    registers: [this.registry],
+  });
+  readonly configLastApplied = new Gauge({
+    name: 'sipflow_config_last_applied_timestamp_seconds',
+    help: 'When the config being served was applied (Unix time).',
+    registers: [this.registry],
+  });
+  readonly configRefusedActive = new Gauge({
+    name: 'sipflow_config_refused',
+    help: '1 while the newest config seen was refused and an older one is being served.',
+    registers: [this.registry],
+  });
+  readonly streams = new Counter({
+    name: 'sipflow_stream_events_total',
+    help: 'Audio-stream lifecycle events (started, stopped, failed, degraded).',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+  readonly streamsActive = new Gauge({
+    name: 'sipflow_streams_active',
+    help: 'Audio streams to agents currently open.',
+    registers: [this.registry],
+  });
+  readonly draining = new Gauge({
+    name: 'sipflow_draining',
+    help: '1 while the pod is draining (refusing new calls).',
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'sipflow_media_' });
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Assembles one media pod from its parts — config source, SIP transport and transactions,
+ * authentication, callbacks, media, speech — and owns its lifecycle: start, drain on SIGTERM
+ * (refuse new calls, keep the ones in progress until they end or the grace period runs out),
+ * and stop.
+ */
+import { createLogger, type Logger } from '@sipflow/operator/log';
+import type { MediaPodOptions } from './cli/options.js';
+import { systemClock, type Clock } from './clock.js';
+import { ConfigStore, type ConfigLoadResult } from './config/store.js';
+import { DirWatcher } from './config/dir-watcher.js';
+import { loadFromConfigDir, loadFromManifests } from './config/loaders.js';
+import { MediaMetrics } from './observability/metrics.js';
+import { startStatusHttpServer, type StatusHttpServer } from './observability/http-server.js';
+import { SipTransportLayer } from './sip/transport/index.js';
+import { TransactionLayer } from './sip/transaction/index.js';
+import { DigestAuthenticator, LockoutTable } from './auth/index.js';
+import { AnswerUrlClient, CallbackClient } from './callbacks/index.js';
+import { MediaClock, RtpPortPool } from './media/rtp/index.js';
+import { CachingSpeechEngine, type SpeechEngine } from './speech/engine.js';
+import { FliteSpeechEngine } from './speech/flite-engine.js';
+import { AudioFetcher } from './audio/fetcher.js';
+import { SipIngress } from './call/ingress.js';
+
+export interface MediaPod {
+  readonly sipPorts: { udp?: number; tcp?: number };
+  readonly httpPort: number;
+  readonly ingress: SipIngress;
+  readonly config: ConfigStore;
+  readonly metrics: MediaMetrics;
+  /** Refuse new calls; resolve when every call ended or the grace period ran out (then cut them). */
+  drain(graceSec?: number): Promise<void>;
+  /** Ends all calls and releases every socket, timer and worker. */
+  stop(): Promise<void>;
+}
+
+export interface MediaPodDeps {
+  logger?: Logger;
+  clock?: Clock;
+  speech?: SpeechEngine;
+}
+
+export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = {}): Promise<MediaPod> {
+  const logger = deps.logger ?? createLogger('media-pod');
+  const clock = deps.clock ?? systemClock;
+  const metrics = new MediaMetrics();
+  const store = new ConfigStore(logger.child({ subsystem: 'config' }), metrics);
+
+  let watcher: DirWatcher | undefined;
+  const load = (): ConfigLoadResult => {
+    if (opts.manifests) return loadFromManifests(opts.manifests, opts.sipDomain);
+    if (opts.configDir) return loadFromConfigDir(opts.configDir);
+    return { ok: false, error: 'no config source' };
+  };
+  if (opts.kube) throw new Error('--kube mode is not available in this build yet; use --manifests or --config-dir');
+  const origin = opts.manifests ? `manifests:${opts.manifests}` : `config-dir:${opts.configDir}`;
+  store.offer(load(), origin);
+  watcher = new DirWatcher((opts.manifests ?? opts.configDir)!, () => store.offer(load(), origin));
+  watcher.start();
+
+  const transport = await SipTransportLayer.listen({
+    host: opts.sipListen.host, port: opts.sipListen.port,
+    advertised: { host: opts.advertise }, clock, logger: logger.child({ subsystem: 'sip-transport' }),
+  });
+  const transactions = new TransactionLayer(transport, { clock, logger: logger.child({ subsystem: 'sip-transaction' }) });
+  const digest = new DigestAuthenticator({ clock, ...(opts.nonceKey ? { nonceKey: Buffer.from(opts.nonceKey, 'utf8') } : {}) });
+  const lockout = new LockoutTable({
+    clock, threshold: opts.lockout.threshold, windowMs: opts.lockout.windowSec * 1000, lockoutMs: opts.lockout.durationSec * 1000,
+  });
+  const answerClient = new AnswerUrlClient({ clock, logger: logger.child({ subsystem: 'answer-url' }) });
+  const callbacks = new CallbackClient({ clock, logger: logger.child({ subsystem: 'callbacks' }) });
+  const rtpPool = new RtpPortPool(opts.rtpPorts.lo, opts.rtpPorts.hi, { clock });
+  const mediaClock = new MediaClock({ clock, logger: logger.child({ subsystem: 'media-clock' }) });
+  const speech = deps.speech ?? new CachingSpeechEngine(new FliteSpeechEngine({ logger: logger.child({ subsystem: 'speech' }) }));
+  const audio = new AudioFetcher({ clock, logger: logger.child({ subsystem: 'audio' }) });
+
+  const ingress = new SipIngress({
+    transactions, transport, answerClient, callbacks, speech, audio, metrics, clock,
+    advertiseHost: opts.advertise,
+    config: store, digest, lockout, rtpPool, mediaClock,
+    rtpListenAddress: opts.sipListen.host,
+    mediaTimeoutMs: opts.mediaTimeoutSec * 1000,
+    logger: logger.child({ subsystem: 'call' }),
+  });
+
+  let stopped = false;
+  const http: StatusHttpServer = await startStatusHttpServer(opts.httpListen.host, opts.httpListen.port, metrics.registry, {
+    notReadyReason: () => {
+      if (stopped) return 'stopping';
+      if (ingress.isDraining) return 'draining';
+      if (!store.current()) return `no config loaded${store.refusal() ? `: ${store.refusal()}` : ''}`;
+      return null;
+    },
+    unhealthyReason: () => (stopped ? 'stopped' : null),
+  });
+  logger.info('media pod started', {
+    sip: `${opts.sipListen.host}:${transport.ports.udp ?? transport.ports.tcp}`, advertise: opts.advertise,
+    http: `${http.address.address}:${http.address.port}`, rtpPorts: `${opts.rtpPorts.lo}-${opts.rtpPorts.hi}`, configSource: origin,
+  });
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    ingress.endAll(9020, 'media pod stopping');
+    watcher?.stop();
+    watcher = undefined;
+    // Let BYEs and hangup callbacks leave before the sockets close.
+    await new Promise((r) => setTimeout(r, 200));
+    transactions.close();
+    await transport.close();
+    answerClient.close();
+    await callbacks.close();
+    await audio.close();
+    await speech.close?.();
+    await http.close();
+    logger.info('media pod stopped');
+  };
+
+  const drain = async (graceSec = opts.drainGraceSec): Promise<void> => {
+    ingress.startDraining();
+    const deadline = Date.now() + graceSec * 1000;
+    while (ingress.activeCalls > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    if (ingress.activeCalls > 0) {
+      logger.warn('drain grace period over; ending remaining calls', { activeCalls: ingress.activeCalls });
+      ingress.endAll(9020, 'drain grace period over');
+    }
+  };
+
+  return { sipPorts: transport.ports, httpPort: http.address.port, ingress, config: store, metrics, drain, stop };
+}
