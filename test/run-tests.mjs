@@ -2,7 +2,8 @@
 // Runs the compiled test files with node's test runner. `unit` runs tests inside the
 // packages (operator/, media-pod/); `all` adds the component tests in test/ that start
 // real peers (sipp, HTTP answer servers, WebSocket agents).
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -26,6 +27,19 @@ if (files.length === 0) {
   console.error('no test files found; run the build first');
   process.exit(1);
 }
-const args = ['--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files];
+const tapFile = join(mkdtempSync(join(tmpdir(), 'sipflow-tests-')), 'results.tap');
+const args = [
+  '--test', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+  '--test-reporter=spec', '--test-reporter-destination=stdout',
+  '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+  ...files,
+];
 const res = spawnSync(process.execPath, args, { stdio: 'inherit' });
+// One plain closing line CI can read whatever the reporter: "N passed, N failed, N skipped".
+let tap = '';
+try { tap = readFileSync(tapFile, 'utf8'); } catch { /* the runner died before writing */ }
+const count = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
+const passed = count('pass');
+const failed = count('fail') + count('cancelled');
+console.log(`\n${passed} passed, ${failed} failed, ${count('skipped')} skipped`);
 process.exit(res.status ?? 1);

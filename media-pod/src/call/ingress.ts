@@ -12,7 +12,7 @@ import { getHeader, getHeaders, parseAuthHeader, parseNameAddr, type SipRequest 
 import type { InviteServerTransaction, NonInviteServerTransaction, TransactionLayer } from '../sip/transaction/index.js';
 import type { SipSource, SipTransport } from '../sip/transport/index.js';
 import { IpAclMatcher, type DigestAuthenticator, type LockoutTable } from '../auth/index.js';
-import { answerParams, authTypeParam, type AnswerUrlClient } from '../callbacks/index.js';
+import { answerParams, authTypeParam } from '../callbacks/index.js';
 import { createSdpSessionState, negotiateAnswer } from '../media/sdp/index.js';
 import { RtpSession, RtpBindError, type MediaClock, type RtpPortPool } from '../media/rtp/index.js';
 import { parsePlivoXml } from '../xml/index.js';
