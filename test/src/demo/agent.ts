@@ -5,6 +5,7 @@
  */
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
+import { linearToUlaw } from '@sipflow/media-pod/media/codec/g711';
 
 export interface DemoAgent {
   readonly url: string;
@@ -20,17 +21,6 @@ function beepUlaw(): Buffer {
     out[i] = linearToUlaw(s);
   }
   return out;
-}
-
-function linearToUlaw(sample: number): number {
-  const BIAS = 0x84;
-  const sign = sample < 0 ? 0x80 : 0;
-  let s = Math.min(32635, Math.abs(sample)) + BIAS;
-  let exponent = 7;
-  for (let mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
-  const mantissa = (s >> (exponent + 3)) & 0x0f;
-  s = ~(sign | (exponent << 4) | mantissa);
-  return s & 0xff;
 }
 
 export async function startDemoAgent(opts: { host?: string; port?: number; log?: (line: string) => void } = {}): Promise<DemoAgent> {
