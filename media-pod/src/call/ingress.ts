@@ -71,9 +71,10 @@ export class SipIngress {
     this.transport.on('request', (req, source) => this.o.metrics.sipMessages.inc({ transport: source.transport, kind: req.method.length <= 10 ? req.method : 'other' }));
   }
 
-  get activeCalls(): number { return this.dialogs.size + this.pending.size; }
+  /** Every call, answered or not, is in `dialogs` (its To tag is ours from the first response). */
+  get activeCalls(): number { return this.dialogs.size; }
   get isDraining(): boolean { return this.draining; }
-  calls(): Call[] { return [...new Set([...this.pending.values(), ...this.dialogs.values()])]; }
+  calls(): Call[] { return [...this.dialogs.values()]; }
 
   /** From now on new INVITEs get 503 + Retry-After; calls in progress continue. */
   startDraining(): void {
