@@ -24,8 +24,12 @@ build: npm-deps
 lint: npm-deps
 	npx eslint .
 
-test: os-deps build lint
-	node test/run-tests.mjs all
+# Python peers the tests drive: Plivo's stream SDK and Pipecat (a cached virtual environment).
+python-deps:
+	@bash tools/python/setup.sh >/dev/null
+
+test: os-deps build lint python-deps
+	SIPFLOW_REQUIRE_PYTHON_AGENTS=1 node test/run-tests.mjs all
 
 unit: build
 	node test/run-tests.mjs unit
@@ -36,4 +40,4 @@ run: build
 clean:
 	rm -rf operator/dist media-pod/dist test/dist
 
-.PHONY: help os-deps npm-deps build lint test unit run clean
+.PHONY: help os-deps npm-deps python-deps build lint test unit run clean
