@@ -140,11 +140,15 @@ export class DigestAuthenticator {
     if (!(this.lifetimeMs > 0) || !(this.maxTracked > 0)) throw new Error('DigestAuthenticator: nonceLifetimeMs and maxTrackedNonces must be positive');
   }
 
-  /** `Proxy-Authenticate` header values: SHA-256 first (RFC 7616 §3.7: preferred first), then MD5. */
+  /**
+   * `Proxy-Authenticate` header values: MD5 first, then SHA-256. MD5 leads because many UAs in
+   * service (sipp 3.6, older phones and PBXs) read only the first challenge and give up when it
+   * names an algorithm they lack; RFC 8760 clients that support SHA-256 still find it offered.
+   */
   challenge(a: { realm: string; sourceIp: string; stale?: boolean }): string[] {
     const nonce = this.issueNonce(a.sourceIp);
     const tail = `, qop="auth"${a.stale ? ', stale=true' : ''}`;
-    return ['SHA-256', 'MD5'].map((alg) => `Digest realm=${quote(a.realm)}, nonce="${nonce}", algorithm=${alg}${tail}`);
+    return ['MD5', 'SHA-256'].map((alg) => `Digest realm=${quote(a.realm)}, nonce="${nonce}", algorithm=${alg}${tail}`);
   }
 
   /** A fresh nonce bound to `sourceIp`. */
