@@ -1,0 +1,74 @@
+/**
+ * Shared setup for the media tests: an answer server, a WebSocket agent and a real media pod
+ * whose one application (IP ACL on loopback) points at them, torn down together.
+ */
+import { startTestAnswerServer, type TestAnswerServer } from '../support/answer-server.js';
+import { startTestPod, type TestPod } from '../support/pod.js';
+import { startWsAgent, type WsAgent } from '../support/ws-agent.js';
+import { TestUac } from './uac.js';
+
+export const APP_ID = 'media';
+
+export function manifestsFor(answerBase: string, appId = APP_ID): string {
+  return `
+apiVersion: sipflow.io/v1alpha1
+kind: IpAcl
+metadata: { name: loopback, namespace: default }
+spec: { entries: [{ ip: 127.0.0.0, cidrPrefix: 8 }] }
+---
+apiVersion: sipflow.io/v1alpha1
+kind: SipApplication
+metadata: { name: ${appId}, namespace: default }
+spec:
+  answerUrl: ${answerBase}/answer
+  hangupUrl: ${answerBase}/hangup
+  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
+`;
+}
+
+export interface MediaRig {
+  answer: TestAnswerServer;
+  agent: WsAgent;
+  pod: TestPod;
+  /** Lines the pod logged since the rig started, parsed. */
+  logs(): Array<Record<string, unknown>>;
+  /** A fresh caller (closed by close()). */
+  caller(): Promise<TestUac>;
+  close(): Promise<void>;
+}
+
+export async function startMediaRig(opts: { extraArgs?: string[] } = {}): Promise<MediaRig> {
+  const answer = await startTestAnswerServer();
+  const agent = await startWsAgent();
+  const pod = await startTestPod({ manifests: manifestsFor(answer.url), ...(opts.extraArgs ? { extraArgs: opts.extraArgs } : {}) });
+  const skip = pod.logs().length;
+  const uacs: TestUac[] = [];
+  return {
+    answer, agent, pod,
+    logs: () => pod.logs().slice(skip),
+    async caller() { const u = await TestUac.start(); uacs.push(u); return u; },
+    async close() {
+      for (const u of uacs) u.close();
+      await pod.stop();
+      await agent.close();
+      await answer.close();
+    },
+  };
+}
+
+/** A frame source cycling through `frames` forever (or `count` frames, then null). */
+export function cycle(frames: readonly Uint8Array[], count = Number.POSITIVE_INFINITY): () => Uint8Array | null {
+  let i = 0;
+  return () => (i < count ? frames[i++ % frames.length]! : null);
+}
+
+/** Splits μ-law bytes into 160-byte frames (the last one padded with μ-law silence). */
+export function frames160(bytes: Uint8Array): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < bytes.length; off += 160) {
+    const f = Buffer.alloc(160, 0xff);
+    Buffer.from(bytes.buffer, bytes.byteOffset + off, Math.min(160, bytes.length - off)).copy(f);
+    out.push(f);
+  }
+  return out;
+}

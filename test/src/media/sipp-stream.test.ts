@@ -1,0 +1,177 @@
+/**
+ * End to end with sipp as the caller: sipp plays a generated capture of PCMU audio and RFC 4733
+ * presses into a call whose XML is a bidirectional <Stream>, and the WebSocket agent checks
+ * what the media pod made of it — start, media in order at the RTP cadence carrying exactly the
+ * bytes sipp sent, the digits, and stop when sipp hangs up.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import plivo from 'plivo';
+import { runSipp, SIPP_DIR } from '../support/sipp.js';
+import { RtpStreamPlan, readPcapUdpPayloads, parseRtpPacket, writePcap } from '../support/pcap.js';
+import { gaps, median, tone, toneShare, ulawDecode, ulawEncode } from './audio.js';
+import { APP_ID, startMediaRig } from './harness.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * 1 kHz frames, each marked with its index in the two samples at the tone's zero crossings (0
+ * and 4), as small μ-law codes: the tone stays clean, and every frame's bytes differ so order shows.
+ */
+function markedToneFrames(count: number, startIndex = 0): Buffer[] {
+  const base = ulawEncode(tone(1000, 160, { amplitude: 8000 }));
+  const out: Buffer[] = [];
+  for (let f = 0; f < count; f++) {
+    const k = startIndex + f;
+    const frame = Buffer.from(base);
+    frame[0] = 0xf0 | (k & 0x0f);
+    frame[4] = 0xf0 | ((k >> 4) & 0x0f);
+    out.push(frame);
+  }
+  return out;
+}
+
+test('pcap generator: RTP survives the capture round trip with its timing', () => {
+  const plan = new RtpStreamPlan();
+  for (const f of markedToneFrames(3)) plan.audio(f);
+  plan.dtmf('5', 60);
+  const back = readPcapUdpPayloads(Buffer.from(pcapOf(plan)));
+  assert.equal(back.length, plan.packets.length);
+  assert.deepEqual(back.map((p) => p.atMs), plan.packets.map((p) => p.atMs));
+  const rtp = back.map((p) => parseRtpPacket(Buffer.from(p.data))!);
+  assert.deepEqual(rtp.map((r) => r.payloadType), [0, 0, 0, 101, 101, 101, 101, 101, 101]);
+  assert.deepEqual(rtp.map((r) => r.sequenceNumber - rtp[0]!.sequenceNumber), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(rtp[3]!.marker, true);
+  assert.equal(new Set(rtp.slice(3).map((r) => r.timestamp)).size, 1, 'one timestamp per press');
+  assert.deepEqual([rtp[8]!.payload[0], rtp[8]!.payload[1], rtp[8]!.payload.readUInt16BE(2)], [5, 0x80 | 10, 3 * 160]);
+
+  function pcapOf(p: RtpStreamPlan): Uint8Array {
+    const f = path.join(os.tmpdir(), `sipflow-gen-${process.pid}.pcap`);
+    writePcap(f, p.packets);
+    try { return fs.readFileSync(f); } finally { fs.rmSync(f, { force: true }); }
+  }
+});
+
+test('sipp audio and RFC 4733 DTMF reach the agent as Plivo start/media/dtmf/stop, in order and at 20 ms cadence', async (t) => {
+  const rig = await startMediaRig();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sipflow-media-sipp-'));
+  try {
+    const r = plivo.Response();
+    r.addStream(`${rig.agent.baseUrl}/agent`, { bidirectional: true, keepCallAlive: true, contentType: 'audio/x-mulaw;rate=8000' });
+    rig.answer.route('/answer', r.toXML());
+
+    // 1.5 s of tone, presses 1, 2, # (audio pauses while a key is down, as on a phone), 1 s more tone.
+    const before = markedToneFrames(75);
+    const after = markedToneFrames(50, 75);
+    const plan = new RtpStreamPlan();
+    for (const f of before) plan.audio(f);
+    for (const d of ['1', '2', '#']) plan.dtmf(d, 100).gap(60);
+    for (const f of after) plan.audio(f);
+    const pcap = path.join(work, 'tone-dtmf.pcap');
+    writePcap(pcap, plan.packets);
+    const playMs = plan.elapsedMs + 1500;
+    const scenario = path.join(work, 'media-uac-pcap.xml');
+    fs.writeFileSync(scenario, fs.readFileSync(path.join(SIPP_DIR, 'media-uac-pcap.xml'), 'utf8')
+      .replace('@PCAP_FILE@', pcap).replace('@PLAY_MS@', String(playMs)));
+
+    const mediaPort = 30000 + 2 * (process.pid % 4000);
+    const sipp = runSipp({
+      scenario, service: APP_ID, target: `127.0.0.1:${rig.pod.sipPort}`, timeoutSec: 30,
+      args: ['-mi', '127.0.0.1', '-mp', String(mediaPort)],
+    });
+    const res = await sipp;
+    assert.equal(res.failed, 0, `sipp failed: ${res.errors} ${res.stderr.slice(-1500)}`);
+    assert.equal(res.successful, 1, `sipp: code ${res.code} ${res.stdout.slice(-2000)} ${res.stderr.slice(-2000)} ${res.errors.slice(-1000)}`);
+    const agent = rig.agent.connections[0];
+    assert.ok(agent, 'the media pod opened the stream');
+    await agent.closed;
+
+    const ans = await rig.answer.waitFor('/answer');
+    const msgs = agent.messages;
+    assert.ok(msgs.every((m) => !m.isBinary && m.json), 'every frame is a JSON text frame');
+
+    // start: first, with the shape the Plivo SDKs validate.
+    const start = msgs[0]!.json!;
+    assert.equal(start.event, 'start');
+    assert.equal(start.sequenceNumber, 1);
+    const s = start.start as Record<string, unknown>;
+    assert.equal(s.callId, ans.params.CallUUID);
+    assert.match(String(s.callId), UUID);
+    assert.match(String(s.streamId), UUID);
+    assert.deepEqual(s.tracks, ['inbound']);
+    assert.deepEqual(s.mediaFormat, { encoding: 'audio/x-mulaw', sampleRate: 8000 });
+    assert.equal(typeof start.extra_headers, 'string');
+
+    // One counter over every message the pod sent, starting at 1.
+    assert.deepEqual(msgs.map((m) => m.json!.sequenceNumber), msgs.map((_, i) => i + 1));
+
+    const media = agent.byEvent('media');
+    const sent = [...before, ...after];
+    assert.equal(new Set(sent.map((f) => f.toString('hex'))).size, sent.length, 'test frames are all distinct');
+    const payloads = media.map((m) => Buffer.from(String((m.json!.media as Record<string, unknown>).payload), 'base64'));
+    assert.ok(payloads.every((p) => p.length === 160), 'every payload is 160 bytes of μ-law');
+    // sipp starts sending right after its ACK, while the pod may still be opening the WebSocket;
+    // frames from before the stream opened are not streamed. From then on every one arrives.
+    const skipped = sent.findIndex((f) => f.equals(payloads[0]!));
+    assert.ok(skipped >= 0 && skipped <= 15, `first media frame is sipp's frame #${skipped}`);
+    assert.equal(media.length, sent.length - skipped, `media messages ${media.length}, audio packets sent ${sent.length}, before the stream ${skipped}`);
+    // Byte for byte what sipp sent, in the order it sent it.
+    payloads.forEach((p, i) => assert.ok(p.equals(sent[skipped + i]!), `media ${i + 1} differs from sipp's frame #${skipped + i}`));
+    media.forEach((m, i) => {
+      const j = m.json!;
+      const md = j.media as Record<string, unknown>;
+      assert.equal(j.streamId, s.streamId);
+      assert.equal(md.track, 'inbound');
+      assert.equal(md.chunk, i + 1);
+      assert.equal(typeof md.timestamp, 'string');
+      assert.match(String(md.timestamp), /^\d{13}$/);
+      assert.equal(typeof j.extra_headers, 'string');
+    });
+    // And it is the tone: per 20 ms frame (exactly 20 periods of 1 kHz), nearly all energy at 1 kHz.
+    const shares = payloads.map((p) => toneShare(ulawDecode(p), 1000));
+    assert.ok(Math.min(...shares) > 0.95, `lowest 1 kHz share in a frame ${Math.min(...shares).toFixed(3)}`);
+    const stamps = media.map((m) => Number((m.json!.media as Record<string, unknown>).timestamp));
+    assert.ok(gaps(stamps).every((g) => g >= 0), 'media timestamps never go back');
+    const wallSpan = stamps[stamps.length - 1]! - stamps[0]!;
+    const planned = plan.elapsedMs - 20 * (skipped + 1);
+    assert.ok(wallSpan > planned * 0.7 && wallSpan < planned * 1.5, `media timestamps span ${wallSpan} ms for ${planned} ms of audio`);
+
+    // Cadence, as statistics over the steady stretches (the DTMF pause is one long gap).
+    const split = before.length - skipped;
+    const beforeGaps = gaps(media.slice(0, split).map((m) => m.at));
+    const afterGaps = gaps(media.slice(split).map((m) => m.at));
+    const med = median([...beforeGaps, ...afterGaps]);
+    t.diagnostic(`frames before the stream opened: ${skipped}; median inter-arrival ${med.toFixed(2)} ms over ${media.length} media messages`);
+    assert.ok(med >= 10 && med <= 30, `median media inter-arrival ${med.toFixed(1)} ms`);
+    const afterSpan = media[media.length - 1]!.at - media[split]!.at;
+    assert.ok(afterSpan > 49 * 20 * 0.6 && afterSpan < 49 * 20 * 1.6, `50 frames arrived over ${afterSpan.toFixed(0)} ms`);
+
+    // The presses, once each, in order, between the two tone stretches.
+    const dtmf = agent.byEvent('dtmf');
+    assert.deepEqual(dtmf.map((m) => (m.json!.dtmf as Record<string, unknown>).digit), ['1', '2', '#']);
+    for (const d of dtmf) {
+      const dd = d.json!.dtmf as Record<string, unknown>;
+      assert.equal(dd.track, 'inbound');
+      assert.match(String(dd.timestamp), /^\d{13}$/);
+      assert.equal(d.json!.streamId, s.streamId);
+    }
+    const idx = (m: unknown): number => msgs.indexOf(m as never);
+    assert.ok(idx(dtmf[0]) > idx(media[split - 1]) && idx(dtmf[2]) < idx(media[split]), 'digits arrive between the two tone stretches');
+
+    // sipp's BYE ends the call: stop last, then the pod closes the socket normally.
+    const last = msgs[msgs.length - 1]!.json!;
+    assert.equal(last.event, 'stop');
+    assert.equal(last.streamId, s.streamId);
+    const closed = await agent.closed;
+    assert.equal(closed.code, 1000);
+    const hang = await rig.answer.waitFor('/hangup');
+    assert.equal(hang.params.CallUUID, ans.params.CallUUID);
+    assert.equal(hang.params.HangupCauseCode, '4000');
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+    await rig.close();
+  }
+});
