@@ -91,6 +91,24 @@ export function gaps(xs: readonly number[]): number[] {
   return out;
 }
 
+/**
+ * 20 ms μ-law frames of a 1 kHz tone, each marked with its index in the two samples at the
+ * tone's zero crossings (0 and 4) as small μ-law codes: the tone stays clean, every frame's bytes
+ * differ (so order and loss show), and every code survives a μ-law → PCM → μ-law round trip.
+ */
+export function markedToneFrames(count: number, startIndex = 0, amplitude = 8000): Buffer[] {
+  const base = ulawEncode(tone(1000, FRAME_SAMPLES, { amplitude }));
+  const out: Buffer[] = [];
+  for (let f = 0; f < count; f++) {
+    const k = startIndex + f;
+    const frame = Buffer.from(base);
+    frame[0] = 0xf0 | (k & 0x0f);
+    frame[4] = 0xf0 | ((k >> 4) & 0x0f);
+    out.push(frame);
+  }
+  return out;
+}
+
 /** A mono 16-bit PCM WAV file. */
 export function wavFile(pcm: Int16Array, rate = RATE): Buffer {
   const data = Buffer.alloc(pcm.length * 2);

@@ -4,7 +4,7 @@
  */
 import { startTestAnswerServer, type TestAnswerServer } from '../support/answer-server.js';
 import { startTestPod, type TestPod } from '../support/pod.js';
-import { startWsAgent, type WsAgent } from '../support/ws-agent.js';
+import { startWsAgent, type AgentConnection, type WsAgent } from '../support/ws-agent.js';
 import { TestUac } from './uac.js';
 
 export const APP_ID = 'media';
@@ -72,3 +72,30 @@ export function frames160(bytes: Uint8Array): Buffer[] {
   }
   return out;
 }
+
+export interface StreamCall {
+  uac: TestUac;
+  conn: AgentConnection;
+  callUuid: string;
+  /** RTP packets the pod had sent when the stream's start arrived (index into uac.rtpIn). */
+  rtpAtStart: number;
+}
+
+/**
+ * Answers with `xml` (a <Stream> to `rig.agent`), calls in with a fresh caller that sends
+ * μ-law silence every 20 ms, and resolves once the agent has the stream's start message.
+ */
+export async function openStreamCall(rig: MediaRig, xml: string, opts: { sendSilence?: boolean } = {}): Promise<StreamCall> {
+  rig.answer.route('/answer', xml);
+  const uac = await rig.caller();
+  const connecting = rig.agent.nextConnection(15_000);
+  const final = await uac.invite(rig.pod.sipPort, APP_ID);
+  if (final.status !== 200) throw new Error(`call was not answered: ${final.status} ${final.reason}`);
+  if (opts.sendSilence ?? true) uac.startSending(() => SILENCE_FRAME);
+  const conn = await connecting;
+  const start = await conn.waitForEvent('start');
+  const callUuid = String((start.json!.start as Record<string, unknown>).callId);
+  return { uac, conn, callUuid, rtpAtStart: uac.rtpIn.length };
+}
+
+export const SILENCE_FRAME: Buffer = Buffer.alloc(160, 0xff);

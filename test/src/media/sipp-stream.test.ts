@@ -12,27 +12,10 @@ import path from 'node:path';
 import plivo from 'plivo';
 import { runSipp, SIPP_DIR } from '../support/sipp.js';
 import { RtpStreamPlan, readPcapUdpPayloads, parseRtpPacket, writePcap } from '../support/pcap.js';
-import { gaps, median, tone, toneShare, ulawDecode, ulawEncode } from './audio.js';
+import { gaps, markedToneFrames, median, toneShare, ulawDecode } from './audio.js';
 import { APP_ID, startMediaRig } from './harness.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * 1 kHz frames, each marked with its index in the two samples at the tone's zero crossings (0
- * and 4), as small μ-law codes: the tone stays clean, and every frame's bytes differ so order shows.
- */
-function markedToneFrames(count: number, startIndex = 0): Buffer[] {
-  const base = ulawEncode(tone(1000, 160, { amplitude: 8000 }));
-  const out: Buffer[] = [];
-  for (let f = 0; f < count; f++) {
-    const k = startIndex + f;
-    const frame = Buffer.from(base);
-    frame[0] = 0xf0 | (k & 0x0f);
-    frame[4] = 0xf0 | ((k >> 4) & 0x0f);
-    out.push(frame);
-  }
-  return out;
-}
 
 test('pcap generator: RTP survives the capture round trip with its timing', () => {
   const plan = new RtpStreamPlan();

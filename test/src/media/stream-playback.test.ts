@@ -1,0 +1,138 @@
+/**
+ * The agent's side of a bidirectional stream, through a real call: what the agent plays comes
+ * back to the caller as RTP byte for byte at the 20 ms cadence, checkpoints are acknowledged in
+ * order and only once their audio went out, and clearAudio stops playback within a frame.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import plivo from 'plivo';
+import { gaps, markedToneFrames, median, ulawDecode, ulawEncode } from './audio.js';
+import { openStreamCall, startMediaRig, type MediaRig } from './harness.js';
+import type { ReceivedRtp } from './uac.js';
+
+let rig: MediaRig;
+before(async () => { rig = await startMediaRig(); });
+after(async () => { await rig.close(); });
+
+function streamXml(): string {
+  const r = plivo.Response();
+  r.addStream(`${rig.agent.baseUrl}/agent`, { bidirectional: true, keepCallAlive: true, contentType: 'audio/x-mulaw;rate=8000' });
+  return r.toXML();
+}
+
+const audioOf = (pkts: readonly ReceivedRtp[]): ReceivedRtp[] => pkts.filter((p) => p.payloadType === 0);
+
+test('playAudio from the agent reaches the caller as PCMU RTP: same bytes, in order, 160-byte frames, seq +1 and ts +160, paced at 20 ms', async (t) => {
+  const { uac, conn } = await openStreamCall(rig, streamXml());
+  const frames = markedToneFrames(100);
+  for (const f of frames) assert.ok(ulawEncode(ulawDecode(f)).equals(f), 'test frames survive a μ-law round trip');
+  const sendAt = performance.now();
+  // 2 s in 320-byte messages (pipecat's size), then a checkpoint to know when playout finished.
+  conn.playAudio(Buffer.concat(frames), { chunkBytes: 320 });
+  conn.checkpoint('end-of-tone');
+  const played = await conn.waitFor((m) => m.event === 'playedStream', 15_000);
+  await uac.waitUntil(() => audioOf(uac.rtpIn).length >= frames.length, 3000, 'the last frame');
+  await uac.rtpQuietFor(200);
+
+  const rtp = audioOf(uac.rtpIn);
+  assert.equal(rtp.length, frames.length, `RTP packets ${rtp.length} for ${frames.length} frames played`);
+  rtp.forEach((p, i) => {
+    assert.equal(p.payload.length, 160);
+    assert.ok(p.payload.equals(frames[i]!), `RTP packet ${i} carries frame ${i}`);
+  });
+  assert.equal(new Set(rtp.map((p) => p.ssrc)).size, 1, 'one SSRC');
+  for (let i = 1; i < rtp.length; i++) {
+    assert.equal((rtp[i]!.sequenceNumber - rtp[i - 1]!.sequenceNumber) & 0xffff, 1, `seq step at ${i}`);
+    assert.equal((rtp[i]!.timestamp - rtp[i - 1]!.timestamp) >>> 0, 160, `timestamp step at ${i}`);
+  }
+  assert.equal(rtp[0]!.marker, true, 'the first packet after silence carries the marker bit');
+  assert.ok(rtp.slice(1).every((p) => !p.marker), 'no marker inside a talkspurt');
+  assert.equal(rtp[0]!.from.port, uac.remoteMedia!.port, 'RTP comes from the port in the SDP answer');
+
+  const g = gaps(rtp.map((p) => p.at));
+  const med = median(g);
+  t.diagnostic(`median RTP gap ${med.toFixed(2)} ms; first packet ${(rtp[0]!.at - sendAt).toFixed(1)} ms after playAudio`);
+  assert.ok(med >= 10 && med <= 30, `median RTP inter-arrival ${med.toFixed(1)} ms`);
+  const span = rtp[rtp.length - 1]!.at - rtp[0]!.at;
+  assert.ok(span > 99 * 20 * 0.7 && span < 99 * 20 * 1.5, `100 frames played out over ${span.toFixed(0)} ms (real time is 1980 ms)`);
+  // The checkpoint came after the audio: at most the last frame could still be on its way.
+  const sentBefore = rtp.filter((p) => p.at <= played.at).length;
+  assert.ok(sentBefore >= frames.length - 1, `playedStream arrived when only ${sentBefore} of ${frames.length} frames had`);
+  assert.equal((played.json!).name, 'end-of-tone');
+  await uac.bye();
+});
+
+test('checkpoints are acknowledged in order, each only after the audio queued before it was sent', async () => {
+  const { uac, conn } = await openStreamCall(rig, streamXml());
+  const frames = markedToneFrames(90);
+  conn.playAudio(Buffer.concat(frames.slice(0, 30)), { chunkBytes: 800 });
+  conn.checkpoint('first');
+  conn.playAudio(Buffer.concat(frames.slice(30, 60)), { chunkBytes: 800 });
+  conn.checkpoint('second');
+  conn.playAudio(Buffer.concat(frames.slice(60)), { chunkBytes: 800 });
+  conn.checkpoint('third');
+  await conn.waitFor((m) => m.event === 'playedStream' && m.json!.name === 'third', 15_000);
+  await uac.rtpQuietFor(200);
+  const acks = conn.byEvent('playedStream');
+  assert.deepEqual(acks.map((m) => m.json!.name), ['first', 'second', 'third']);
+  const rtp = audioOf(uac.rtpIn);
+  assert.equal(rtp.length, 90);
+  rtp.forEach((p, i) => assert.ok(p.payload.equals(frames[i]!), `packet ${i}`));
+  const at = (n: number): number => rtp.filter((p) => p.at <= acks[n]!.at).length;
+  // Each ack follows its audio (one frame may be in flight) and precedes most of the next batch.
+  assert.ok(at(0) >= 29 && at(0) <= 45, `'first' acknowledged with ${at(0)} packets received`);
+  assert.ok(at(1) >= 59 && at(1) <= 75, `'second' acknowledged with ${at(1)} packets received`);
+  assert.ok(at(2) >= 89, `'third' acknowledged with ${at(2)} packets received`);
+  for (const a of acks) assert.equal(a.json!.streamId, conn.streamId);
+  await uac.bye();
+});
+
+test('clearAudio stops playback within a frame, answers clearedAudio, and drops the pending checkpoint', async (t) => {
+  const { uac, conn } = await openStreamCall(rig, streamXml());
+  const frames = markedToneFrames(250); // 5 s
+  conn.playAudio(Buffer.concat(frames), { chunkBytes: 8000 });
+  conn.checkpoint('never');
+  await uac.waitUntil(() => audioOf(uac.rtpIn).length >= 25, 5000, '25 frames of the tone');
+  const before = conn.messages.length;
+  conn.clearAudio();
+  const cleared = await conn.waitFor((m) => m.event === 'clearedAudio', 5000, before);
+  assert.equal(cleared.json!.streamId, conn.streamId);
+  assert.equal(typeof cleared.json!.sequenceNumber, 'number');
+  await uac.rtpQuietFor(300);
+  const rtp = audioOf(uac.rtpIn);
+  const late = rtp.filter((p) => p.at > cleared.at).length;
+  t.diagnostic(`${rtp.length} frames played before the clear took effect; ${late} arrived after clearedAudio`);
+  assert.ok(late <= 2, `${late} tone packets arrived after clearedAudio`);
+  assert.ok(rtp.length < 100, `playback went on for ${rtp.length} frames`);
+  rtp.forEach((p, i) => assert.ok(p.payload.equals(frames[i]!), `packet ${i} is frame ${i}`));
+
+  // The queue works again after a clear, and the dropped checkpoint never comes.
+  const again = markedToneFrames(20, 100);
+  const mark = uac.rtpIn.length;
+  conn.playAudio(Buffer.concat(again));
+  conn.checkpoint('after-clear');
+  await conn.waitFor((m) => m.event === 'playedStream' && m.json!.name === 'after-clear', 5000);
+  await uac.rtpQuietFor(200);
+  const replay = audioOf(uac.rtpIn.slice(mark));
+  assert.equal(replay.length, 20);
+  replay.forEach((p, i) => assert.ok(p.payload.equals(again[i]!), `replayed packet ${i}`));
+  assert.deepEqual(conn.byEvent('playedStream').map((m) => m.json!.name), ['after-clear']);
+  // RTP stays continuous across the clear: one SSRC, sequence numbers without a gap.
+  const all = audioOf(uac.rtpIn);
+  assert.equal(new Set(all.map((p) => p.ssrc)).size, 1);
+  for (let i = 1; i < all.length; i++) assert.equal((all[i]!.sequenceNumber - all[i - 1]!.sequenceNumber) & 0xffff, 1);
+  await uac.bye();
+});
+
+test('sendDTMF from the agent reaches the caller as RFC 4733 events', async () => {
+  const { uac, conn } = await openStreamCall(rig, streamXml());
+  conn.sendDtmf('1#');
+  const events = await uac.waitUntil(() => {
+    const ends = uac.rtpIn.filter((p) => p.payloadType === uac.remoteMedia!.telephoneEventPt && (p.payload[1]! & 0x80) !== 0);
+    return new Set(ends.map((p) => p.timestamp)).size >= 2 ? ends : undefined;
+  }, 5000, 'two complete RFC 4733 presses');
+  const byTs = new Map<number, number>();
+  for (const e of events) byTs.set(e.timestamp, e.payload[0]!);
+  assert.deepEqual([...byTs.values()], [1, 11]);
+  await uac.bye();
+});
