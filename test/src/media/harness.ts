@@ -2,6 +2,8 @@
  * Shared setup for the media tests: an answer server, a WebSocket agent and a real media pod
  * whose one application (IP ACL on loopback) points at them, torn down together.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startTestAnswerServer, type TestAnswerServer } from '../support/answer-server.js';
 import { startTestPod, type TestPod } from '../support/pod.js';
 import { startWsAgent, type AgentConnection, type WsAgent } from '../support/ws-agent.js';
@@ -99,3 +101,32 @@ export async function openStreamCall(rig: MediaRig, xml: string, opts: { sendSil
 }
 
 export const SILENCE_FRAME: Buffer = Buffer.alloc(160, 0xff);
+
+export interface FileServer {
+  readonly url: string;
+  /** Paths requested, in order. */
+  readonly hits: string[];
+  put(path: string, body: Buffer, contentType: string): void;
+  close(): Promise<void>;
+}
+
+/** Serves binary files (WAV prompts) for <Play>; unknown paths answer 404. */
+export async function startFileServer(): Promise<FileServer> {
+  const files = new Map<string, { body: Buffer; type: string }>();
+  const hits: string[] = [];
+  const server = http.createServer((req, res) => {
+    const p = new URL(req.url ?? '/', 'http://x').pathname;
+    hits.push(p);
+    const f = files.get(p);
+    if (!f) { res.writeHead(404, { 'content-type': 'text/plain' }); res.end('not found'); return; }
+    res.writeHead(200, { 'content-type': f.type, 'content-length': f.body.length });
+    res.end(f.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hits,
+    put(path, body, type) { files.set(path, { body, type }); },
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * Plivo's media verbs through real calls from the in-test caller, checked on the RTP it
+ * receives and the callbacks the answer server records: Speak, Play (and a Play that 404s),
+ * GetDigits with caller DTMF, DTMF to the caller, PreAnswer early media, Wait, media timeout.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import plivo from 'plivo';
+import { markedToneFrames, rmsDbfs, tone, toneShare, ulawDecode, wavFile } from './audio.js';
+import { startFileServer, startMediaRig, APP_ID, type FileServer, type MediaRig } from './harness.js';
+import type { ReceivedRtp, TestUac } from './uac.js';
+
+let rig: MediaRig;
+let files: FileServer;
+before(async () => { rig = await startMediaRig(); files = await startFileServer(); });
+after(async () => { await files.close(); await rig.close(); });
+
+const SILENCE = Buffer.alloc(160, 0xff);
+
+function isSilent(p: Uint8Array): boolean {
+  return ulawDecode(p).every((s) => Math.abs(s) <= 16);
+}
+const audio = (pkts: readonly ReceivedRtp[]): ReceivedRtp[] => pkts.filter((p) => p.payloadType === 0);
+
+/**
+ * Checks that `frames` carry `pcm` sample for sample, within G.711 quantisation (half a step,
+ * a whole one where encoders legitimately differ on a decision boundary, e.g. 14-bit truncation).
+ */
+function assertCarries(frames: readonly Uint8Array[], pcm: Int16Array): void {
+  assert.equal(frames.length, Math.ceil(pcm.length / 160), `${frames.length} RTP frames for ${pcm.length} samples`);
+  const got = ulawDecode(Buffer.concat(frames));
+  for (let i = 0; i < got.length; i++) {
+    const want = i < pcm.length ? pcm[i]! : 0;
+    const err = Math.abs(got[i]! - want);
+    if (err > Math.abs(want) / 15 + 16) assert.fail(`sample ${i} (frame ${Math.floor(i / 160)}): got ${got[i]}, file has ${want}`);
+  }
+}
+
+async function call(xml: string, opts: { sendAudio?: boolean } = {}): Promise<TestUac> {
+  rig.answer.route('/answer', xml);
+  const uac = await rig.caller();
+  const final = await uac.invite(rig.pod.sipPort, APP_ID);
+  assert.equal(final.status, 200, `answered: ${final.status} ${final.reason}`);
+  if (opts.sendAudio ?? true) uac.startSending(() => SILENCE);
+  return uac;
+}
+
+async function hangupOf(callUuid: string): Promise<Record<string, string>> {
+  return (await rig.answer.waitFor('/hangup', (r) => r.params.CallUUID === callUuid, 15_000)).params;
+}
+
+async function lastCallUuid(): Promise<string> {
+  const reqs = rig.answer.requests.filter((r) => r.path === '/answer');
+  const last = reqs[reqs.length - 1];
+  assert.ok(last, 'answer_url was requested');
+  return last.params.CallUUID!;
+}
+
+test('<Speak> plays synthesized speech: non-silent PCMU for a plausible duration, then the call ends 4010 with a BYE', async (t) => {
+  const r = plivo.Response();
+  r.addSpeak('Hello from sipflow. This is a test of the speech engine.');
+  const uac = await call(r.toXML());
+  const uuid = await lastCallUuid();
+  await uac.byeFromPod(30_000);
+  const rtp = audio(uac.rtpIn);
+  assert.ok(rtp.every((p) => p.payload.length === 160), 'all frames 160 bytes');
+  const voiced = rtp.filter((p) => !isSilent(p.payload));
+  const speech = ulawDecode(Buffer.concat(rtp.map((p) => p.payload)));
+  t.diagnostic(`${rtp.length} frames (${rtp.length * 20} ms), ${voiced.length} voiced, ${rmsDbfs(speech).toFixed(1)} dBFS`);
+  // Eleven words of speech: between 1 and 12 s, most of it voiced, at a normal speaking level.
+  assert.ok(rtp.length * 20 >= 1000 && rtp.length * 20 <= 12_000, `speech lasted ${rtp.length * 20} ms`);
+  assert.ok(voiced.length >= rtp.length / 2, `${voiced.length} of ${rtp.length} frames voiced`);
+  assert.ok(rmsDbfs(speech) > -40, `speech level ${rmsDbfs(speech).toFixed(1)} dBFS`);
+  const h = await hangupOf(uuid);
+  assert.equal(h.HangupCauseCode, '4010');
+});
+
+test('<Play> of a WAV from an HTTP server plays the file\'s samples as PCMU, frame for frame', async () => {
+  const pcm = tone(440, 8050, { amplitude: 6000 }); // 1 s and a partial frame
+  files.put('/prompt.wav', wavFile(pcm), 'audio/wav');
+  const r = plivo.Response();
+  r.addPlay(`${files.url}/prompt.wav`);
+  const uac = await call(r.toXML());
+  const uuid = await lastCallUuid();
+  await uac.byeFromPod(15_000);
+  assertCarries(audio(uac.rtpIn).map((p) => p.payload), pcm);
+  assert.equal((await hangupOf(uuid)).HangupCauseCode, '4010');
+});
+
+test('<Play> of a URL that answers 404 logs why and the XML goes on to the next element', async () => {
+  const marked = markedToneFrames(25);
+  const pcm = ulawDecode(Buffer.concat(marked));
+  files.put('/after.wav', wavFile(pcm), 'audio/wav');
+  const r = plivo.Response();
+  r.addPlay(`${files.url}/missing.wav`);
+  r.addPlay(`${files.url}/after.wav`);
+  const uac = await call(r.toXML());
+  await uac.byeFromPod(15_000);
+  assert.ok(files.hits.includes('/missing.wav'), 'the missing file was requested');
+  const line = rig.logs().find((l) => l.level === 'warn' && String(l.msg).includes('Play failed') && String(l.url).endsWith('/missing.wav'));
+  assert.ok(line, 'a warning names the URL that failed');
+  assert.match(String(line.error), /404/);
+  const got = audio(uac.rtpIn);
+  assert.equal(got.length, marked.length);
+  got.forEach((p, i) => assert.ok(p.payload.equals(marked[i]!), `frame ${i} is the second file`));
+});
+
+test('<GetDigits> with a nested <Speak>: the caller\'s RFC 4733 1, 2, # reach the action URL as Digits=12', async () => {
+  rig.answer.route('/digits', '<Response><Hangup/></Response>');
+  const r = plivo.Response();
+  const gd = r.addGetDigits({ action: `${rig.answer.url}/digits`, method: 'POST', timeout: 10, finishOnKey: '#', numDigits: 5 });
+  gd.addSpeak('Please enter your code, then press the pound key.');
+  const uac = await call(r.toXML());
+  const uuid = await lastCallUuid();
+  // Key in once the prompt is audible, as a person would.
+  await uac.waitUntil(() => audio(uac.rtpIn).length > 5, 10_000, 'the prompt');
+  await uac.sendDtmf('12#');
+  const action = await rig.answer.waitFor('/digits', (q) => q.params.CallUUID === uuid, 15_000);
+  assert.equal(action.params.Digits, '12');
+  await uac.byeFromPod(10_000);
+  assert.equal((await hangupOf(uuid)).HangupCauseCode, '4000');
+});
+
+test('<DTMF>12</DTMF> sends RFC 4733 events for 1 and 2 to the caller', async () => {
+  const r = plivo.Response();
+  r.addDTMF('12');
+  r.addWait({ length: 2 });
+  const uac = await call(r.toXML());
+  await uac.byeFromPod(15_000);
+  const te = uac.remoteMedia!.telephoneEventPt!;
+  const events = uac.rtpIn.filter((p) => p.payloadType === te);
+  const presses = new Map<number, { code: number; end: boolean; marker: boolean }>();
+  for (const e of events) {
+    const prev = presses.get(e.timestamp);
+    presses.set(e.timestamp, { code: e.payload[0]!, end: (prev?.end ?? false) || (e.payload[1]! & 0x80) !== 0, marker: (prev?.marker ?? false) || e.marker });
+  }
+  assert.deepEqual([...presses.values()].map((p) => p.code), [1, 2]);
+  assert.ok([...presses.values()].every((p) => p.end && p.marker), 'each press starts with the marker and ends with the E bit');
+});
+
+test('<PreAnswer><Speak> sends 183 with SDP and early media before the 200 OK', async () => {
+  const r = plivo.Response();
+  const pre = r.addPreAnswer();
+  pre.addSpeak('This is early media.');
+  r.addSpeak('Now answered.');
+  const uac = await call(r.toXML());
+  const p183 = uac.responsesWith(183)[0];
+  assert.ok(p183, 'a 183 Session Progress arrived');
+  assert.match(String(p183.response.headers.find((h) => h.name.toLowerCase() === 'content-type')?.value), /application\/sdp/);
+  assert.ok(p183.response.body.toString().includes('m=audio'), '183 carries an SDP answer');
+  const ok = uac.responsesWith(200)[0]!;
+  assert.ok(ok.at > p183.at);
+  const early = audio(uac.rtpIn).filter((p) => p.at < ok.at);
+  assert.ok(early.length >= 25, `${early.length} RTP packets before the 200 OK`);
+  assert.ok(early.filter((p) => !isSilent(p.payload)).length >= 10, 'the early media is audible');
+  await uac.byeFromPod(20_000);
+});
+
+test('<Wait length="2"> after answer: two seconds of silence between the prompts, then the next verb', async (t) => {
+  const a = markedToneFrames(25);
+  const b = markedToneFrames(25, 100, 12000);
+  files.put('/a.wav', wavFile(ulawDecode(Buffer.concat(a))), 'audio/wav');
+  files.put('/b.wav', wavFile(ulawDecode(Buffer.concat(b))), 'audio/wav');
+  const r = plivo.Response();
+  r.addPlay(`${files.url}/a.wav`);
+  r.addWait({ length: 2 });
+  r.addPlay(`${files.url}/b.wav`);
+  const uac = await call(r.toXML());
+  await uac.byeFromPod(15_000);
+  const rtp = audio(uac.rtpIn);
+  const lastA = rtp.findIndex((p) => p.payload.equals(a[a.length - 1]!));
+  const firstB = rtp.findIndex((p) => p.payload.equals(b[0]!));
+  assert.ok(lastA >= 0 && firstB > lastA, 'both prompts played, in order');
+  const between = rtp.slice(lastA + 1, firstB);
+  const quietMs = rtp[firstB]!.at - rtp[lastA]!.at;
+  t.diagnostic(`${between.length} packets, ${quietMs.toFixed(0)} ms between the prompts`);
+  assert.ok(between.every((p) => isSilent(p.payload)), 'nothing audible during the Wait');
+  assert.ok(between.length === 0 || (between.length >= 90 && between.length <= 110), `${between.length} packets during a 2 s Wait`);
+  assert.ok(quietMs >= 1600 && quietMs <= 4000, `${quietMs.toFixed(0)} ms between the prompts for a 2 s Wait`);
+  rtp.slice(firstB, firstB + b.length).forEach((p, i) => assert.ok(p.payload.equals(b[i]!), `second prompt frame ${i}`));
+  assert.ok(toneShare(ulawDecode(Buffer.concat(rtp.slice(firstB, firstB + b.length).map((p) => p.payload))), 1000) > 0.9);
+});
+
+test('media timeout: when the caller stops sending RTP the call ends with 6020 and the pod sends BYE', async (t) => {
+  const own = await startMediaRig({ extraArgs: ['--media-timeout', '2'] });
+  try {
+    const r = plivo.Response();
+    r.addSpeak('Hold on.');
+    r.addWait({ length: 30 });
+    own.answer.route('/answer', r.toXML());
+    const uac = await own.caller();
+    assert.equal((await uac.invite(own.pod.sipPort, APP_ID)).status, 200);
+    let sent = 0;
+    uac.startSending(() => (sent++ < 50 ? SILENCE : null)); // 1 s of RTP, then nothing
+    const bye = await uac.byeFromPod(15_000);
+    const lastSent = uac.rtpOut[uac.rtpOut.length - 1]!.at;
+    t.diagnostic(`BYE ${(bye.at - lastSent).toFixed(0)} ms after the last RTP packet`);
+    assert.equal(sent >= 50, true, 'the caller sent its second of audio first');
+    assert.ok(bye.at - lastSent >= 1500, `BYE came ${(bye.at - lastSent).toFixed(0)} ms after the last packet`);
+    assert.ok(bye.at - lastSent < 10_000, 'and not only at the end of the 30 s Wait');
+    const ans = own.answer.requests.find((q) => q.path === '/answer')!;
+    const h = await own.answer.waitFor('/hangup', (q) => q.params.CallUUID === ans.params.CallUUID);
+    assert.equal(h.params.HangupCauseCode, '6020');
+  } finally {
+    await own.close();
+  }
+});
