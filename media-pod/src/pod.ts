@@ -10,6 +10,7 @@ import { systemClock, type Clock } from './clock.js';
 import { ConfigStore, type ConfigLoadResult } from './config/store.js';
 import { DirWatcher } from './config/dir-watcher.js';
 import { loadFromConfigDir, loadFromManifests } from './config/loaders.js';
+import { KubeConfigSource, resolveKubeNamespace } from './config/kube-source.js';
 import { MediaMetrics } from './observability/metrics.js';
 import { startStatusHttpServer, type StatusHttpServer } from './observability/http-server.js';
 import { SipTransportLayer } from './sip/transport/index.js';
@@ -52,11 +53,20 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     if (opts.configDir) return loadFromConfigDir(opts.configDir);
     return { ok: false, error: 'no config source' };
   };
-  if (opts.kube) throw new Error('--kube mode is not available in this build yet; use --manifests or --config-dir');
-  const origin = opts.manifests ? `manifests:${opts.manifests}` : `config-dir:${opts.configDir}`;
-  store.offer(load(), origin);
-  watcher = new DirWatcher((opts.manifests ?? opts.configDir)!, () => store.offer(load(), origin));
-  watcher.start();
+  let kubeSource: KubeConfigSource | undefined;
+  let origin: string;
+  if (opts.kube) {
+    // /readyz says "no config loaded" until the first complete generation arrives.
+    kubeSource = new KubeConfigSource({
+      store, metrics, clock, namespace: resolveKubeNamespace(opts.kubeNamespace), logger: logger.child({ subsystem: 'config-kube' }),
+    });
+    origin = kubeSource.origin;
+  } else {
+    origin = opts.manifests ? `manifests:${opts.manifests}` : `config-dir:${opts.configDir}`;
+    store.offer(load(), origin);
+    watcher = new DirWatcher((opts.manifests ?? opts.configDir)!, () => store.offer(load(), origin));
+    watcher.start();
+  }
 
   const transport = await SipTransportLayer.listen({
     host: opts.sipListen.host, port: opts.sipListen.port,
@@ -93,6 +103,8 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     },
     unhealthyReason: () => (stopped ? 'stopped' : null),
   });
+  // Started last so a failed listen above leaves no watch connection behind.
+  kubeSource?.start();
   logger.info('media pod started', {
     sip: `${opts.sipListen.host}:${transport.ports.udp ?? transport.ports.tcp}`, advertise: opts.advertise,
     http: `${http.address.address}:${http.address.port}`, rtpPorts: `${opts.rtpPorts.lo}-${opts.rtpPorts.hi}`, configSource: origin,
@@ -104,6 +116,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     ingress.endAll(9020, 'media pod stopping');
     watcher?.stop();
     watcher = undefined;
+    await kubeSource?.stop();
     // Let BYEs and hangup callbacks leave before the sockets close.
     await new Promise((r) => setTimeout(r, 200));
     transactions.close();

@@ -87,6 +87,24 @@ export class MediaMetrics {
     help: '1 while the newest config seen was refused and an older one is being served.',
     registers: [this.registry],
   });
+  /** Apply time minus the index ConfigMap's last write (managedFields time, 1 s resolution); `--kube` only. */
+  readonly configPropagation = new Histogram({
+    name: 'sipflow_config_propagation_seconds',
+    help: 'Time from the operator writing the routing index to this pod serving it (--kube mode).',
+    buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+  readonly kubeConnected = new Gauge({
+    name: 'sipflow_config_kube_connected',
+    help: '1 while both contract watches (ConfigMaps, Secrets) are open (--kube mode).',
+    registers: [this.registry],
+  });
+  readonly kubeWatchRestarts = new Counter({
+    name: 'sipflow_config_kube_watch_restarts_total',
+    help: 'Contract watch restarts by resource and reason (error, silent).',
+    labelNames: ['resource', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly streams = new Counter({
     name: 'sipflow_stream_events_total',
     help: 'Audio-stream lifecycle events (started, stopped, failed, degraded).',
