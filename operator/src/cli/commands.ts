@@ -1,6 +1,6 @@
 /**
  * The sipflow-operator subcommands behind one dispatch table, written against injected
- * output streams so tests call them in-process. `run` (the controller) is added here later.
+ * output streams so tests call them in-process. `run` is the controller itself (run.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,10 +11,15 @@ import { describeDoc, formatDocError, loadManifestDir, loadManifestPaths, type M
 import { validateObject } from '../api/validate.js';
 import { isPlainObject } from '../api/types.js';
 import { render, toKubeObjects } from '../render/render.js';
+import { RUN_USAGE, RunUsageError, runOperator } from './run.js';
 
 export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Ends long-running commands (`run`); they also stop on SIGTERM/SIGINT. */
+  signal?: AbortSignal;
+  /** `run` reports its bound probe address here. */
+  onListening?: (address: string) => void;
 }
 
 export interface Command {
@@ -110,9 +115,16 @@ const renderCmd: Command = {
   },
 };
 
+const run: Command = {
+  summary: 'run the controller against a cluster (reconciles the custom resources into the config)',
+  usage: RUN_USAGE,
+  run: (args, io) => runOperator(args, io),
+};
+
 export const COMMANDS: Record<string, Command> = {
   validate,
   render: renderCmd,
+  run,
 };
 
 function help(io: CliIo['out']): void {
@@ -136,7 +148,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   try {
     return await cmd.run(rest, io);
   } catch (e) {
-    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    if (e instanceof UsageError || e instanceof RunUsageError || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
       io.err(`${(e as Error).message}\nusage: ${cmd.usage}`);
       return 2;
     }
