@@ -29,12 +29,15 @@ wait_gone() {
 }
 
 rc=0
-# Reverse start order: controllers first, etcd last, so nothing logs storage errors on the way down.
-for name in kube-controller-manager apiserver etcd; do
+# Watchdog first (it would otherwise race us), then reverse start order: controllers first, etcd
+# last, so nothing logs storage errors on the way down.
+for name in watchdog kube-controller-manager apiserver etcd; do
   f="$DIR/$name.pid"
   [ -f "$f" ] || continue
   pid=$(cat "$f")
-  bin=$name; [ "$name" = apiserver ] && bin=kube-apiserver
+  bin=$name; [ "$name" = apiserver ] && bin=kube-apiserver; [ "$name" = watchdog ] && bin=bash
+  # The watchdog runs this script itself; it must not wait for its own exit.
+  if [ "$name" = watchdog ] && [ -n "${CP_FROM_WATCHDOG:-}" ]; then rm -f "$f"; continue; fi
   if [[ "$pid" =~ ^[0-9]+$ ]] && ours "$pid" "$bin"; then
     kill -TERM "$pid" 2>/dev/null || true
     if ! wait_gone "$pid" $((GRACE * 5)); then

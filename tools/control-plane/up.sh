@@ -9,6 +9,9 @@
 #        APISERVER_PORT, ETCD_PORT, ETCD_PEER_PORT, KCM_PORT   fixed ports (default: free ports)
 #        CP_NO_KCM=1       skip kube-controller-manager (no GC/namespace/SA controllers)
 #        CP_READY_TIMEOUT  seconds to wait for readiness (default 90)
+#        CP_OWNER_PID      stop the control plane when this process is gone (watchdog)
+#        CP_MAX_LIFETIME   ... or after this many seconds (default 10800)
+#        CP_WATCHDOG_PURGE=1  the watchdog also deletes DIR after stopping
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -134,6 +137,17 @@ if [ "${CP_NO_KCM:-}" != 1 ]; then
     --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
     --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --cert-dir="$DIR/kcm-certs"
   wait_for kube-controller-manager "$DEADLINE" curl -fsSk "https://127.0.0.1:$KCM_PORT/healthz"
+fi
+
+# A test process that is killed (SIGKILL, a closed pipe, a runner timeout) cannot run down.sh;
+# this watchdog does it for the owner, and in any case after CP_MAX_LIFETIME seconds.
+if [ -n "${CP_OWNER_PID:-}" ]; then
+  start watchdog bash -c '
+    owner=$1 dir=$2 down=$3 end=$((SECONDS + $4))
+    while kill -0 "$owner" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 1; done
+    echo "owner $owner gone or lifetime over; stopping the control plane"
+    CP_FROM_WATCHDOG=1 "$down" "$dir" && [ "$5" = 1 ] && rm -rf "$dir"
+  ' cp-watchdog "$CP_OWNER_PID" "$DIR" "$HERE/down.sh" "${CP_MAX_LIFETIME:-10800}" "${CP_WATCHDOG_PURGE:-0}"
 fi
 
 echo "$DIR/kubeconfig"

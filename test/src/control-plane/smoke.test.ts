@@ -2,6 +2,7 @@
 // garbage collector and namespace controller act as in a cluster; stopping leaves no process behind.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import {
@@ -34,7 +35,7 @@ describe('test control plane (etcd + kube-apiserver + kube-controller-manager)',
   });
 
   it('records a running process for each component', () => {
-    for (const name of ['etcd', 'apiserver', 'kube-controller-manager']) {
+    for (const name of ['etcd', 'apiserver', 'kube-controller-manager', 'watchdog']) {
       const pid = pids[name];
       assert.ok(pid !== undefined, `no pid file for ${name}`);
       assert.ok(isProcessRunning(pid), `${name} (pid ${pid}) is not running`);
@@ -99,11 +100,32 @@ describe('test control plane (etcd + kube-apiserver + kube-controller-manager)',
 
   it('stops every process it started and removes its working dir', async () => {
     const dir = cp.dir;
-    assert.equal(Object.keys(pids).length, 3);
+    assert.equal(Object.keys(pids).length, 4);
     await cp.stop();
     for (const [name, pid] of Object.entries(pids)) {
       assert.equal(isProcessRunning(pid), false, `${name} (pid ${pid}) still running after stop()`);
     }
     assert.equal(existsSync(dir), false);
+  });
+});
+
+describe('test control plane watchdog', { skip }, () => {
+  it('stops the control plane and removes its dir when the owning process dies', async (t) => {
+    // A stand-in owner, so the test can kill "the test process" without killing itself.
+    const owner = spawn('sleep', ['600'], { stdio: 'ignore' });
+    t.after(() => owner.kill('SIGKILL'));
+    assert.ok(owner.pid !== undefined);
+    const cp = await startControlPlane({ ownerPid: owner.pid });
+    t.after(() => cp.stop());
+    const pids = await cp.pids();
+    assert.ok(Object.values(pids).every(isProcessRunning), 'control plane not fully running');
+
+    owner.kill('SIGKILL');
+    await pollUntil('the watchdog to stop the control plane', async () =>
+      Object.values(pids).some(isProcessRunning) || existsSync(cp.dir) ? undefined : true,
+    );
+    for (const [name, pid] of Object.entries(pids)) {
+      assert.equal(isProcessRunning(pid), false, `${name} (pid ${pid}) survived its owner`);
+    }
   });
 });

@@ -34,7 +34,7 @@ export interface ControlPlane {
   helm(args: string[], opts?: CommandOptions): Promise<CommandResult>;
   /** Issues a client cert from the test CA (CN=user, O=groups) and returns a kubeconfig path. */
   clientKubeconfig(user: string, groups?: string[]): Promise<string>;
-  /** PIDs of the control-plane processes by name (etcd, apiserver, kube-controller-manager). */
+  /** PIDs by name: etcd, apiserver, kube-controller-manager, watchdog. */
   pids(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
@@ -187,7 +187,15 @@ export function isProcessRunning(pid: number): boolean {
   return state !== undefined && state !== 'Z' && state !== 'X';
 }
 
-export async function startControlPlane(): Promise<ControlPlane> {
+export interface StartOptions {
+  /**
+   * The process whose death stops the control plane (up.sh's watchdog), covering a test process
+   * that is killed before stop() runs. Default: this process.
+   */
+  ownerPid?: number;
+}
+
+export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
   const availability = await controlPlaneAvailability();
   if (!availability.available) throw new ControlPlaneError('control plane unavailable', availability.reason);
   const root = repoRoot();
@@ -202,7 +210,13 @@ export async function startControlPlane(): Promise<ControlPlane> {
   const helmPath = join(toolsBin, 'helm');
 
   const dir = await mkdtemp(join(tmpdir(), 'sipflow-cp-'));
-  const env = { ...process.env, K8S_BINS_DIR: availability.binDir };
+  const keep = process.env.SIPFLOW_KEEP_CONTROL_PLANE === '1';
+  const env = {
+    ...process.env,
+    K8S_BINS_DIR: availability.binDir,
+    CP_OWNER_PID: String(opts.ownerPid ?? process.pid),
+    CP_WATCHDOG_PURGE: keep ? '0' : '1',
+  };
   const down = join(tools, 'control-plane', 'down.sh');
   // If the test process dies without calling stop(), the detached servers would outlive it.
   const onExit = (): void => {
@@ -252,7 +266,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
         const res = await runCommand(down, [dir], { timeoutMs: DOWN_TIMEOUT_MS });
         process.removeListener('exit', onExit);
         if (res.code !== 0) throw new ControlPlaneError(`tools/control-plane/down.sh failed (exit ${res.code})`, res.stderr);
-        if (process.env.SIPFLOW_KEEP_CONTROL_PLANE !== '1') await rm(dir, { recursive: true, force: true });
+        if (!keep) await rm(dir, { recursive: true, force: true });
       })();
       return stopped;
     },
