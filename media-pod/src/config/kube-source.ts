@@ -228,7 +228,9 @@ class ResourceWatch<T extends KubernetesObject> {
     this.failures++;
     this.o.metrics?.kubeWatchRestarts.inc({ resource: this.kind, reason: 'error' });
     const e = err as { name?: string; message?: string; code?: unknown; statusCode?: unknown } | undefined;
-    this.o.logger.warn('watch failed; retrying with backoff (still serving the last good config)', {
+    // A long outage retries every maxMs; keep the log to the first attempts and then every tenth.
+    const level = this.failures <= 3 || this.failures % 10 === 0 ? 'warn' : 'debug';
+    this.o.logger[level]('watch failed; retrying with backoff (still serving the last good config)', {
       resource: this.kind, attempt: this.failures, retryInMs: delayMs,
       errorName: e?.name, error: e?.message ?? String(err), code: e?.statusCode ?? e?.code,
     });
