@@ -296,7 +296,7 @@ export class SipIngress {
       return;
     }
     if (answer.source === 'fallback') logger.warn('answer URL failed; using fallbackAnswerUrl', { cause: answer.primaryFailure?.cause });
-    await new XmlEngine(call, logger).run(answer.xml);
+    await new XmlEngine(call, logger, this.o.clock).run(answer.xml);
   }
 
   private forget(call: Call): void {

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '@sipflow/operator/log';
 import { parsePlivoXml, type PlivoVerb } from '../xml/index.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CallControl, FrameSource, HangupCause } from './control.js';
 import { causeFor } from './causes.js';
 
@@ -18,9 +19,9 @@ type Next = { kind: 'continue' } | { kind: 'replace'; xml: string; origin: strin
 
 export class XmlEngine {
   private documents = 0;
-  private scheduledHangup: NodeJS.Timeout | undefined;
+  private scheduledHangup: TimerHandle | undefined;
 
-  constructor(private readonly call: CallControl, private readonly logger: Logger) {}
+  constructor(private readonly call: CallControl, private readonly logger: Logger, private readonly clock: Clock = systemClock) {}
 
   /** Runs from the answer URL's XML until the call ends; never throws. */
   async run(answerXml: string): Promise<void> {
@@ -50,7 +51,7 @@ export class XmlEngine {
       this.logger.error('XML engine failed', { error: err as Error });
       this.call.hangup(causeFor(5010, 'Error', (err as Error).message));
     } finally {
-      clearTimeout(this.scheduledHangup);
+      this.clock.clearTimeout(this.scheduledHangup);
     }
   }
 
@@ -157,9 +158,8 @@ export class XmlEngine {
 
   private runHangup(verb: VerbOf<'Hangup'>, early: boolean): Next {
     if (verb.schedule !== undefined && verb.schedule > 0) {
-      clearTimeout(this.scheduledHangup);
-      this.scheduledHangup = setTimeout(() => this.call.hangup(causeFor(6000, 'Answer XML')), verb.schedule * 1000);
-      this.scheduledHangup.unref();
+      this.clock.clearTimeout(this.scheduledHangup);
+      this.scheduledHangup = this.clock.setTimeout(() => this.call.hangup(causeFor(6000, 'Answer XML')), verb.schedule * 1000);
       return { kind: 'continue' };
     }
     if (!this.call.answered) {

@@ -1,0 +1,432 @@
+/**
+ * Unit tests of the XML engine against a scripted CallControl stand-in: what it asks the call to
+ * do, in which order, for GetDigits, PreAnswer, scheduled Hangup, Stream, loops, redirects and
+ * failures. No sockets; time is a FakeClock.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../clock.js';
+import { recordingLogger } from '../speech/test-logger.js';
+import type { CallControl, DigitCollection, FrameSource, HangupCause, StreamHandle, XmlFetchResult } from './control.js';
+import { XmlEngine } from './xml-engine.js';
+
+interface LabeledSource extends FrameSource { label: string }
+
+function labeled(label: string, frames = 1): LabeledSource {
+  let n = frames;
+  return { label, pullFrame: () => (n-- > 0 ? new Int16Array(160) : null) };
+}
+
+interface Fetch { url: string; method: string; extra: Record<string, string>; purpose: string }
+
+/** Digits a caller "presses" for one collectDigits(): a string per next(), null = that wait times out. */
+type DigitScript = Array<string | null>;
+
+class ScriptedDigits implements DigitCollection {
+  closed = false;
+  constructor(private readonly script: DigitScript, private readonly timeouts: number[], private readonly promptPlaying: () => Promise<void>) {}
+  next(timeoutMs: number): Promise<string | null> {
+    this.timeouts.push(timeoutMs);
+    return Promise.resolve(this.script.length > 0 ? this.script.shift() ?? null : null);
+  }
+  pending(): number { let n = 0; while (typeof this.script[n] === 'string') n++; return n; }
+  /** A digit at the head of the script is pressed once a prompt is playing (barge-in). */
+  whenAny(): Promise<void> { return typeof this.script[0] === 'string' ? this.promptPlaying() : new Promise(() => {}); }
+  close(): void { this.closed = true; }
+}
+
+/** A call that records what the engine asked of it and answers from scripts. */
+class ScriptedCall implements CallControl {
+  readonly callUuid = '00000000-0000-4000-8000-000000000001';
+  answered = false;
+  readonly events: string[] = [];
+  readonly fetches: Fetch[] = [];
+  readonly digitTimeouts: number[] = [];
+  readonly digitScripts: DigitScript[] = [];
+  readonly collectors: ScriptedDigits[] = [];
+  /** What fetchXml returns per URL (a function can vary the answer per call). */
+  readonly documents = new Map<string, string | ((f: Fetch) => XmlFetchResult)>();
+  readonly brokenAudio = new Set<string>();
+  /** When true, play() blocks until interrupted (call ended or `until` aborted). */
+  playBlocks = false;
+  /** Ends the call after this many plays (for infinite loops). */
+  endAfterPlays = Infinity;
+  ended: HangupCause | undefined;
+  rejected: { status: number; reason: string } | undefined;
+  stream: { verb: unknown; close: (by: 'agent' | 'platform' | 'error') => void } | undefined;
+  private plays = 0;
+  private earlyMedia = false;
+  private readonly playingWaiters: Array<() => void> = [];
+  private readonly ac = new AbortController();
+
+  get signal(): AbortSignal { return this.ac.signal; }
+
+  answer(): Promise<void> { if (!this.answered) { this.answered = true; this.events.push('answer'); } return Promise.resolve(); }
+  preAnswer(): Promise<void> { if (!this.earlyMedia) { this.earlyMedia = true; this.events.push('preAnswer'); } return Promise.resolve(); }
+
+  async play(source: FrameSource, until?: AbortSignal): Promise<boolean> {
+    if (this.signal.aborted || until?.aborted) return false;
+    const label = (source as Partial<LabeledSource>).label;
+    if (this.playBlocks) {
+      this.events.push(`play:${label ?? 'silence'}`);
+      for (const w of this.playingWaiters.splice(0)) w();
+      await new Promise<void>((resolve) => {
+        this.signal.addEventListener('abort', () => resolve(), { once: true });
+        until?.addEventListener('abort', () => resolve(), { once: true });
+      });
+      return false;
+    }
+    let frames = 0;
+    while (source.pullFrame() && frames < 1_000_000) frames++;
+    this.events.push(label !== undefined ? `play:${label}` : `silence:${frames * 20}ms`);
+    await Promise.resolve();
+    if (++this.plays >= this.endAfterPlays) this.hangup({ code: 4000, name: 'Normal Hangup', legacy: 'NORMAL_CLEARING', source: 'Caller' });
+    return !this.signal.aborted && !until?.aborted;
+  }
+
+  speech(text: string): Promise<FrameSource> { return Promise.resolve(labeled(`speak:${text}`)); }
+
+  audioFile(url: string): Promise<FrameSource> {
+    return this.brokenAudio.has(url) ? Promise.reject(new Error(`cannot fetch ${url}`)) : Promise.resolve(labeled(`file:${url}`));
+  }
+
+  collectDigits(): DigitCollection {
+    const c = new ScriptedDigits(this.digitScripts.shift() ?? [], this.digitTimeouts,
+      () => new Promise<void>((resolve) => { this.playingWaiters.push(resolve); }));
+    this.collectors.push(c);
+    this.events.push('collect');
+    return c;
+  }
+
+  sendDtmf(digits: string): Promise<void> { this.events.push(`dtmf:${digits}`); return Promise.resolve(); }
+
+  startStream(verb: unknown): Promise<StreamHandle> {
+    this.events.push('stream');
+    let close!: (by: 'agent' | 'platform' | 'error') => void;
+    const closed = new Promise<{ by: 'agent' | 'platform' | 'error' }>((resolve) => { close = (by) => resolve({ by }); });
+    this.stream = { verb, close };
+    return Promise.resolve({ closed });
+  }
+
+  fetchXml(url: string, method: 'GET' | 'POST', extra: Record<string, string>, purpose: 'redirect' | 'action'): Promise<XmlFetchResult> {
+    const f = { url, method, extra, purpose };
+    this.fetches.push(f);
+    this.events.push(`fetch:${purpose}:${url}`);
+    const doc = this.documents.get(url);
+    if (doc === undefined) return Promise.resolve({ ok: false, cause: 'http_status', detail: `404 from ${url}` });
+    return Promise.resolve(typeof doc === 'string' ? { ok: true, xml: doc } : doc(f));
+  }
+
+  hangup(cause: HangupCause): void {
+    if (this.ended) return;
+    this.ended = cause;
+    this.events.push(`hangup:${cause.code}`);
+    this.ac.abort();
+  }
+
+  reject(status: number, reason: string, cause: HangupCause): void {
+    this.rejected = { status, reason };
+    this.events.push(`reject:${status}`);
+    this.hangup(cause);
+  }
+
+  sleep(ms: number): Promise<boolean> { this.events.push(`sleep:${ms}`); return Promise.resolve(!this.signal.aborted); }
+}
+
+const doc = (body: string): string => `<?xml version="1.0" encoding="utf-8"?><Response>${body}</Response>`;
+
+async function run(call: ScriptedCall, xml: string, clock = new FakeClock()): Promise<ReturnType<typeof recordingLogger>> {
+  const logger = recordingLogger();
+  await new XmlEngine(call, logger, clock).run(xml);
+  return logger;
+}
+
+/** Lets pending promise callbacks run (the engine awaits between verbs). */
+async function settle(): Promise<void> { for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r)); }
+
+// ---------- document flow ----------
+
+test('verbs run in order after answering; the end of the document hangs up with 4010 from Answer XML', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<Speak>one</Speak><Play>http://x/a.wav</Play><Wait length="2"/><DTMF>12w</DTMF>'));
+  assert.deepEqual(call.events, ['answer', 'play:speak:one', 'play:file:http://x/a.wav', 'silence:2000ms', 'dtmf:12w', 'hangup:4010']);
+  assert.equal(call.ended?.source, 'Answer XML');
+  assert.equal(call.ended?.name, 'End Of XML Instructions');
+});
+
+test('an empty <Response/> ends the call at once with 4010 and never answers', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc(''));
+  assert.deepEqual(call.events, ['hangup:4010']);
+});
+
+test('<Wait> as the first element sleeps before answering; later Waits play silence on the answered call', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<Wait length="3"/><Speak>hi</Speak><Wait length="1"/>'));
+  assert.deepEqual(call.events, ['sleep:3000', 'answer', 'play:speak:hi', 'silence:1000ms', 'hangup:4010']);
+});
+
+test('loop counts: Speak loop=3 plays three times, Play loop=2 twice, loop=0 repeats until the call ends', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<Speak loop="3">again</Speak><Play loop="2">http://x/b.mp3</Play>'));
+  assert.deepEqual(call.events.filter((e) => e.startsWith('play:')), [
+    'play:speak:again', 'play:speak:again', 'play:speak:again', 'play:file:http://x/b.mp3', 'play:file:http://x/b.mp3',
+  ]);
+  const forever = new ScriptedCall();
+  forever.endAfterPlays = 7;
+  await run(forever, doc('<Speak loop="0">forever</Speak><Speak>never</Speak>'));
+  assert.equal(forever.events.filter((e) => e === 'play:speak:forever').length, 7);
+  assert.ok(!forever.events.includes('play:speak:never'));
+  assert.equal(forever.ended?.code, 4000, 'the caller ended it, not the engine');
+});
+
+test('a Play whose file cannot be fetched is skipped and the next element runs', async () => {
+  const call = new ScriptedCall();
+  call.brokenAudio.add('http://x/missing.wav');
+  const log = await run(call, doc('<Play>http://x/missing.wav</Play><Speak>after</Speak>'));
+  assert.deepEqual(call.events, ['answer', 'play:speak:after', 'hangup:4010']);
+  assert.ok(log.entries.some((e) => e.msg === 'Play failed; continuing with the next element'));
+});
+
+// ---------- Hangup ----------
+
+test('<Hangup/> first rejects without answering: 603 Decline by default (3020), 486 Busy Here for reason="busy" (3010)', async () => {
+  const rejected = new ScriptedCall();
+  await run(rejected, doc('<Hangup/><Speak>never</Speak>'));
+  assert.deepEqual(rejected.rejected, { status: 603, reason: 'Decline' });
+  assert.equal(rejected.ended?.code, 3020);
+  assert.ok(!rejected.events.includes('answer'));
+  const busy = new ScriptedCall();
+  await run(busy, doc('<Hangup reason="busy"/>'));
+  assert.deepEqual(busy.rejected, { status: 486, reason: 'Busy Here' });
+  assert.equal(busy.ended?.code, 3010);
+  assert.equal(busy.ended?.source, 'Answer XML');
+});
+
+test('<Hangup/> after answering hangs up with 4000 from Answer XML; later elements do not run', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<Speak>bye</Speak><Hangup/><Speak>never</Speak>'));
+  assert.deepEqual(call.events, ['answer', 'play:speak:bye', 'hangup:4000']);
+  assert.equal(call.ended?.source, 'Answer XML');
+});
+
+test('scheduled Hangup: later elements keep running and the call ends with 6000 when the schedule is due', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  call.playBlocks = true;
+  const done = run(call, doc('<Hangup schedule="5"/><Speak>long prompt</Speak><Speak>never</Speak>'), clock);
+  await settle();
+  assert.deepEqual(call.events, ['answer', 'play:speak:long prompt']);
+  clock.advance(4999);
+  assert.ok(!call.events.some((e) => e.startsWith('hangup:')), 'not yet');
+  clock.advance(1);
+  await done;
+  assert.equal(call.ended?.code, 6000);
+  assert.equal(call.ended?.name, 'Scheduled Hangup');
+  assert.ok(!call.events.includes('play:speak:never'));
+  assert.equal(clock.pending(), 0);
+});
+
+test('a scheduled Hangup is cancelled when the document ends first (4010, nothing fires later)', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  await run(call, doc('<Hangup schedule="30"/><Speak>short</Speak>'), clock);
+  assert.equal(call.ended?.code, 4010);
+  assert.equal(clock.pending(), 0);
+});
+
+// ---------- PreAnswer ----------
+
+test('PreAnswer: early media before the 200, then the rest of the document answers the call', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<PreAnswer><Speak>early</Speak><Wait length="1"/></PreAnswer><Speak>late</Speak>'));
+  assert.deepEqual(call.events, ['preAnswer', 'play:speak:early', 'silence:1000ms', 'answer', 'play:speak:late', 'hangup:4010']);
+});
+
+test('PreAnswer alone: the call is never answered and ends with 4010', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<PreAnswer><Speak>early only</Speak></PreAnswer>'));
+  assert.deepEqual(call.events, ['preAnswer', 'play:speak:early only', 'hangup:4010']);
+});
+
+// ---------- GetDigits ----------
+
+test('GetDigits with no input: waits `timeout` seconds (default 5), then continues with the next element', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<GetDigits action="http://x/act"><Speak>press</Speak></GetDigits><Speak>no input</Speak>'));
+  assert.deepEqual(call.digitTimeouts, [5000]);
+  assert.deepEqual(call.fetches, []);
+  assert.deepEqual(call.events, ['answer', 'collect', 'play:speak:press', 'play:speak:no input', 'hangup:4010']);
+  assert.ok(call.collectors.every((c) => c.closed));
+  const custom = new ScriptedCall();
+  await run(custom, doc('<GetDigits timeout="3"/>'));
+  assert.deepEqual(custom.digitTimeouts, [3000]);
+});
+
+test('GetDigits finishOnKey: digits before the key go to the action as Digits (the key excluded); digitTimeout between digits', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['1', '2', '#', '9']);
+  call.documents.set('http://x/act', doc('<Speak>got it</Speak>'));
+  await run(call, doc('<GetDigits action="http://x/act" timeout="4" digitTimeout="2"><Speak>press</Speak></GetDigits><Speak>skipped</Speak>'));
+  assert.deepEqual(call.digitTimeouts, [4000, 2000, 2000]);
+  assert.deepEqual(call.fetches, [{ url: 'http://x/act', method: 'POST', extra: { Digits: '12' }, purpose: 'action' }]);
+  // redirect defaults to true: the action's XML replaces the document.
+  assert.deepEqual(call.events.slice(-2), ['play:speak:got it', 'hangup:4010']);
+  assert.ok(!call.events.includes('play:speak:skipped'));
+});
+
+test('GetDigits finishOnKey="none": # is an ordinary digit', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['1', '#', null]);
+  await run(call, doc('<GetDigits action="http://x/act" method="GET" finishOnKey="none" redirect="false"/>'));
+  assert.deepEqual(call.fetches.map((f) => [f.method, f.extra.Digits]), [['GET', '1#']]);
+});
+
+test('GetDigits numDigits: collection stops at that many digits', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['4', '5', '6', '7']);
+  await run(call, doc('<GetDigits action="http://x/act" numDigits="3" redirect="false"/>'));
+  assert.equal(call.fetches[0]?.extra.Digits, '456');
+  assert.equal(call.digitTimeouts.length, 3, 'no fourth wait');
+});
+
+test('GetDigits validDigits: an invalid key plays invalidDigitsSound and retries; the retry succeeds', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['1', '9'], [null, '2', '#']);
+  call.documents.set('http://x/act', doc('<Speak>thanks</Speak>'));
+  // Attempt 1: 1 is valid, 9 is not, so the attempt fails; attempt 2 times out before any key.
+  await run(call, doc('<GetDigits action="http://x/act" validDigits="123" retries="2" invalidDigitsSound="http://x/invalid.wav"><Speak>menu</Speak></GetDigits><Speak>fell through</Speak>'));
+  assert.ok(call.events.includes('play:file:http://x/invalid.wav'));
+  assert.equal(call.events.filter((e) => e === 'collect').length, 2);
+  // Both attempts used up without valid input: the next element runs.
+  assert.deepEqual(call.fetches, []);
+  assert.ok(call.events.includes('play:speak:fell through'));
+
+  const ok = new ScriptedCall();
+  ok.digitScripts.push(['9'], ['3', '#']);
+  ok.documents.set('http://x/act', doc('<Speak>thanks</Speak>'));
+  await run(ok, doc('<GetDigits action="http://x/act" validDigits="123" retries="2"/>'));
+  assert.deepEqual(ok.fetches.map((f) => f.extra.Digits), ['3']);
+  assert.ok(ok.events.includes('play:speak:thanks'));
+});
+
+test('GetDigits retries: with no input the prompt is replayed `retries` times, then the next element runs', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<GetDigits action="http://x/act" retries="3"><Speak>menu</Speak></GetDigits><Speak>goodbye</Speak>'));
+  assert.equal(call.events.filter((e) => e === 'play:speak:menu').length, 3);
+  assert.deepEqual(call.digitTimeouts, [5000, 5000, 5000]);
+  assert.deepEqual(call.events.slice(-2), ['play:speak:goodbye', 'hangup:4010']);
+});
+
+test('GetDigits redirect="false": the action URL is requested and execution continues after the GetDigits', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['7', '#']);
+  call.documents.set('http://x/act', doc('<Speak>ignored</Speak>'));
+  await run(call, doc('<GetDigits action="http://x/act" redirect="false"/><Speak>continued</Speak>'));
+  assert.deepEqual(call.fetches.map((f) => [f.url, f.extra.Digits, f.purpose]), [['http://x/act', '7', 'action']]);
+  assert.ok(call.events.includes('play:speak:continued'));
+  assert.ok(!call.events.includes('play:speak:ignored'));
+});
+
+test('GetDigits without action: digits are collected and the document continues', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['5', '#']);
+  await run(call, doc('<GetDigits/><Speak>next</Speak>'));
+  assert.deepEqual(call.fetches, []);
+  assert.ok(call.events.includes('play:speak:next'));
+});
+
+test('GetDigits barge-in: a key pressed during the prompt cuts the prompt short', async () => {
+  const call = new ScriptedCall();
+  call.playBlocks = true;
+  call.digitScripts.push(['1', '#']);
+  call.documents.set('http://x/act', doc('<Hangup/>'));
+  await run(call, doc('<GetDigits action="http://x/act"><Speak>long menu</Speak><Speak>second prompt</Speak></GetDigits>'));
+  assert.ok(call.events.includes('play:speak:long menu'));
+  assert.ok(!call.events.includes('play:speak:second prompt'), 'later prompts skipped after barge-in');
+  assert.equal(call.fetches[0]?.extra.Digits, '1');
+  assert.equal(call.ended?.code, 4000);
+});
+
+test('GetDigits action that fails (redirect=true) ends the call with 8012', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['1', '#']);
+  await run(call, doc('<GetDigits action="http://x/gone"/>'));
+  assert.equal(call.ended?.code, 8012);
+  assert.match(call.ended?.detail ?? '', /http:\/\/x\/gone/);
+});
+
+// ---------- Redirect ----------
+
+test('Redirect replaces the document; invalid XML from a redirect ends with 8014, from an action with 8012', async () => {
+  const call = new ScriptedCall();
+  call.documents.set('http://x/two', doc('<Speak>second</Speak>'));
+  await run(call, doc('<Redirect method="GET">http://x/two</Redirect><Speak>never</Speak>'));
+  assert.deepEqual(call.events, ['fetch:redirect:http://x/two', 'answer', 'play:speak:second', 'hangup:4010']);
+  assert.equal(call.fetches[0]?.method, 'GET');
+
+  const bad = new ScriptedCall();
+  bad.documents.set('http://x/bad', '<Response><Speak>x</Speek></Response>');
+  const log = await run(bad, doc('<Redirect>http://x/bad</Redirect>'));
+  assert.equal(bad.ended?.code, 8014);
+  assert.match(bad.ended?.detail ?? '', /^line 1: /);
+  assert.ok(log.entries.some((e) => e.msg === 'invalid XML' && e.fields.origin === 'redirect' && e.fields.line === 1));
+
+  const badAction = new ScriptedCall();
+  badAction.digitScripts.push(['1', '#']);
+  badAction.documents.set('http://x/act', 'not xml at all');
+  await run(badAction, doc('<GetDigits action="http://x/act"/>'));
+  assert.equal(badAction.ended?.code, 8012);
+
+  const unreachable = new ScriptedCall();
+  await run(unreachable, doc('<Redirect>http://x/nowhere</Redirect>'));
+  assert.equal(unreachable.ended?.code, 8014);
+  assert.match(unreachable.ended?.detail ?? '', /http:\/\/x\/nowhere/);
+});
+
+test('a redirect loop stops after 20 documents with 8011 and a detail naming the loop', async () => {
+  const call = new ScriptedCall();
+  call.documents.set('http://x/loop', doc('<Redirect>http://x/loop</Redirect>'));
+  await run(call, doc('<Redirect>http://x/loop</Redirect>'));
+  assert.equal(call.ended?.code, 8011);
+  assert.match(call.ended?.detail ?? '', /more than 20 XML documents/);
+  assert.equal(call.fetches.length, 20, 'the answer document plus 19 redirects, then the 20th fetched document is refused');
+});
+
+// ---------- Stream ----------
+
+test('Stream keepCallAlive="true": later elements wait until the WebSocket closes', async () => {
+  const call = new ScriptedCall();
+  const done = run(call, doc('<Stream keepCallAlive="true" bidirectional="true" contentType="audio/x-mulaw;rate=8000">wss://agent.example/ws</Stream><Speak>after stream</Speak>'));
+  await settle();
+  assert.deepEqual(call.events, ['answer', 'stream']);
+  assert.equal((call.stream?.verb as { url: string }).url, 'wss://agent.example/ws');
+  call.stream!.close('agent');
+  await done;
+  assert.deepEqual(call.events, ['answer', 'stream', 'play:speak:after stream', 'hangup:4010']);
+});
+
+test('Stream keepCallAlive="false" (default): the next element runs at once while the stream is open', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<Stream>wss://agent.example/ws</Stream><Speak>meanwhile</Speak>'));
+  assert.deepEqual(call.events, ['answer', 'stream', 'play:speak:meanwhile', 'hangup:4010']);
+});
+
+test('Stream keepCallAlive="true": a caller hangup while streaming ends the engine without running later elements', async () => {
+  const call = new ScriptedCall();
+  const done = run(call, doc('<Stream keepCallAlive="true">wss://agent.example/ws</Stream><Speak>never</Speak>'));
+  await settle();
+  call.hangup({ code: 4000, name: 'Normal Hangup', legacy: 'NORMAL_CLEARING', source: 'Caller' });
+  await done;
+  assert.deepEqual(call.events, ['answer', 'stream', 'hangup:4000']);
+});
+
+// ---------- unsupported verbs ----------
+
+test('an unsupported verb ends the call with 9010 Verb Not Supported naming the verb and its line', async () => {
+  const call = new ScriptedCall();
+  await run(call, '<Response>\n  <Speak>hi</Speak>\n  <Dial><Number>15550001111</Number></Dial>\n</Response>');
+  assert.equal(call.ended?.code, 9010);
+  assert.equal(call.ended?.name, 'Verb Not Supported');
+  assert.equal(call.ended?.detail, '<Dial> (line 3) is not supported by sipflow yet');
+});
