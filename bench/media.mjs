@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+// Media benchmark (issue #4): N concurrent bidirectional calls, RTP in and out every 20 ms,
+// each bridged by a <Stream bidirectional keepCallAlive> to a WebSocket agent that echoes the
+// caller's audio with playAudio. The media pod runs alone on one core; the load generator
+// (media-load.mjs), the echo agent (echo-agent.mjs) and the answer server share the other.
+// The baseline (baseline-relay.mjs, same core as the pod) is measured at the same N, in the
+// same run. N grows in steps by adding calls to those already up.
+//
+// For each N, over a fixed window: frames sent by the callers, frames that reached the agent,
+// frames that came back to the callers (loss = any difference), and one-way latency from the
+// caller's send to the agent's receipt of the `media` message (see README.md for why this bounds
+// "RTP arrival at the pod to WebSocket send" from above).
+//
+// usage: node bench/media.mjs [--steps 100,250,500,750] [--window-seconds 6] [--setup-cps 80]
+//                             [--profile auto|always|never] [--out DIR]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startAnswerServer } from './lib/answer-server.mjs';
+import {
+  BENCH_DIR, LOAD_CORE, PinnedWorker, SUT_CORE, coreBusySeconds, cpuSeconds, freePort, pinSelf, sleep, startPod,
+} from './lib/common.mjs';
+import { summarizeProfile } from './lib/cpuprofile-top.mjs';
+import { monoUs } from './lib/stamp.mjs';
+
+export const MEDIA_TARGET_CALLS = 500;
+export const MEDIA_TARGET_P99_MS = 5;
+
+function manifests(answerUrl) {
+  return `apiVersion: sipflow.io/v1alpha1
+kind: IpAcl
+metadata: { name: loopback, namespace: default }
+spec: { entries: [{ ip: 127.0.0.0, cidrPrefix: 8 }] }
+---
+apiVersion: sipflow.io/v1alpha1
+kind: SipApplication
+metadata: { name: media-bench, namespace: default }
+spec:
+  appId: media-bench
+  answerUrl: ${answerUrl}/answer
+  hangupUrl: ${answerUrl}/hangup
+  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
+`;
+}
+
+/** Measures one window on the calls that are up; `sutPids` are the processes on the SUT core. */
+async function measure({ label, n, gen, agent, windowId, windowSeconds, sutPid, helperPids }) {
+  await sleep(2000); // warm-up: streams opened, queues settled
+  const cpu0 = cpuSeconds(sutPid);
+  const helpers0 = helperPids.map(cpuSeconds);
+  const self0 = process.cpuUsage();
+  const load0 = coreBusySeconds(LOAD_CORE);
+  const all0 = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE);
+  const t0 = performance.now();
+  const fromUs = monoUs();
+  await gen.request({ cmd: 'window', win: windowId });
+  await sleep(windowSeconds * 1000);
+  await gen.request({ cmd: 'window', win: 0 });
+  const toUs = monoUs();
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(sutPid) - cpu0;
+  const loadCpu = coreBusySeconds(LOAD_CORE) - load0;
+  const allCpu = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE) - all0;
+  const helpersCpu = helperPids.reduce((s, pid, i) => s + (cpuSeconds(pid) - helpers0[i]), 0);
+  const selfUse = process.cpuUsage(self0);
+  // Drain: echoes still queued for playout come back; wait until the count stops moving (bounded).
+  let last = -1;
+  for (let i = 0; i < 16; i++) {
+    await sleep(500);
+    const p = await gen.request({ cmd: 'peek', win: windowId });
+    if (p.echoed === last || p.echoed >= p.sent) break;
+    last = p.echoed;
+  }
+  const g = await gen.request({ cmd: 'stats', win: windowId });
+  const a = await agent.request({ cmd: 'stats', win: windowId });
+  const ours = cpu + helpersCpu + (selfUse.user + selfUse.system) / 1e6;
+  const row = {
+    label, calls: n, framesSent: g.sent, framesAtAgent: a.frames, framesBack: g.echoed,
+    lostToAgent: g.sent - a.frames, lostBack: a.frames - g.echoed,
+    latencyMs: a.latencyMs, roundTripMs: g.rttMs,
+    sutCpuPct: (100 * cpu) / wall, loadCorePct: (100 * loadCpu) / wall,
+    backgroundCpuPct: Math.max(0, (100 * (allCpu - ours)) / wall),
+    agentConnections: a.connections,
+    generatorSkippedMs: g.skippedMs,
+    fromUs, toUs,
+  };
+  row.lossless = row.framesSent > 0 && row.lostToAgent === 0 && row.lostBack === 0;
+  process.stderr.write(`[media] ${label} N=${n}: sent ${g.sent}, agent ${a.frames}, back ${g.echoed}; ` +
+    `one-way p50 ${a.latencyMs.p50?.toFixed(2)} ms p99 ${a.latencyMs.p99?.toFixed(2)} ms; SUT CPU ${row.sutCpuPct.toFixed(0)}%, ` +
+    `load core ${row.loadCorePct.toFixed(0)}%, background ${row.backgroundCpuPct.toFixed(0)}%\n`);
+  return row;
+}
+
+export async function runMediaBench(o = {}) {
+  const steps = o.steps ?? [100, 250, 500, 750];
+  const windowSeconds = o.windowSeconds ?? 6;
+  const setupCps = o.setupCps ?? 80;
+  const profileMode = o.profile ?? 'auto';
+  const outDir = o.outDir ?? path.join(BENCH_DIR, 'out');
+  fs.mkdirSync(outDir, { recursive: true });
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipflow-bench-media-'));
+  await pinSelf(LOAD_CORE);
+
+  const agent = new PinnedWorker('echo-agent', LOAD_CORE, path.join(BENCH_DIR, 'echo-agent.mjs'));
+  const { url: agentUrl } = await agent.request({ cmd: 'listen' });
+  const answer = await startAnswerServer(
+    `<Response><Stream bidirectional="true" keepCallAlive="true" contentType="audio/x-mulaw;rate=8000">${agentUrl}</Stream></Response>`);
+  const manifestsDir = path.join(workDir, 'manifests');
+  fs.mkdirSync(manifestsDir);
+  fs.writeFileSync(path.join(manifestsDir, 'bench.yaml'), manifests(answer.url));
+  const podLog = path.join(outDir, 'media-pod.log');
+  fs.rmSync(podLog, { force: true });
+  const result = { steps, windowSeconds, setupCps, sipflow: [], baseline: [], setup: [] };
+  let windowId = 1;
+  const profile = profileMode === 'always';
+  const profDir = path.join(outDir, 'profile-media');
+  if (profile) fs.rmSync(profDir, { recursive: true, force: true });
+
+  try {
+    // --- sipflow
+    const sipPort = await freePort();
+    const pod = await startPod({
+      manifestsDir, sipPort, httpPort: await freePort(), rtpPorts: '30000-39999', logFile: podLog,
+      extraArgs: ['--media-timeout', '300'], ...(profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {}),
+    });
+    const gen = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'));
+    try {
+      await gen.request({ cmd: 'init', mode: 'sip', sipHost: '127.0.0.1', sipPort, user: 'media-bench' });
+      let up = 0;
+      for (const n of steps) {
+        const t0 = performance.now();
+        const add = await gen.request({ cmd: 'add', count: n - up, cps: setupCps }, 600_000);
+        result.setup.push({ target: n, established: add.established, failed: add.failed, failures: add.failures, seconds: (performance.now() - t0) / 1000 });
+        up = add.total;
+        if (add.failed > 0) process.stderr.write(`[media] sipflow: ${add.failed} call setups failed at N=${n}: ${JSON.stringify(add.failures)}\n`);
+        const row = await measure({ label: 'sipflow', n: up, gen, agent, windowId: windowId++, windowSeconds, sutPid: pod.pid, helperPids: [gen.pid, agent.pid] });
+        row.setupFailed = add.failed;
+        result.sipflow.push(row);
+        if (!row.lossless || add.failed > 0) break;
+      }
+      await gen.request({ cmd: 'hangup' }, 120_000);
+    } finally {
+      await gen.stop();
+      await pod.stop();
+    }
+
+    // --- baseline: the minimal relay on the pod's core, at the same N
+    const relay = new PinnedWorker('baseline-relay', SUT_CORE, path.join(BENCH_DIR, 'baseline-relay.mjs'));
+    const gen2 = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'));
+    try {
+      await gen2.request({ cmd: 'init', mode: 'raw' });
+      let up = 0;
+      for (const n of o.skipBaseline ? [] : result.sipflow.map((r) => r.calls)) {
+        const { ports } = await relay.request({ cmd: 'open', count: n - up, agentUrl }, 300_000);
+        const add = await gen2.request({ cmd: 'add', targets: ports });
+        up = add.total;
+        result.baseline.push(await measure({ label: 'baseline', n: up, gen: gen2, agent, windowId: windowId++, windowSeconds, sutPid: relay.pid, helperPids: [gen2.pid, agent.pid] }));
+      }
+      await gen2.request({ cmd: 'hangup' });
+      await relay.request({ cmd: 'close' });
+    } finally {
+      await gen2.stop();
+      await relay.stop();
+    }
+
+    const held = result.sipflow.filter((r) => r.lossless && !r.setupFailed);
+    result.maxLossless = held.reduce((m, r) => Math.max(m, r.calls), 0);
+    result.targetCalls = MEDIA_TARGET_CALLS;
+    result.targetP99Ms = MEDIA_TARGET_P99_MS;
+    const atTarget = result.sipflow.find((r) => r.calls >= MEDIA_TARGET_CALLS && r.lossless);
+    result.met = !!atTarget && atTarget.latencyMs.p99 < MEDIA_TARGET_P99_MS;
+    if (profile) {
+      const file = fs.existsSync(profDir) ? fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+      if (file) result.profile = { file: path.relative(BENCH_DIR, path.join(profDir, file)), ...summarizeProfile(path.join(profDir, file), 20, result.sipflow[result.sipflow.length - 1] ?? {}) };
+    }
+  } finally {
+    await agent.stop();
+    await answer.close();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+  result.needsProfile = profileMode === 'auto' && !result.met;
+  return result;
+}
+
+/** runMediaBench, plus (when the target is missed) a profiled pass at the first N that failed. */
+export async function runMediaBenchProfiled(opts = {}) {
+  const result = await runMediaBench(opts);
+  if (!result.needsProfile) return result;
+  const failing = result.sipflow.find((r) => !r.lossless || r.setupFailed) ?? result.sipflow[result.sipflow.length - 1];
+  const prof = await runMediaBench({ ...opts, steps: [failing?.calls ?? MEDIA_TARGET_CALLS], profile: 'always', skipBaseline: true });
+  return { ...result, profile: prof.profile, profileRun: prof.sipflow };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = new Map();
+  for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
+  const opts = {
+    ...(args.has('steps') ? { steps: args.get('steps').split(',').map(Number) } : {}),
+    ...(args.has('window-seconds') ? { windowSeconds: Number(args.get('window-seconds')) } : {}),
+    ...(args.has('setup-cps') ? { setupCps: Number(args.get('setup-cps')) } : {}),
+    ...(args.has('profile') ? { profile: args.get('profile') } : {}),
+    ...(args.has('out') ? { outDir: path.resolve(args.get('out')) } : {}),
+  };
+  const result = await runMediaBenchProfiled(opts);
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+}

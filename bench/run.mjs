@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// Runs both benchmarks (signalling, issue #3; media, issue #4) and writes bench/RESULTS.md:
+// one summary table (figure, sipflow, baseline measured in the same run, ratio, target, met?),
+// the per-step tables, and the CPU profile's top functions for any missed target. Raw results,
+// pod logs and profiles go to bench/out/ (not committed).
+//
+// usage: node bench/run.mjs [--quick] [--max-wait-quiet SECONDS] [--no-write]
+//   --quick            shorter steps, for trying the harness (results are not comparable)
+//   --max-wait-quiet   wait up to this long for other processes to leave the cores (default 300)
+// Needs: `npx tsc -b` done (media-pod/dist), sipp and taskset on PATH, 2 or more cores.
+import fs from 'node:fs';
+import path from 'node:path';
+import { BENCH_DIR, LOAD_CORE, SUT_CORE, coreBusySeconds, fmt, machineInfo, sleep } from './lib/common.mjs';
+import { profileMarkdown } from './lib/cpuprofile-top.mjs';
+import { runMediaBenchProfiled } from './media.mjs';
+import { runSignallingBench } from './signalling.mjs';
+
+/** Above this much CPU used by other processes (percent of one core), a step is marked contended. */
+const CONTENDED_PCT = 25;
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const noWrite = argv.includes('--no-write');
+const waitArg = argv.indexOf('--max-wait-quiet');
+const maxWaitQuiet = waitArg >= 0 ? Number(argv[waitArg + 1]) : 300;
+const command = `node bench/run.mjs${argv.length ? ' ' + argv.join(' ') : ''}`;
+const outDir = path.join(BENCH_DIR, 'out');
+
+if (!fs.existsSync(path.join(BENCH_DIR, '..', 'media-pod', 'dist', 'main.js'))) {
+  process.stderr.write('media-pod/dist is missing: run `npx tsc -b` first\n');
+  process.exit(2);
+}
+
+/** Percent of one core the two benchmark cores are busy with, over `ms`, before anything of ours runs. */
+async function idleLoad(ms = 3000) {
+  const a = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE);
+  await sleep(ms);
+  return (100 * (coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE) - a)) / (ms / 1000);
+}
+
+async function waitForQuiet() {
+  const deadline = Date.now() + maxWaitQuiet * 1000;
+  for (;;) {
+    const load = await idleLoad();
+    if (load <= CONTENDED_PCT || Date.now() >= deadline) return load;
+    process.stderr.write(`[run] other processes use ${load.toFixed(0)}% of a core; waiting for the machine to quieten\n`);
+    await sleep(5000);
+  }
+}
+
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
+const yes = (b) => (b ? 'yes' : '**no**');
+const contended = (r) => (r.backgroundCpuPct > CONTENDED_PCT ? ' ⚠' : '');
+
+function summaryRows(sig, media) {
+  const rows = [];
+  const sigBest = sig.sipflow.find((r) => r.offeredCps === sig.sipflowMax);
+  const baseBest = sig.baseline.find((r) => r.offeredCps === sig.baselineMax);
+  const baseLabel = `${sig.baselineCapped ? '≥ ' : ''}${sig.baselineMax}`;
+  rows.push(['Authenticated calls/s, zero failed calls, 1 core (highest step passed)', `${sig.sipflowMax}`, baseLabel, ratio(sig.sipflowMax, sig.baselineMax) + (sig.baselineCapped ? ' (baseline not saturated)' : ''), `≥ ${sig.targetCps}`, yes(sig.met)]);
+  rows.push(['  achieved calls/s at that step', fmt(sigBest?.achievedCps, 1), fmt(baseBest?.achievedCps, 1), ratio(sigBest?.achievedCps, baseBest?.achievedCps), '', '']);
+  rows.push(['  CPU of the server under test at that step', `${fmt(sigBest?.sutCpuPct)}%`, `${fmt(baseBest?.sutCpuPct)}%`, '', '', '']);
+  const sameRate = sig.baseline.find((r) => r.offeredCps === sig.sipflowMax);
+  rows.push(['  CPU ms per call (server under test)', fmt(sigBest?.sutCpuMsPerCall, 2), fmt(sameRate?.sutCpuMsPerCall, 2), ratio(sigBest?.sutCpuMsPerCall, sameRate?.sutCpuMsPerCall), `≤ ${fmt(1000 / sig.targetCps, 2)} (1 core ÷ ${sig.targetCps})`, yes((sigBest?.sutCpuMsPerCall ?? Infinity) <= 1000 / sig.targetCps)]);
+
+  const lossless = media.sipflow.filter((r) => r.lossless && !r.setupFailed);
+  const baseLossless = media.baseline.filter((r) => r.lossless).reduce((m, r) => Math.max(m, r.calls), 0);
+  const baseAllLossless = media.baseline.length > 0 && media.baseline.every((r) => r.lossless);
+  rows.push(['Concurrent bidirectional calls, zero lost frames, 1 core (largest step held)', `${media.maxLossless}`, `${baseAllLossless ? '≥ ' : ''}${baseLossless}`, ratio(media.maxLossless, baseLossless), `≥ ${media.targetCalls}`, yes(media.maxLossless >= media.targetCalls)]);
+  const at = lossless[lossless.length - 1] ?? media.sipflow[0];
+  const b = media.baseline.find((r) => r.calls === at?.calls);
+  if (at) {
+    rows.push([`  one-way latency p50, caller → agent, N=${at.calls} (ms)`, fmt(at.latencyMs.p50, 2), fmt(b?.latencyMs.p50, 2), ratio(at.latencyMs.p50, b?.latencyMs.p50), '', '']);
+    rows.push([`  one-way latency p99, caller → agent, N=${at.calls} (ms)`, fmt(at.latencyMs.p99, 2), fmt(b?.latencyMs.p99, 2), ratio(at.latencyMs.p99, b?.latencyMs.p99), `< ${media.targetP99Ms}`, yes(at.latencyMs.p99 < media.targetP99Ms && at.calls >= media.targetCalls)]);
+    rows.push([`  p99 added by sipflow over the baseline relay, N=${at.calls} (ms)`, fmt(at.latencyMs.p99 - (b?.latencyMs.p99 ?? NaN), 2), '0', '', `< ${media.targetP99Ms}`, yes(at.latencyMs.p99 - (b?.latencyMs.p99 ?? Infinity) < media.targetP99Ms)]);
+    rows.push([`  CPU of the server under test, N=${at.calls}`, `${fmt(at.sutCpuPct)}%`, `${fmt(b?.sutCpuPct)}%`, ratio(at.sutCpuPct, b?.sutCpuPct), '', '']);
+  }
+  return rows;
+}
+
+function table(head, rows) {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function render({ sig, media, machine, started, finished, quietLoad }) {
+  const lines = [];
+  lines.push('# sipflow benchmark results', '');
+  lines.push(`- Date: ${started.toISOString()} (took ${Math.round((finished - started) / 1000)} s)`);
+  lines.push(`- Machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`);
+  lines.push(`- Command: \`${command}\` (after \`npx tsc -b\`)`);
+  lines.push(`- Pinning: server under test on core ${SUT_CORE} (\`taskset -c ${SUT_CORE}\`); sipp, proxy, load generator, agent and answer server on core ${LOAD_CORE}.`);
+  lines.push(`- Other processes were using ${quietLoad.toFixed(0)}% of a core when the run started; steps where they used more than ${CONTENDED_PCT}% are marked ⚠ (their figures are lower bounds for sipflow and baseline alike).`);
+  lines.push('- How each figure is measured: [README.md](README.md).', '');
+  lines.push('## Summary', '');
+  lines.push(table(['figure', 'sipflow', 'baseline', 'ratio', 'target', 'met?'], summaryRows(sig, media)), '');
+
+  lines.push('## Signalling (issue #3): sipp, authenticated call, hold ' + `${sig.holdMs} ms, ${sig.stepSeconds} s per step`, '');
+  lines.push(`Answer XML: \`${sig.answerXml}\`. Baseline: sipp UAS (\`sipp/uas-auth.xml\`) sending the same responses. A ladder stops at its first failing step.`, '');
+  const sigRows = [...sig.sipflow, ...sig.baseline, ...(sig.profileStep ? [sig.profileStep] : [])].map((r) => [
+    r.label + contended(r), r.offeredCps, `${r.successful}/${r.calls}`, r.failed, r.retransmissions, fmt(r.achievedCps, 1), `${fmt(r.sutCpuPct)}%`, fmt(r.sutCpuMsPerCall, 2), `${fmt(r.loadCorePct)}%`, `${fmt(r.backgroundCpuPct)}%`,
+  ]);
+  lines.push(table(['server', 'offered cps', 'ok', 'failed', 'retrans', 'achieved cps', 'server CPU', 'CPU ms/call', 'load core', 'others'], sigRows), '');
+
+  lines.push(`## Media (issue #4): bidirectional <Stream> echo, ${media.windowSeconds} s window per step`, '');
+  lines.push('Baseline: `baseline-relay.mjs` (RTP → media JSON → WebSocket, playAudio → RTP; no jitter buffer, no pacing) on the same core at the same N.', '');
+  const mediaRows = [...media.sipflow, ...media.baseline, ...(media.profileRun ?? []).map((r) => ({ ...r, label: 'sipflow-profiled' }))].map((r) => [
+    r.label + contended(r), r.calls, r.framesSent, r.framesAtAgent, r.framesBack, r.lostToAgent + r.lostBack + (r.setupFailed ? ` (+${r.setupFailed} setups failed)` : ''),
+    fmt(r.latencyMs.p50, 2), fmt(r.latencyMs.p99, 2), fmt(r.latencyMs.max, 1), `${fmt(r.sutCpuPct)}%`, `${fmt(r.loadCorePct)}%`, `${fmt(r.backgroundCpuPct)}%`,
+  ]);
+  lines.push(table(['server', 'N', 'frames sent', 'at agent', 'back at caller', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'server CPU', 'load core', 'others'], mediaRows), '');
+  if (media.setup.some((s) => s.failed > 0)) lines.push(`Call setups that failed: ${JSON.stringify(media.setup.filter((s) => s.failed > 0))}`, '');
+
+  for (const [name, prof] of [['signalling', sig.profile], ['media', media.profile]]) {
+    if (!prof) continue;
+    lines.push(`## Profile: ${name} (target missed)`, '');
+    lines.push(`\`node --cpu-prof\` of the media pod during ${name === 'signalling' ? `a ${prof.rate} cps step` : 'the measurement window'}; file kept in bench/${prof.file}. Self time is time in the function itself; inclusive adds its callees.`, '');
+    lines.push(profileMarkdown(prof, 'samples in the step'), '');
+  }
+  return lines.join('\n') + '\n';
+}
+
+const started = new Date();
+const machine = machineInfo();
+if (machine.nproc < 2) { process.stderr.write('the benchmarks need two cores\n'); process.exit(2); }
+const quietLoad = await waitForQuiet();
+const sig = await runSignallingBench(quick ? { rates: [100, 200, 300], stepSeconds: 4, outDir } : { outDir });
+const media = await runMediaBenchProfiled(quick ? { steps: [50, 100], windowSeconds: 3, outDir } : { outDir });
+const finished = new Date();
+fs.mkdirSync(outDir, { recursive: true });
+fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ command, machine, started, finished, quietLoad, sig, media }, null, 2));
+const md = render({ sig, media, machine, started, finished, quietLoad });
+if (!noWrite) fs.writeFileSync(path.join(BENCH_DIR, 'RESULTS.md'), md);
+process.stdout.write(md);
