@@ -96,10 +96,11 @@ test('sipp audio and RFC 4733 DTMF reach the agent as Plivo start/media/dtmf/sto
     assert.equal(new Set(sent.map((f) => f.toString('hex'))).size, sent.length, 'test frames are all distinct');
     const payloads = media.map((m) => Buffer.from(String((m.json!.media as Record<string, unknown>).payload), 'base64'));
     assert.ok(payloads.every((p) => p.length === 160), 'every payload is 160 bytes of μ-law');
-    // sipp starts sending right after its ACK, while the pod may still be opening the WebSocket;
-    // frames from before the stream opened are not streamed. From then on every one arrives.
+    // sipp starts sending 500 ms after its ACK; on a loaded machine the pod may still be opening
+    // the WebSocket, and frames from before the stream opened are not streamed. From the first
+    // streamed frame on, every one arrives.
     const skipped = sent.findIndex((f) => f.equals(payloads[0]!));
-    assert.ok(skipped >= 0 && skipped <= 15, `first media frame is sipp's frame #${skipped}`);
+    assert.ok(skipped >= 0 && skipped <= 50, `first media frame is sipp's frame #${skipped}`);
     assert.equal(media.length, sent.length - skipped, `media messages ${media.length}, audio packets sent ${sent.length}, before the stream ${skipped}`);
     // Byte for byte what sipp sent, in the order it sent it.
     payloads.forEach((p, i) => assert.ok(p.equals(sent[skipped + i]!), `media ${i + 1} differs from sipp's frame #${skipped + i}`));

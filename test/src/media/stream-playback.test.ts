@@ -136,3 +136,20 @@ test('sendDTMF from the agent reaches the caller as RFC 4733 events', async () =
   assert.deepEqual([...byTs.values()], [1, 11]);
   await uac.bye();
 });
+
+test('pipecat-style agent messages: sampleRate as a string, streamId on playAudio, unknown events ignored without closing', async () => {
+  const { uac, conn } = await openStreamCall(rig, streamXml());
+  const frames = markedToneFrames(20);
+  conn.send({ event: 'mark', name: 'not-a-plivo-event' });
+  conn.send('this is not JSON');
+  conn.playAudio(Buffer.concat(frames), { sampleRate: '8000', withStreamId: true, chunkBytes: 320 });
+  conn.checkpoint('done');
+  await conn.waitFor((m) => m.event === 'playedStream', 5000);
+  await uac.rtpQuietFor(200);
+  const rtp = audioOf(uac.rtpIn);
+  assert.equal(rtp.length, 20);
+  rtp.forEach((p, i) => assert.ok(p.payload.equals(frames[i]!), `packet ${i}`));
+  assert.ok(conn.isOpen, 'the pod did not close the stream over the odd messages');
+  await uac.bye();
+  assert.equal((await conn.closed).code, 1000);
+});
