@@ -54,6 +54,7 @@ spec: { username: carol, passwordSecretRef: { name: carol-sip, key: password } }
     + app('both-app', '{ type: IpAclAndCredential, ipAclRefs: [{ name: loopback }], credentialRefs: [{ name: carol }] }')
     + app('open-app', '{ type: None }', '\n  answerMethod: GET\n  hangupMethod: GET')
     + app('narrow-app', '{ type: IpAcl, ipAclRefs: [{ name: only-127-0-0-2 }] }')
+    + app('narrow-both-app', '{ type: IpAclAndCredential, ipAclRefs: [{ name: only-127-0-0-2 }], credentialRefs: [{ name: carol }] }')
     + '\n';
 }
 
@@ -67,7 +68,7 @@ function talkXml(): string {
 
 before(async () => {
   answer = await startTestAnswerServer();
-  for (const name of ['acl-app', 'cred-app', 'both-app', 'open-app', 'narrow-app']) answer.route(`/${name}/answer`, talkXml());
+  for (const name of ['acl-app', 'cred-app', 'both-app', 'open-app', 'narrow-app', 'narrow-both-app']) answer.route(`/${name}/answer`, talkXml());
   pod = await startTestPod({ manifests: manifests(answer.url) });
 });
 
@@ -213,12 +214,13 @@ test('wrong password: 407, then 403 "Forbidden - Bad Credentials" with a Warning
   assert.equal(capturedLogs().filter((l) => l.includes('Not-The-Passw0rd')).length, 0);
 });
 
-test('unknown application: 404 "Not Found - Unknown Application" naming the Request-URI user', async () => {
+test('unknown application: 404 "Not Found - Unknown Application" naming the Request-URI user; the ACK stops retransmissions', async () => {
   const before = metricValue(await pod.metrics(), 'sipflow_sip_rejections_total', { cause: 'unknown_application' });
-  const r = await call({ scenario: 'uac-rejected.xml', service: 'no-such-app' });
+  // sipp listens 1.5 s after its ACK: a 404 retransmitted at T1 (0.5 s) would mean the ACK was not matched.
+  const r = await call({ scenario: 'uac-rejected.xml', service: 'no-such-app', args: ['-d', '1500'] });
   assert.ok(r.ok, r.detail);
   const finals = inviteFinals(r.trace);
-  assert.deepEqual(finals.map((m) => m.status), [404]);
+  assert.deepEqual(finals.map((m) => m.status), [404], 'one 404, not retransmitted after the ACK');
   assert.equal(finals[0]!.reason, 'Not Found - Unknown Application');
   assert.equal(header(finals[0]!, 'Warning'), `399 sipflow "no application with appId or number 'no-such-app' in the Request-URI"`);
   const log = rejectionLog(r.callId);
@@ -243,6 +245,29 @@ test('IP ACL: 127.0.0.1 is refused by an ACL of 127.0.0.2/32 with 403 "Forbidden
   assert.deepEqual(inviteFinals(ok.trace).map((m) => m.status), [200]);
   const ans = await answer.waitFor('/narrow-app/answer');
   assertAnswerParams(ans.params, { app: 'narrow-app', authType: 'ip_acl', authUser: '', callerName: 'Alice Caller', sourceIp: '127.0.0.2' });
+});
+
+test('IpAclAndCredential from outside the ACL: 403 "Forbidden - Source Not In ACL" with no digest challenge', async () => {
+  const r = await call({ scenario: 'uac-rejected.xml', service: 'narrow-both-app' });
+  assert.ok(r.ok, r.detail);
+  assert.equal(responses(r.trace, 407).length, 0, 'the ACL is checked before any challenge');
+  const finals = inviteFinals(r.trace);
+  assert.deepEqual(finals.map((m) => m.status), [403]);
+  assert.equal(finals[0]!.reason, 'Forbidden - Source Not In ACL');
+  assert.equal(rejectionLog(r.callId).cause, 'source_not_in_acl');
+});
+
+test('a digest computed for another URI (sipp\'s default uri=sip:ip:port) is refused: 403 Bad Credentials, logged as a URI mismatch', async () => {
+  const r = await call({ scenario: 'uac-auth-rejected.xml', service: 'cred-app', args: ['-au', 'carol', '-ap', PASSWORD] });
+  assert.ok(r.ok, r.detail);
+  const authed = r.trace.filter((m) => m.method === 'INVITE')[1];
+  assert.match(header(authed!, 'Proxy-Authorization') ?? '', new RegExp(`uri="sip:127\\.0\\.0\\.1:${pod.sipPort}"`));
+  const finals = inviteFinals(r.trace);
+  assert.deepEqual(finals.map((m) => m.status), [407, 403]);
+  assert.equal(finals[1]!.reason, 'Forbidden - Bad Credentials');
+  const log = rejectionLog(r.callId);
+  assert.equal(log.cause, 'bad_credentials');
+  assert.equal(log.detail, 'digest uri does not match the Request-URI');
 });
 
 test('phone numbers: an unlisted number is 404; a listed number reaches its app, and a credential app still challenges', async () => {
