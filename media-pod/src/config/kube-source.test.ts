@@ -42,6 +42,8 @@ class FakeApiServer extends EventEmitter<{ request: [url: URL]; watch: [resource
   private objects: Record<Resource, Map<string, Obj>> = { configmaps: new Map(), secrets: new Map() };
   private history: { rv: number; resource: Resource; type: string; obj: Obj }[] = [];
   private rv = 100;
+  /** Watches from an older resourceVersion get 410 Gone, as after an etcd compaction. */
+  private compactedRv = 0;
   readonly requests: URL[] = [];
   port = 0;
 
@@ -77,6 +79,8 @@ class FakeApiServer extends EventEmitter<{ request: [url: URL]; watch: [resource
     this.history.push({ rv: this.rv, resource, type, obj: o });
     for (const w of this.watches) if (w.resource === resource && w.ns === o.metadata.namespace && this.selected(o)) w.res.write(JSON.stringify({ type, object: o }) + '\n');
   }
+
+  compact(): void { this.compactedRv = this.rv + 1; }
 
   /** Ends every open watch cleanly (as an API server does at its request timeout). */
   closeWatches(): void {
@@ -124,6 +128,10 @@ class FakeApiServer extends EventEmitter<{ request: [url: URL]; watch: [resource
     res.writeHead(200, { 'content-type': 'application/json' });
     res.flushHeaders();
     const from = Number(url.searchParams.get('resourceVersion') ?? '0');
+    if (from < this.compactedRv) {
+      res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version' } }) + '\n');
+      return;
+    }
     for (const h of this.history) {
       if (h.rv > from && h.resource === resource && h.obj.metadata.namespace === ns && filter(h.obj)) res.write(JSON.stringify({ type: h.type, object: h.obj }) + '\n');
     }
@@ -416,6 +424,27 @@ test('a cleanly closed watch resumes from its resourceVersion without a relist',
   await applied;
   assert.equal(lists(), listsBefore);
   assert.equal(h.source.connected, true);
+});
+
+test('a watch resumed after compaction (410 Gone) relists and keeps going', NET, async (t) => {
+  const g1 = contract(['a1']);
+  const h = await harness({}, g1.objects);
+  t.after(() => h.close());
+  h.source.start();
+  await appliedGeneration(h.store, g1.generation);
+  const listed = new Set<string>();
+  const relisted = new Promise<void>((resolve) => h.api.on('request', (u) => {
+    if (u.searchParams.get('watch') !== 'true') listed.add(u.pathname);
+    if (listed.size === 2) resolve();
+  }));
+  h.api.compact();
+  h.api.closeWatches();
+  await relisted;
+  const g2 = contract(['a1', 'f1']);
+  const applied = appliedGeneration(h.store, g2.generation);
+  for (const o of g2.objects) h.api.put(o);
+  await applied;
+  assert.ok(!h.log.some((r) => r.level === 'warn'), JSON.stringify(h.log.filter((r) => r.level === 'warn')));
 });
 
 test('the watchdog restarts a silent watch (driven by a fake clock)', NET, async (t) => {
