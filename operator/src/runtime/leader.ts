@@ -39,7 +39,9 @@ export interface LeaseClient {
 
 function toRecord(l: V1Lease): LeaseRecord {
   const s = l.spec ?? {};
-  const micro = (d: Date | undefined): string | undefined => (d ? new V1MicroTime(d.getTime()).toISOString() : undefined);
+  // client-node does not know the MicroTime type when reading, so these arrive as strings.
+  const micro = (d: unknown): string | undefined =>
+    typeof d === 'string' ? d : d instanceof Date ? new V1MicroTime(d.getTime()).toISOString() : undefined;
   return {
     holderIdentity: s.holderIdentity ?? '',
     leaseDurationSeconds: s.leaseDurationSeconds ?? 0,
