@@ -36,6 +36,40 @@ export function ulawDecode(bytes: Uint8Array): Int16Array {
   return out;
 }
 
+/** Linear 16-bit sample to A-law (G.711 on the 13-bit magnitude; even bits inverted as on the wire). */
+export function linearToAlaw(sample: number): number {
+  let x = Math.max(-32768, Math.min(32767, Math.trunc(sample))) >> 3;
+  let mask = 0xd5;
+  if (x < 0) { mask = 0x55; x = -x - 1; }
+  // Segment = position of the highest set bit above bit 4 (segment 0 and 1 share a step size).
+  let seg = 0;
+  while (seg < 8 && x > (0x20 << seg) - 1) seg++;
+  if (seg >= 8) return 0x7f ^ mask;
+  const mantissa = seg < 2 ? (x >> 1) & 0x0f : (x >> seg) & 0x0f;
+  return ((seg << 4) | mantissa) ^ mask;
+}
+
+export function alawToLinear(a: number): number {
+  const v = a ^ 0x55;
+  const seg = (v & 0x70) >> 4;
+  let t = (v & 0x0f) << 4;
+  t += seg === 0 ? 8 : 0x108;
+  if (seg > 1) t <<= seg - 1;
+  return (v & 0x80) !== 0 ? t : -t;
+}
+
+export function alawEncode(pcm: Int16Array): Buffer {
+  const out = Buffer.alloc(pcm.length);
+  for (let i = 0; i < pcm.length; i++) out[i] = linearToAlaw(pcm[i]!);
+  return out;
+}
+
+export function alawDecode(bytes: Uint8Array): Int16Array {
+  const out = new Int16Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = alawToLinear(bytes[i]!);
+  return out;
+}
+
 /** `samples` of a sine at `freqHz`, continuing from sample index `start` (phase-continuous). */
 export function tone(freqHz: number, samples: number, opts: { rate?: number; amplitude?: number; start?: number } = {}): Int16Array {
   const rate = opts.rate ?? RATE;

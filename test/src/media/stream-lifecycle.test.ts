@@ -2,13 +2,15 @@
  * What happens to the call around a <Stream>, with real calls: keepCallAlive=true holds the XML
  * until the agent closes the socket (then the next verb runs, or the call ends 4010),
  * keepCallAlive=false moves on at once; and an L16 16 kHz stream carries little-endian PCM
- * both ways with the tone's frequency intact.
+ * both ways with the tone's frequency intact; an unreachable agent does not cost the call, and
+ * a PCMA caller is transcoded to and from a μ-law stream.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
 import plivo from 'plivo';
-import { markedToneFrames, tone, tonePower, toneShare, ulawDecode } from './audio.js';
-import { cycle, openStreamCall, startMediaRig, type MediaRig } from './harness.js';
+import { alawDecode, alawEncode, markedToneFrames, tone, tonePower, toneShare, ulawDecode } from './audio.js';
+import { APP_ID, cycle, openStreamCall, startMediaRig, type MediaRig } from './harness.js';
 import type { ReceivedRtp } from './uac.js';
 
 let rig: MediaRig;
@@ -116,5 +118,53 @@ test('L16 16 kHz stream: 640-byte little-endian media with the caller\'s 1 kHz i
   assert.ok(back.length >= 48 && back.length <= 52, `${back.length} RTP frames for 1 s of agent audio`);
   const heard = ulawDecode(Buffer.concat(back.slice(2).map((p) => p.payload)));
   assert.ok(toneShare(heard, 1000) > 0.9, `1 kHz share of the played-back audio ${toneShare(heard, 1000).toFixed(3)}`);
+  await uac.bye();
+});
+
+test('a <Stream> whose agent cannot be reached: the XML goes on to the next verb, and the log says why', async () => {
+  // A port that was just free: nothing listens there.
+  const dead = await new Promise<number>((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
+  });
+  const r = plivo.Response();
+  r.addStream(`ws://127.0.0.1:${dead}/agent`, { bidirectional: true, keepCallAlive: true, contentType: 'audio/x-mulaw;rate=8000' });
+  r.addSpeak('The agent is not available.');
+  rig.answer.route('/answer', r.toXML());
+  const uac = await rig.caller();
+  assert.equal((await uac.invite(rig.pod.sipPort, APP_ID)).status, 200);
+  uac.startSending(() => Buffer.alloc(160, 0xff));
+  await uac.waitUntil(() => audio(uac.rtpIn).filter(audible).length >= 10, 15_000, 'the Speak after the failed stream');
+  const line = rig.logs().find((l) => String(l.msg).includes('stream could not be opened'));
+  assert.ok(line, 'a warning says the stream could not be opened');
+  assert.match(String(line.error), new RegExp(`127\\.0\\.0\\.1:${dead}`));
+  await uac.byeFromPod(20_000);
+});
+
+test('a PCMA caller on a μ-law stream: the caller\'s A-law tone reaches the agent as μ-law, and the agent\'s μ-law comes back as A-law', async () => {
+  rig.answer.route('/answer', streamXml({ keepCallAlive: true }));
+  const uac = await rig.caller();
+  const connecting = rig.agent.nextConnection(15_000);
+  assert.equal((await uac.invite(rig.pod.sipPort, APP_ID, { codec: 'PCMA' })).status, 200);
+  assert.equal(uac.remoteMedia!.payloadType, 8, 'the pod answered PCMA');
+  const conn = await connecting;
+  const aframe = alawEncode(tone(1000, 160, { amplitude: 8000 }));
+  uac.startSending(cycle([aframe], 50));
+  await conn.waitFor(() => conn.byEvent('media').length >= 45, 10_000);
+  const inbound = ulawDecode(Buffer.concat(conn.byEvent('media').map((m) => Buffer.from(String((m.json!.media as Record<string, unknown>).payload), 'base64'))));
+  assert.ok(toneShare(inbound, 1000) > 0.95, `the agent hears 1 kHz (share ${toneShare(inbound, 1000).toFixed(3)})`);
+  const frames = markedToneFrames(25);
+  const mark = uac.rtpIn.length;
+  conn.playAudio(Buffer.concat(frames));
+  conn.checkpoint('pcma');
+  await conn.waitFor((m) => m.event === 'playedStream', 5000);
+  await uac.rtpQuietFor(200);
+  const back = uac.rtpIn.slice(mark).filter((p) => p.payloadType === 8);
+  assert.equal(back.length, 25);
+  const heard = alawDecode(Buffer.concat(back.map((p) => p.payload)));
+  const sent = ulawDecode(Buffer.concat(frames));
+  let worst = 0;
+  for (let i = 0; i < sent.length; i++) worst = Math.max(worst, Math.abs(heard[i]! - sent[i]!) - Math.abs(sent[i]!) / 15);
+  assert.ok(worst <= 32, `A-law playback follows the agent's samples (worst excess error ${worst.toFixed(0)})`);
   await uac.bye();
 });

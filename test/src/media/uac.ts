@@ -82,12 +82,13 @@ export class TestUac {
   // ---- SIP ------------------------------------------------------------------------------------
 
   /** Sends the INVITE and resolves with the final response (ACKed already). */
-  async invite(podPort: number, user: string, opts: { telephoneEvent?: boolean; timeoutMs?: number } = {}): Promise<SipResponse> {
+  async invite(podPort: number, user: string, opts: { telephoneEvent?: boolean; codec?: 'PCMU' | 'PCMA'; timeoutMs?: number } = {}): Promise<SipResponse> {
     this.target = { port: podPort, user };
     const te = opts.telephoneEvent ?? true;
+    const [pt, rtpmap] = opts.codec === 'PCMA' ? [8, 'a=rtpmap:8 PCMA/8000'] : [0, 'a=rtpmap:0 PCMU/8000'];
     const sdp = [
       'v=0', `o=uac ${Date.now() % 100000} 1 IN IP4 127.0.0.1`, 's=sipflow test caller', 'c=IN IP4 127.0.0.1', 't=0 0',
-      `m=audio ${this.rtpPort} RTP/AVP 0${te ? ' 101' : ''}`, 'a=rtpmap:0 PCMU/8000',
+      `m=audio ${this.rtpPort} RTP/AVP ${pt}${te ? ' 101' : ''}`, rtpmap,
       ...(te ? ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15'] : []), 'a=ptime:20', 'a=sendrecv', '',
     ].join('\r\n');
     this.inviteBranch = `z9hG4bK${randomBytes(8).toString('hex')}`;
