@@ -10,7 +10,7 @@
 // Needs: `npx tsc -b` done (media-pod/dist), sipp and taskset on PATH, 2 or more cores.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BENCH_DIR, LOAD_CORE, SUT_CORE, coreBusySeconds, fmt, machineInfo, sleep } from './lib/common.mjs';
+import { BENCH_DIR, LOAD_CORE, NICE, SUT_CORE, coreBusySeconds, fmt, machineInfo, sleep } from './lib/common.mjs';
 import { profileMarkdown } from './lib/cpuprofile-top.mjs';
 import { runMediaBenchProfiled } from './media.mjs';
 import { runSignallingBench } from './signalling.mjs';
@@ -88,7 +88,7 @@ function render({ sig, media, machine, started, finished, quietLoad }) {
   lines.push(`- Date: ${started.toISOString()} (took ${Math.round((finished - started) / 1000)} s)`);
   lines.push(`- Machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`);
   lines.push(`- Command: \`${command}\` (after \`npx tsc -b\`)`);
-  lines.push(`- Pinning: server under test on core ${SUT_CORE} (\`taskset -c ${SUT_CORE}\`); sipp, proxy, load generator, agent and answer server on core ${LOAD_CORE}.`);
+  lines.push(`- Pinning: server under test on core ${SUT_CORE} (\`taskset -c ${SUT_CORE}\`); sipp, proxy, load generator, agent and answer server on core ${LOAD_CORE}; every benchmark process at nice ${NICE}.`);
   lines.push(`- Other processes were using ${quietLoad.toFixed(0)}% of a core when the run started; steps where they used more than ${CONTENDED_PCT}% are marked ⚠ (their figures are lower bounds for sipflow and baseline alike).`);
   lines.push('- How each figure is measured: [README.md](README.md).', '');
   lines.push('## Summary', '');

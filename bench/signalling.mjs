@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAnswerServer } from './lib/answer-server.mjs';
 import {
-  BENCH_DIR, LOAD_CORE, SUT_CORE, coreBusySeconds, cpuSeconds, freePort, pinSelf, sleep, startPod,
+  BENCH_DIR, LOAD_CORE, SUT_CORE, coreBusySeconds, cpuSeconds, freePort, pinSelf, pinned, sleep, startPod,
 } from './lib/common.mjs';
 import { summarizeProfile } from './lib/cpuprofile-top.mjs';
 import { monoUs } from './lib/stamp.mjs';
@@ -70,8 +70,8 @@ function lastCsvRow(file) {
 /** Starts a process under taskset that prints a JSON ready line; resolves once it did. */
 function startFilter(listenPort, targetPort, logFile) {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn('taskset', ['-c', String(LOAD_CORE), process.execPath, path.join(BENCH_DIR, 'lib', 'challenge-filter.mjs'),
-    '--listen', `127.0.0.1:${listenPort}`, '--target', `127.0.0.1:${targetPort}`, '--max-seconds', '900'], { stdio: ['ignore', 'pipe', out] });
+  const child = spawn(...pinned(LOAD_CORE, process.execPath, [path.join(BENCH_DIR, 'lib', 'challenge-filter.mjs'),
+    '--listen', `127.0.0.1:${listenPort}`, '--target', `127.0.0.1:${targetPort}`, '--max-seconds', '900']), { stdio: ['ignore', 'pipe', out] });
   fs.closeSync(out);
   return new Promise((resolve, reject) => {
     let buf = '';
@@ -107,7 +107,7 @@ async function runStep({ rate, seconds, holdMs, filterPort, filterPid, sutPid, w
   const total = Math.round(rate * seconds);
   const stf = path.join(workDir, `${label}-${rate}.csv`);
   const errFile = path.join(workDir, `${label}-${rate}-errors.log`);
-  const args = ['-c', String(LOAD_CORE), 'sipp', '-sf', path.join(BENCH_DIR, 'sipp', 'uac-auth.xml'),
+  const args = ['-sf', path.join(BENCH_DIR, 'sipp', 'uac-auth.xml'),
     '-s', 'bench', '-au', USER, '-ap', PASSWORD, '-auth_uri', `bench@127.0.0.1:${filterPort}`,
     '-m', String(total), '-r', String(rate), '-l', String(Math.max(200, rate * 4)), '-d', String(holdMs),
     '-i', '127.0.0.1', '-p', '0', '-nostdin', '-recv_timeout', '5000', '-timeout', `${seconds + 40}s`,
@@ -120,7 +120,7 @@ async function runStep({ rate, seconds, holdMs, filterPort, filterPid, sutPid, w
   const all0 = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE);
   const t0 = performance.now();
   const fromUs = monoUs();
-  const res = await runPolled('taskset', args, (seconds + 60) * 1000, workDir);
+  const res = await runPolled(...pinned(LOAD_CORE, 'sipp', args), (seconds + 60) * 1000, workDir);
   const wall = (performance.now() - t0) / 1000;
   const toUs = monoUs();
   const cpu = cpuSeconds(sutPid) - cpu0;
@@ -197,8 +197,8 @@ export async function runSignallingBench(o = {}) {
 
     // --- baseline: sipp UAS with the same messages, same core
     const uasPort = await freePort();
-    const uas = spawn('taskset', ['-c', String(SUT_CORE), 'sipp', '-sf', path.join(BENCH_DIR, 'sipp', 'uas-auth.xml'),
-      '-i', '127.0.0.1', '-p', String(uasPort), '-nostdin', '-timeout', '600s', '-trace_err', '-error_file', path.join(workDir, 'uas-errors.log')],
+    const uas = spawn(...pinned(SUT_CORE, 'sipp', ['-sf', path.join(BENCH_DIR, 'sipp', 'uas-auth.xml'),
+      '-i', '127.0.0.1', '-p', String(uasPort), '-nostdin', '-timeout', '600s', '-trace_err', '-error_file', path.join(workDir, 'uas-errors.log')]),
     { stdio: 'ignore', cwd: workDir });
     await sleep(500);
     const filter2 = await startFilter(await freePort(), uasPort, path.join(outDir, 'signalling-filter.log'));
