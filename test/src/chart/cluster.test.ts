@@ -4,21 +4,46 @@
 // impersonating the operator's and the media pods' ServiceAccounts with `kubectl auth can-i`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { findLua, runHealth } from '../argocd/lua-health.js';
 import {
   controlPlaneSkipReason,
+  pollUntil,
   startControlPlane,
   type CommandResult,
   type ControlPlane,
 } from '../support/control-plane.js';
-import { chartDir, ciValueFiles, RELEASE, root } from './chart-tools.js';
+import { chartDir, ciValueFiles, container, mustFind, parseManifests, RELEASE, root } from './chart-tools.js';
 
 const skip = await controlPlaneSkipReason();
 // The README's namespace: the dry runs, the helm install and later the bundle all use it in turn.
 const INSTALL_NS = 'sipflow-system';
 const DRY_RUN_NS = INSTALL_NS;
+
+const lua = await findLua();
+
+function httpText(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (b: Buffer) => chunks.push(b));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, 1 << 20) }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+interface LiveObject {
+  kind: string;
+  metadata: { name: string; namespace: string; generation: number };
+  status?: { observedGeneration?: number; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+}
 
 function ok(res: CommandResult, what: string): string {
   assert.equal(res.code, 0, `${what} failed (exit ${res.code}):\n${res.stderr}\n${res.stdout.slice(-2000)}`);
@@ -196,5 +221,109 @@ describe('chart and bundle against a real API server', { skip }, () => {
     for (const kind of ['SipApplication', 'IpAcl', 'SipCredential']) {
       assert.equal(cm.data[`resource.customizations.health.sipflow.io_${kind}`], readFileSync(join(root, 'argocd', 'health', 'sipflow.io', kind, 'health.lua'), 'utf8'));
     }
+  });
+
+  describe('the operator, run with the chart\'s own args under its ServiceAccount, reconciles the examples', () => {
+    let child: ChildProcess | undefined;
+    const output: string[] = [];
+    let httpAddress = '';
+    const podEnv: Record<string, string> = { POD_NAME: 'sipflow-operator-test-0', POD_NAMESPACE: INSTALL_NS };
+
+    before(async () => {
+      // The operator Deployment as the bundle (= chart defaults) declares it; Kubernetes expands
+      // $(VAR) from the container env. Only the probe address changes: loopback, ephemeral port.
+      const bundle = parseManifests(readFileSync(join(root, 'deploy', 'sipflow.yaml'), 'utf8'), 'deploy/sipflow.yaml');
+      const c = container(mustFind(bundle, 'Deployment', 'sipflow-operator'), 'operator');
+      const args = (c.args ?? [])
+        .map((a) => a.replace(/\$\((\w+)\)/g, (_m, n: string) => podEnv[n] ?? ''))
+        .map((a) => (a.startsWith('--http-listen=') ? '--http-listen=127.0.0.1:0' : a));
+      assert.deepEqual(args.slice(0, 1), ['run']);
+      assert.ok(args.includes('--leader-elect'));
+
+      // Credentials of the ServiceAccount the chart binds, so the run proves the RBAC is enough.
+      const token = ok(await cp.kubectl(['create', 'token', 'sipflow-operator', '-n', INSTALL_NS, '--duration=1h']), 'create token').trim();
+      const admin = parseYaml(readFileSync(cp.kubeconfigPath, 'utf8')) as { clusters: { cluster: Record<string, unknown> }[] };
+      const kubeconfig = join(cp.dir, 'operator-sa.kubeconfig');
+      writeFileSync(kubeconfig, toYaml({
+        apiVersion: 'v1', kind: 'Config',
+        clusters: [{ name: 'test', cluster: admin.clusters[0]!.cluster }],
+        users: [{ name: 'sipflow-operator', user: { token } }],
+        contexts: [{ name: 'sa', context: { cluster: 'test', user: 'sipflow-operator', namespace: INSTALL_NS } }],
+        'current-context': 'sa',
+      }), { mode: 0o600 });
+
+      const proc = spawn(process.execPath, [join(root, 'operator', 'bin', 'sipflow-operator.js'), ...args], {
+        env: { ...process.env, ...podEnv, KUBECONFIG: kubeconfig },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child = proc;
+      const keep = (b: Buffer): void => {
+        for (const line of b.toString('utf8').split('\n')) if (line) output.push(line);
+        if (output.length > 400) output.splice(0, output.length - 400);
+      };
+      proc.stdout.on('data', keep);
+      proc.stderr.on('data', keep);
+      httpAddress = await pollUntil('the operator to log its probe address', async () => {
+        if (proc.exitCode !== null) throw new Error(`the operator exited with ${proc.exitCode}:\n${output.join('\n')}`);
+        for (const line of output) {
+          const http = /"http":"([^"]+)"/.exec(line)?.[1];
+          if (http) return http;
+        }
+        return undefined;
+      }, { timeoutMs: 30_000 });
+      ok(await cp.kubectl(['apply', '-f', join(root, 'examples')]), 'apply examples');
+    });
+    after(async () => {
+      const proc = child;
+      if (!proc || proc.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    });
+
+    const live = async (resource: string): Promise<LiveObject[]> =>
+      (JSON.parse(ok(await cp.kubectl(['get', resource, '-A', '-o', 'json']), `get ${resource}`)) as { items: LiveObject[] }).items;
+    const isReady = (o: LiveObject): boolean =>
+      o.status?.observedGeneration === o.metadata.generation && o.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+
+    it('every example SipApplication, IpAcl and SipCredential turns Ready for its current generation', async () => {
+      for (const resource of ['sipapplications.sipflow.io', 'ipacls.sipflow.io', 'sipcredentials.sipflow.io']) {
+        await pollUntil(`${resource} Ready`, async () => {
+          const items = await live(resource);
+          return items.length > 0 && items.every(isReady) ? true : undefined;
+        }, { timeoutMs: 90_000 }).catch(async (e: unknown) => {
+          throw new Error(`${(e as Error).message}\n${JSON.stringify((await live(resource)).map((o) => [o.metadata.name, o.status]))}\n${output.slice(-30).join('\n')}`);
+        });
+      }
+    });
+
+    it('wrote the config in its namespace, labelled managed-by sipflow-operator, and holds the Lease', async () => {
+      const cms = ok(await cp.kubectl(['get', 'configmaps', '-n', INSTALL_NS, '-l', 'app.kubernetes.io/managed-by=sipflow-operator', '-o', 'name']), 'get config');
+      assert.ok(cms.split('\n').includes('configmap/sipflow-routing-index'), cms);
+      const secrets = ok(await cp.kubectl(['get', 'secrets', '-n', INSTALL_NS, '-l', 'app.kubernetes.io/managed-by=sipflow-operator', '-o', 'name']), 'get credentials');
+      assert.match(secrets, /secret\/sipflow-credentials-/);
+      const holder = ok(await cp.kubectl(['get', 'lease', 'sipflow-operator', '-n', INSTALL_NS, '-o', 'jsonpath={.spec.holderIdentity}']), 'get lease');
+      assert.equal(holder, podEnv.POD_NAME);
+    });
+
+    it('serves /healthz and the metrics the dashboard and alerts use', async () => {
+      assert.equal((await httpText(`http://${httpAddress}/healthz`)).status, 200);
+      const metrics = (await httpText(`http://${httpAddress}/metrics`)).body;
+      assert.match(metrics, /^sipflow_operator_leader 1$/m);
+      assert.match(metrics, /^controller_runtime_reconcile_total\{/m);
+      assert.match(metrics, /^# TYPE controller_runtime_reconcile_errors_total counter$/m);
+    });
+
+    it('the Argo CD health checks call the live objects Healthy', { skip: lua ? false : 'no Lua interpreter' }, async () => {
+      for (const [resource, kind] of [['sipapplications.sipflow.io', 'SipApplication'], ['ipacls.sipflow.io', 'IpAcl'], ['sipcredentials.sipflow.io', 'SipCredential']] as const) {
+        const script = readFileSync(join(root, 'argocd', 'health', 'sipflow.io', kind, 'health.lua'), 'utf8');
+        for (const o of await live(resource)) {
+          const hs = await runHealth(lua!, script, o);
+          assert.equal(hs.status, 'Healthy', `${kind} ${o.metadata.namespace}/${o.metadata.name}: ${hs.message}`);
+        }
+      }
+    });
   });
 });
