@@ -10,7 +10,8 @@ import { createLogger, setLogSink } from '@sipflow/operator/log';
 import { parseOptions } from '@sipflow/media-pod/cli/options';
 import { startMediaPod, type MediaPod } from '@sipflow/media-pod/pod';
 
-let nextRtpBase = 21000 + (process.pid % 200) * 100;
+// Each test process takes its own stretch of RTP ports (RtpSession also skips ports someone else bound).
+let nextRtpBase = 21000 + Math.floor(Math.random() * 300) * 100;
 const captured: string[] = [];
 let sinkInstalled = false;
 
