@@ -20,6 +20,8 @@ type Next = { kind: 'continue' } | { kind: 'replace'; xml: string; origin: strin
 export class XmlEngine {
   private documents = 0;
   private scheduledHangup: TimerHandle | undefined;
+  /** The last <DTMF async="true"> still being sent. */
+  private pendingDtmf: Promise<void> | undefined;
 
   constructor(private readonly call: CallControl, private readonly logger: Logger, private readonly clock: Clock = systemClock) {}
 
@@ -44,6 +46,10 @@ export class XmlEngine {
         if (this.call.signal.aborted) return;
         if (next.kind === 'replace') { xml = next.xml; origin = next.origin; continue; }
         if (next.kind === 'end') return;
+        // Async digits let the next element start; with none left they must still reach the
+        // caller before the end-of-XML hangup closes the media (the send is bounded by its digits).
+        if (this.pendingDtmf) await Promise.race([this.pendingDtmf, abortPromise(this.call.signal)]);
+        if (this.call.signal.aborted) return;
         this.call.hangup(causeFor(4010, 'Answer XML'));
         return;
       }
@@ -109,7 +115,7 @@ export class XmlEngine {
         await this.ensureAnswered(early);
         const sending = this.call.sendDtmf(verb.digits);
         if (!verb.async) await sending;
-        else sending.catch((err: unknown) => this.logger.warn('DTMF send failed', { error: err as Error }));
+        else this.pendingDtmf = sending.catch((err: unknown) => this.logger.warn('DTMF send failed', { error: err as Error }));
         return { kind: 'continue' };
       }
       case 'Stream': {
