@@ -121,21 +121,35 @@ test('<GetDigits> with a nested <Speak>: the caller\'s RFC 4733 1, 2, # reach th
   assert.equal((await hangupOf(uuid)).HangupCauseCode, '4000');
 });
 
-test('<DTMF>12</DTMF> sends RFC 4733 events for 1 and 2 to the caller', async () => {
-  const r = plivo.Response();
-  r.addDTMF('12');
-  r.addWait({ length: 2 });
-  const uac = await call(r.toXML());
-  await uac.byeFromPod(15_000);
+function pressesOf(uac: TestUac): Array<{ code: number; end: boolean; marker: boolean }> {
   const te = uac.remoteMedia!.telephoneEventPt!;
-  const events = uac.rtpIn.filter((p) => p.payloadType === te);
   const presses = new Map<number, { code: number; end: boolean; marker: boolean }>();
-  for (const e of events) {
+  for (const e of uac.rtpIn.filter((p) => p.payloadType === te)) {
     const prev = presses.get(e.timestamp);
     presses.set(e.timestamp, { code: e.payload[0]!, end: (prev?.end ?? false) || (e.payload[1]! & 0x80) !== 0, marker: (prev?.marker ?? false) || e.marker });
   }
-  assert.deepEqual([...presses.values()].map((p) => p.code), [1, 2]);
-  assert.ok([...presses.values()].every((p) => p.end && p.marker), 'each press starts with the marker and ends with the E bit');
+  return [...presses.values()];
+}
+
+test('<DTMF>12</DTMF> as the only element: the caller receives RFC 4733 events for 1 and 2 before the 4010 hangup', async () => {
+  const r = plivo.Response();
+  r.addDTMF('12');
+  const uac = await call(r.toXML());
+  const uuid = await lastCallUuid();
+  await uac.byeFromPod(15_000);
+  const presses = pressesOf(uac);
+  assert.deepEqual(presses.map((p) => p.code), [1, 2], 'both digits went out before the call ended');
+  assert.ok(presses.every((p) => p.end && p.marker), 'each press starts with the marker and ends with the E bit');
+  assert.equal((await hangupOf(uuid)).HangupCauseCode, '4010');
+});
+
+test('<DTMF>1#</DTMF> followed by <Wait>: both digits reach the caller', async () => {
+  const r = plivo.Response();
+  r.addDTMF('1#');
+  r.addWait({ length: 1 });
+  const uac = await call(r.toXML());
+  await uac.byeFromPod(15_000);
+  assert.deepEqual(pressesOf(uac).map((p) => p.code), [1, 11]);
 });
 
 test('<PreAnswer><Speak> sends 183 with SDP and early media before the 200 OK', async () => {
