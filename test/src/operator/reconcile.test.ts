@@ -4,6 +4,7 @@
 // hands over when the leader dies.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -241,5 +242,30 @@ describe('operator reconciles against a real API server', { skip }, () => {
     running.splice(running.indexOf(b), 1);
     await b.stop();
     assert.equal((await leases.readNamespacedLease({ name: 'sipflow-operator', namespace: NS })).spec?.holderIdentity, '');
+  });
+
+  it('runs as `sipflow-operator run`: probes, metrics, and a clean exit on SIGTERM', async () => {
+    await stopAll();
+    const child = spawn(process.execPath, [join(root, 'operator', 'bin', 'sipflow-operator.js'), 'run',
+      '--kubeconfig', cp.kubeconfigPath, '--namespace', NS, '--sip-domain', DOMAIN, '--http-listen', '127.0.0.1:0', '--leader-elect', '--identity', 'cli'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => { out = (out + b.toString('utf8')).slice(-200_000); });
+      const address = await pollUntil('the probe address in the start log line', async () => /"msg":"starting".*?"http":"([^"]+)"/.exec(out)?.[1]);
+      await pollUntil('/readyz 200', async () => ((await fetch(`http://${address}/readyz`)).status === 200 ? true : undefined));
+      await pollUntil('the config generation in /metrics', async () => {
+        const text = await (await fetch(`http://${address}/metrics`)).text();
+        return /sipflow_operator_config_generation_info\{generation="[0-9a-f]{64}"\} 1/.test(text) && /sipflow_operator_leader 1/.test(text) ? true : undefined;
+      });
+      assert.equal((await fetch(`http://${address}/healthz`)).status, 200);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      const leases = kc.makeApiClient(CoordinationV1Api);
+      assert.equal((await leases.readNamespacedLease({ name: 'sipflow-operator', namespace: NS })).spec?.holderIdentity, '', 'released on SIGTERM');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
