@@ -38,7 +38,7 @@ python-deps:
 	@bash tools/python/setup.sh >/dev/null
 
 test: os-deps build lint python-deps k8s-test-deps
-	SIPFLOW_REQUIRE_PYTHON_AGENTS=1 SIPFLOW_REQUIRE_CONTROL_PLANE=1 node test/run-tests.mjs all
+	SIPFLOW_REQUIRE_PYTHON_AGENTS=1 SIPFLOW_REQUIRE_CONTROL_PLANE=1 SIPFLOW_REQUIRE_HELM=1 node test/run-tests.mjs all
 
 unit: build
 	node test/run-tests.mjs unit
