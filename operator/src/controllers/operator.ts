@@ -206,15 +206,14 @@ export class SipflowOperator {
     await Promise.all([...this.crInformers.values(), this.secretInformer, ...this.outputInformers].map((i) => i.synced));
   }
 
-  /**
-   * Graceful shutdown: stop reconciling (bounded drain), hand back the lease, stop informers.
-   */
+  /** Graceful shutdown: stop reconciling (bounded drain), then hand back the lease, then stop informers. */
   async stop(opts: { releaseLease?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.elector) await this.elector.stop({ release: opts.releaseLease !== false });
-    else this.stopTerm();
+    // Drain before releasing: a successor must not start while our last write is in flight.
+    this.stopTerm();
     await this.termStopping;
+    if (this.elector) await this.elector.stop({ release: opts.releaseLease !== false });
     await Promise.all([...this.crInformers.values(), this.secretInformer, ...this.outputInformers].map((i) => i.stop()));
     this.opts.metrics.setLeader(false);
     this.log.info('stopped');
