@@ -5,10 +5,8 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { CoreV1Api, CoordinationV1Api, CustomObjectsApi, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { createLogger, setLogSink } from '@sipflow/operator/log';
 import { loadManifestDir, render, toKubeObjects, type KubeObject } from '@sipflow/operator/render/index';
@@ -40,24 +38,9 @@ function ok(res: { code: number; stdout: string; stderr: string }, what: string)
   return res.stdout;
 }
 
-/**
- * Installs crds/. If the API server refuses them, installs a copy without the `metadata`
- * description (a known CRD defect, reported separately by test/src/control-plane/crds.test.ts)
- * so that the operator itself can still be tested.
- */
+/** Installs the CRDs exactly as shipped in crds/. */
 async function installCrds(cp: ControlPlane): Promise<void> {
-  const res = await cp.kubectl(['apply', '-f', join(root, 'crds')]);
-  if (res.code !== 0) {
-    const dir = mkdtempSync(join(tmpdir(), 'sipflow-crds-'));
-    for (const f of readdirSync(join(root, 'crds')).filter((x) => x.endsWith('.yaml'))) {
-      const doc = parseAllDocuments(readFileSync(join(root, 'crds', f), 'utf8'))[0]?.toJS() as {
-        spec: { versions: { schema: { openAPIV3Schema: { properties: Record<string, Record<string, unknown>> } } }[] };
-      };
-      for (const v of doc.spec.versions) delete v.schema.openAPIV3Schema.properties.metadata?.description;
-      writeFileSync(join(dir, f), stringify(doc));
-    }
-    ok(await cp.kubectl(['apply', '-f', dir]), 'kubectl apply (sanitised CRDs)');
-  }
+  ok(await cp.kubectl(['apply', '-f', join(root, 'crds')]), 'kubectl apply crds/');
   ok(await cp.kubectl(['wait', '--for', 'condition=Established', 'crd', '--all', '--timeout=60s']), 'wait Established');
 }
 
