@@ -48,21 +48,23 @@ export function summarizeProfile(file, n = 15, { fromUs = -Infinity, toUs = Infi
       totalBy.set(kks, (totalBy.get(kks) ?? 0) + us);
     }
   }
+  const idle = [...selfBy.entries()].filter(([k]) => k.startsWith('(idle)')).reduce((sum, [, v]) => sum + v, 0);
+  const busy = all - idle;
+  // Percentages are of busy time (samples outside "(idle)"), so they read as shares of the CPU used.
   const rows = (m) => [...m.entries()]
     .filter(([k]) => !/^\((root|program|idle|garbage collector)\)/.test(k) || k.startsWith('(garbage') || k.startsWith('(program'))
     .sort((a, b) => b[1] - a[1]).slice(0, n)
     .map(([k, us]) => {
       const [name, where] = k.split('\u0000');
-      return { name, where, ms: us / 1000, pct: (100 * us) / (all || 1) };
+      return { name, where, ms: us / 1000, pct: (100 * us) / (busy || 1) };
     });
-  const idle = [...selfBy.entries()].filter(([k]) => k.startsWith('(idle)')).reduce((s, [, v]) => s + v, 0);
-  return { totalMs: all / 1000, busyMs: (all - idle) / 1000, self: rows(selfBy).filter((r) => r.name !== '(idle)'), inclusive: rows(totalBy).filter((r) => !['(root)', '(idle)'].includes(r.name)) };
+  return { totalMs: all / 1000, busyMs: busy / 1000, self: rows(selfBy).filter((r) => r.name !== '(idle)'), inclusive: rows(totalBy).filter((r) => !['(root)', '(idle)'].includes(r.name)) };
 }
 
 export function profileMarkdown(s, title = 'profile') {
-  const lines = [`${title}: ${s.busyMs.toFixed(0)} ms busy of ${s.totalMs.toFixed(0)} ms sampled`, '', '| self ms | self % | function | where |', '|---:|---:|---|---|'];
+  const lines = [`${title}: ${s.busyMs.toFixed(0)} ms busy of ${s.totalMs.toFixed(0)} ms sampled`, '', '| self ms | % of busy | function | where |', '|---:|---:|---|---|'];
   for (const r of s.self) lines.push(`| ${r.ms.toFixed(0)} | ${r.pct.toFixed(1)} | \`${r.name}\` | ${r.where} |`);
-  lines.push('', '| inclusive ms | inclusive % | function | where |', '|---:|---:|---|---|');
+  lines.push('', '| inclusive ms | % of busy | function | where |', '|---:|---:|---|---|');
   for (const r of s.inclusive) lines.push(`| ${r.ms.toFixed(0)} | ${r.pct.toFixed(1)} | \`${r.name}\` | ${r.where} |`);
   return lines.join('\n');
 }
