@@ -43,10 +43,14 @@ test: os-deps build lint python-deps k8s-test-deps
 unit: build
 	node test/run-tests.mjs unit
 
+# Benchmarks (not part of make test): each reports a ratio against a baseline measured in the same run.
+bench: os-deps build k8s-test-deps
+	node bench/run.mjs
+
 run: build
 	node test/dist/demo/local-stack.js
 
 clean:
 	rm -rf operator/dist media-pod/dist test/dist
 
-.PHONY: help os-deps npm-deps python-deps k8s-test-deps build lint test unit run clean
+.PHONY: help os-deps npm-deps python-deps k8s-test-deps build lint test unit bench run clean
