@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a throw-away Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager)
 # on 127.0.0.1 for sipflow's tests: openssl-made PKI, an admin kubeconfig at DIR/kubeconfig,
-# PIDs in DIR/*.pid, logs in DIR/*.log. Stop it with down.sh DIR.
+# PIDs in DIR/*.pid, logs in DIR/*.log. Stop it with down.sh DIR; stop/start the API server
+# alone with apiserver.sh DIR stop|start.
 #
 # Usage: tools/control-plane/up.sh DIR     (prints DIR/kubeconfig as the last stdout line)
 # Env:   K8S_BINS_DIR      dir with kube-apiserver, kube-controller-manager, etcd
@@ -115,14 +116,17 @@ wait_for etcd "$DEADLINE" curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 ADMISSION=()
 [ "${CP_NO_KCM:-}" = 1 ] && ADMISSION=(--disable-admission-plugins=ServiceAccount)
 
-start apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+APISERVER_CMD=("$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
   --cert-dir="$PKI" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
   --client-ca-file="$PKI/ca.crt" --authorization-mode=Node,RBAC \
   --service-account-issuer="$SERVER/" --service-account-key-file="$PKI/sa.pub" \
   --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
-  --endpoint-reconciler-type=none "${ADMISSION[@]}"
+  --endpoint-reconciler-type=none "${ADMISSION[@]}")
+# Kept so apiserver.sh can restart the API server alone, on the same port and etcd (outage tests).
+printf '%s\0' "${APISERVER_CMD[@]}" >"$DIR/apiserver.cmd"
+start apiserver "${APISERVER_CMD[@]}"
 wait_for apiserver "$DEADLINE" curl -fsS --cacert "$PKI/ca.crt" --cert "$DIR/users/admin.crt" \
   --key "$DIR/users/admin.key" "$SERVER/readyz"
 

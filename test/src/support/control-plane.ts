@@ -36,6 +36,10 @@ export interface ControlPlane {
   clientKubeconfig(user: string, groups?: string[]): Promise<string>;
   /** PIDs by name: etcd, apiserver, kube-controller-manager, watchdog. */
   pids(): Promise<Record<string, number>>;
+  /** Stops only kube-apiserver (etcd and its data stay): an API-server outage for clients. */
+  stopApiServer(): Promise<void>;
+  /** Starts kube-apiserver again with the same command line (port, PKI, etcd); resolves when ready. */
+  startApiServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -261,6 +265,14 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       return lastLine(res.stdout);
     },
     pids: () => readPids(dir),
+    stopApiServer: async () => {
+      const res = await runCommand(join(tools, 'control-plane', 'apiserver.sh'), [dir, 'stop'], { timeoutMs: DOWN_TIMEOUT_MS });
+      if (res.code !== 0) throw new ControlPlaneError(`apiserver.sh stop failed (exit ${res.code})`, res.stderr);
+    },
+    startApiServer: async () => {
+      const res = await runCommand(join(tools, 'control-plane', 'apiserver.sh'), [dir, 'start'], { timeoutMs: UP_TIMEOUT_MS });
+      if (res.code !== 0) throw new ControlPlaneError(`apiserver.sh start failed (exit ${res.code}); log: ${join(dir, 'apiserver.log')}`, res.stderr.slice(-8000));
+    },
     stop: () => {
       stopped ??= (async () => {
         const res = await runCommand(down, [dir], { timeoutMs: DOWN_TIMEOUT_MS });
