@@ -5,7 +5,7 @@
  */
 import type { Logger } from '@sipflow/operator/log';
 import type { RtpSession, FrameSource as RtpFrameSource, InboundMeta } from '../media/rtp/index.js';
-import type { Codec } from '../media/codec/index.js';
+import { decodeFrame, type Codec } from '../media/codec/index.js';
 import type { StreamBridge } from '../stream/index.js';
 import type { DigitCollection, FrameSource } from './control.js';
 
@@ -22,18 +22,25 @@ export class CallMedia implements RtpFrameSource {
   private bridge: StreamBridge | undefined;
   private readonly collectors = new Set<DigitQueue>();
   private closed = false;
+  /** Reused per packet: the stream bridge reads a frame before pushInbound returns. */
+  private readonly ulawFrame: { ulaw: Uint8Array } = { ulaw: new Uint8Array(0) };
+  private readonly pcmFrame: { pcm: Int16Array } = { pcm: new Int16Array(160) };
 
   constructor(readonly rtp: RtpSession, private readonly wallNow: () => number, private readonly logger: Logger) {
     rtp.setSource(this);
+    // Only onPayload is used: μ-law goes to the bridge as is, and other codecs are decoded here,
+    // only while a bridge listens (RtpSession decodes for onAudio on every packet, wanted or not).
     rtp.onPayload = (payload: Uint8Array, codec: Codec, _meta: InboundMeta) => {
       const b = this.bridge;
       if (!b) return;
-      if (codec === 'PCMU') b.pushInbound({ ulaw: payload }, this.wallNow());
-    };
-    rtp.onAudio = (pcm: Int16Array) => {
-      const b = this.bridge;
-      if (!b || rtp.media?.codec === 'PCMU') return;
-      b.pushInbound({ pcm }, this.wallNow());
+      if (codec === 'PCMU') {
+        this.ulawFrame.ulaw = payload;
+        b.pushInbound(this.ulawFrame, this.wallNow());
+        return;
+      }
+      if (this.pcmFrame.pcm.length !== payload.length) this.pcmFrame.pcm = new Int16Array(payload.length);
+      decodeFrame(codec, payload, this.pcmFrame.pcm);
+      b.pushInbound(this.pcmFrame, this.wallNow());
     };
     rtp.onDtmf = (digit: string) => {
       this.logger.debug('dtmf received', { digit });
@@ -108,6 +115,9 @@ class DigitQueue implements DigitCollection {
   private timer: NodeJS.Timeout | undefined;
   private anyWaiters: Array<() => void> = [];
   private closed = false;
+  /** Reused per packet: the stream bridge reads a frame before pushInbound returns. */
+  private readonly ulawFrame: { ulaw: Uint8Array } = { ulaw: new Uint8Array(0) };
+  private readonly pcmFrame: { pcm: Int16Array } = { pcm: new Int16Array(160) };
 
   constructor(private readonly onClose: () => void) {}
 
