@@ -42,10 +42,13 @@ export function customResource(kc: KubeConfig, crd: CustomResourceName, namespac
         ...(q.limit !== undefined ? { limit: q.limit } : {}),
         ...(q.continueToken !== undefined ? { _continue: q.continueToken } : {}),
       };
-      const body: unknown = namespace !== undefined
+      const body = (namespace !== undefined
         ? await api.listNamespacedCustomObject({ ...common, namespace })
-        : await api.listClusterCustomObject(common);
-      return body as KubernetesListObject<KubernetesObject>;
+        : await api.listClusterCustomObject(common)) as KubernetesListObject<KubernetesObject> & { metadata?: { continue?: string } };
+      // The custom-objects API hands back the raw JSON, whose list metadata says `continue`; the
+      // typed lists (and the informer's pager) use `_continue`. Without this only the first page was read.
+      if (body.metadata && body.metadata._continue === undefined && body.metadata.continue) body.metadata._continue = body.metadata.continue;
+      return body;
     },
   };
 }
