@@ -70,7 +70,8 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
 
   const transport = await SipTransportLayer.listen({
     host: opts.sipListen.host, port: opts.sipListen.port,
-    advertised: { host: opts.advertise }, clock, logger: logger.child({ subsystem: 'sip-transport' }),
+    advertised: { host: opts.advertise }, tcpMessageTimeoutMs: opts.sipTcpMessageTimeoutSec * 1000,
+    clock, logger: logger.child({ subsystem: 'sip-transport' }),
   });
   const transactions = new TransactionLayer(transport, { clock, logger: logger.child({ subsystem: 'sip-transaction' }) });
   const digest = new DigestAuthenticator({ clock, ...(opts.nonceKey ? { nonceKey: Buffer.from(opts.nonceKey, 'utf8') } : {}) });

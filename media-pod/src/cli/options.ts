@@ -25,6 +25,8 @@ export interface MediaPodOptions {
   /** Shared key for digest nonces, so a challenge from one pod verifies on another. */
   nonceKey?: string;
   mediaTimeoutSec: number;
+  /** Seconds a TCP peer has to finish a SIP message once its first byte arrived (slowloris guard). */
+  sipTcpMessageTimeoutSec: number;
 }
 
 interface FlagSpec {
@@ -49,6 +51,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'drain-grace': { env: 'SIPFLOW_DRAIN_GRACE', kind: 'int', help: 'seconds a draining pod keeps its calls (default 3600)' },
   'nonce-key': { env: 'SIPFLOW_NONCE_KEY', kind: 'string', help: 'shared secret that signs digest nonces across pods (default: random per process)' },
   'media-timeout': { env: 'SIPFLOW_MEDIA_TIMEOUT', kind: 'int', help: 'seconds without RTP before a call ends with 6020 (default 60)' },
+  'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
 export class OptionsError extends Error {}
@@ -132,5 +135,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     drainGraceSec: int('drain-grace', 3600, 0),
     nonceKey: str('nonce-key'),
     mediaTimeoutSec: int('media-timeout', 60, 1),
+    sipTcpMessageTimeoutSec: int('sip-tcp-message-timeout', 10, 1),
   };
 }
