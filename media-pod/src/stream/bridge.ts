@@ -90,6 +90,8 @@ export interface StreamBridgeStats {
 const DEGRADED_LEVELS = [0.3, 0.6, 0.9] as const;
 /** Warn-level logs for agent mistakes are capped per stream so a misbehaving agent cannot flood the log. */
 const WARN_BUDGET = 20;
+/** Unsent bytes (as a multiple of maxBufferedBytes) at which a stream whose agent is not reading is dropped. */
+const BACKLOG_LIMIT_FACTOR = 4;
 
 export class StreamBridge {
   readonly streamId: string;
@@ -347,10 +349,22 @@ export class StreamBridge {
 
   // --- sending ------------------------------------------------------------------------------
 
-  /** Sends a message built with sequenceNumber `this.seq + 1`; false when the socket is no longer open. */
+  /**
+   * Sends a message built with sequenceNumber `this.seq + 1`; false when the socket is no longer open.
+   * Control replies (clearedAudio, playedStream) are never dropped, so an agent that keeps sending
+   * clearAudio while it stops reading could make them pile up here without end: past
+   * BACKLOG_LIMIT_FACTOR × maxBufferedBytes unsent, the stream is dropped as stalled instead.
+   */
   private sendCounted(msg: string): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    if (ws.bufferedAmount > this.maxBufferedBytes * BACKLOG_LIMIT_FACTOR) {
+      this.log.warn('agent not reading and still sending; dropping stream', { bufferedBytes: ws.bufferedAmount, limitBytes: this.maxBufferedBytes * BACKLOG_LIMIT_FACTOR });
+      this.closeCause = { by: 'error', reason: 'agent_stalled' };
+      ws.terminate();
+      this.finish(this.closeCause);
+      return false;
+    }
     this.seq++;
     ws.send(msg);
     return true;
