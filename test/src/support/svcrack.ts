@@ -1,0 +1,126 @@
+/**
+ * Runs SIPVicious svcrack, a real SIP digest brute-force tool, against a media pod on loopback:
+ * its venv comes from tools/python/setup-svcrack.sh, and it is started through
+ * tools/python/svcrack_invite.py so its INVITE digests name the Request-URI (see that file).
+ * svcrack keeps going as long as the server answers, so the caller decides when to stop it.
+ */
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 10; i++) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'src'))) return path.resolve(dir, '..');
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw new Error(`cannot find the test package above ${fileURLToPath(import.meta.url)}`);
+}
+
+const TOOLS = path.join(repoRoot(), 'tools', 'python');
+const SETUP_TIMEOUT_MS = 5 * 60_000;
+
+let venv: Promise<{ python: string } | { problem: string }> | undefined;
+
+/** Builds (once) the svcrack venv; resolves with its interpreter or why it is unavailable. */
+export function svcrackPython(): Promise<{ python: string } | { problem: string }> {
+  venv ??= new Promise((resolve) => {
+    const child = spawn('bash', [path.join(TOOLS, 'setup-svcrack.sh')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = ''; let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+    const t = setTimeout(() => child.kill('SIGKILL'), SETUP_TIMEOUT_MS);
+    child.on('error', (e) => { clearTimeout(t); resolve({ problem: `cannot run setup-svcrack.sh: ${e.message}` }); });
+    child.on('close', (code) => {
+      clearTimeout(t);
+      const dir = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && dir && fs.existsSync(path.join(dir, 'bin', 'python'))) resolve({ python: path.join(dir, 'bin', 'python') });
+      else resolve({ problem: `setup-svcrack.sh exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}` });
+    });
+  });
+  return venv;
+}
+
+/** Undefined when svcrack can run; otherwise the skip reason (or a throw when it is required). */
+export async function svcrackSkipReason(): Promise<string | undefined> {
+  const v = await svcrackPython();
+  if ('python' in v) return undefined;
+  if (process.env.SIPFLOW_REQUIRE_SVCRACK === '1' || process.env.SIPFLOW_REQUIRE_PYTHON_AGENTS === '1') throw new Error(`svcrack required but unavailable: ${v.problem}`);
+  return `svcrack unavailable (set SIPFLOW_REQUIRE_SVCRACK=1 to fail instead): ${v.problem}`;
+}
+
+export interface SvcrackRun {
+  /** Everything svcrack printed (its log goes to stderr, the result table to stdout). */
+  output: string;
+  /** The passwords svcrack sent a digest for, in order. */
+  tried: string[];
+  code: number | null;
+  /** The line svcrack prints when it cracked a password, if any. */
+  cracked: string | undefined;
+}
+
+export interface SvcrackOptions {
+  podPort: number;
+  /** The Request-URI user: the application's appId. */
+  appId: string;
+  username: string;
+  passwords: readonly string[];
+  /** Source address (any 127.x.y.z). */
+  bindIp?: string;
+  /** Polled every 200 ms; svcrack gets SIGINT (it then prints its summary) once this is true. */
+  stopWhen?: () => boolean | Promise<boolean>;
+  timeoutMs?: number;
+}
+
+async function freeUdpPort(ip: string): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, ip, () => resolve()));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+export async function runSvcrack(o: SvcrackOptions): Promise<SvcrackRun> {
+  const v = await svcrackPython();
+  if (!('python' in v)) throw new Error(v.problem);
+  const ip = o.bindIp ?? '127.0.0.1';
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sipflow-svcrack-'));
+  const dict = path.join(work, 'passwords.txt');
+  fs.writeFileSync(dict, o.passwords.join('\n') + '\n');
+  const args = [
+    path.join(TOOLS, 'svcrack_invite.py'),
+    '-u', o.username, '-d', dict, '-m', 'INVITE',
+    '--domain', '127.0.0.1', '--requesturi', `sip:${o.appId}@127.0.0.1`,
+    // -x: no external-address discovery; -b/-P: our own loopback source.
+    '-b', ip, '-x', ip, '-P', String(await freeUdpPort(ip)), '-p', String(o.podPort),
+    // -v -v: debug, so the output shows each password tried ("trying ...").
+    '-v', '-v',
+    '127.0.0.1',
+  ];
+  const child = spawn(v.python, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  let output = '';
+  const take = (d: Buffer): void => { output += d.toString(); if (output.length > 2e6) output = output.slice(-1e6); };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  const exited = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  let done = false;
+  void exited.then(() => { done = true; });
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  while (!done && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    if (!done && o.stopWhen && (await o.stopWhen())) break;
+  }
+  if (!done) child.kill('SIGINT');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  const code = await exited;
+  clearTimeout(killer);
+  fs.rmSync(work, { recursive: true, force: true });
+  const cracked = /The password for \S+ is .*/.exec(output)?.[0];
+  const tried = [...output.matchAll(/:trying (.*)$/gm)].map((m) => m[1]!);
+  return { output, code, cracked, tried };
+}
