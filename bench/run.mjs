@@ -1,17 +1,23 @@
 #!/usr/bin/env node
-// Runs both benchmarks (signalling, issue #3; media, issue #4) and writes bench/RESULTS.md:
-// one summary table (figure, sipflow, baseline measured in the same run, ratio, target, met?),
-// the per-step tables, and the CPU profile's top functions for any missed target. Raw results,
-// pod logs and profiles go to bench/out/ (not committed).
+// The one benchmark command (issue #7): runs signalling (issue #3: media pod, sipp UAS baseline,
+// Kamailio reference), media (issue #4: media pod, minimal relay baseline) and propagation
+// (issue #5: bench/propagation.mjs, when present) and writes bench/RESULTS.md: one summary table
+// (figure, sipflow, baseline measured in the same run, ratio, target, met?), the per-step tables,
+// and the CPU profile's top functions for any missed target. Raw results, logs and profiles go to
+// bench/out/ (not committed).
 //
-// usage: node bench/run.mjs [--quick] [--max-wait-quiet SECONDS] [--no-write] [--render FILE]
+// usage: node bench/run.mjs [--quick] [--max-wait-quiet SECONDS] [--no-kamailio] [--no-propagation]
+//                           [--no-write] [--render FILE]
 //   --quick            shorter steps, for trying the harness (results are not comparable)
-//   --max-wait-quiet   wait up to this long for other processes to leave the cores (default 300)
+//   --max-wait-quiet   wait up to this long for other processes to leave the cores (default 60)
 //   --render FILE      only rewrite RESULTS.md from a saved out/results.json
-// Needs: `npx tsc -b` done (media-pod/dist), sipp and taskset on PATH, 2 or more cores.
+// Needs: `npx tsc -b` done (media-pod/dist), sipp, kamailio and taskset on PATH, 2 or more cores;
+// for propagation also the control-plane binaries (`make k8s-test-deps`).
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { BENCH_DIR, LOAD_CORE, NICE, SUT_CORE, coreBusySeconds, fmt, machineInfo, sleep } from './lib/common.mjs';
+import { BENCH_DIR, LOAD_CORE, NICE, REPO_DIR, SUT_CORE, coreBusySeconds, fmt, machineInfo, sleep } from './lib/common.mjs';
 import { profileMarkdown } from './lib/cpuprofile-top.mjs';
 import { runMediaBenchProfiled } from './media.mjs';
 import { runSignallingBench } from './signalling.mjs';
@@ -23,7 +29,10 @@ const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const noWrite = argv.includes('--no-write');
 const waitArg = argv.indexOf('--max-wait-quiet');
-const maxWaitQuiet = waitArg >= 0 ? Number(argv[waitArg + 1]) : 300;
+const maxWaitQuiet = waitArg >= 0 ? Number(argv[waitArg + 1]) : 60;
+const withKamailio = !argv.includes('--no-kamailio');
+const withPropagation = !argv.includes('--no-propagation');
+const PROPAGATION_SCRIPT = path.join(BENCH_DIR, 'propagation.mjs');
 const renderArg = argv.indexOf('--render');
 let command = `node bench/run.mjs${argv.length ? ' ' + argv.join(' ') : ''}`;
 const outDir = path.join(BENCH_DIR, 'out');
@@ -50,6 +59,51 @@ async function waitForQuiet() {
   }
 }
 
+/**
+ * Runs bench/propagation.mjs (issue #5, a colleague's script) as a child process with --no-write
+ * and takes its result from bench/out/operator-propagation.json. That file is the input of
+ * RESULTS-operator.md, so the one that was there before is put back afterwards and this run's
+ * copy kept as out/run-propagation.json. Returns { skipped } with a reason when it cannot run.
+ */
+async function runPropagation({ iterations, timeoutMs }) {
+  if (!withPropagation) return { skipped: 'skipped (--no-propagation)' };
+  if (!fs.existsSync(PROPAGATION_SCRIPT)) return { skipped: 'skipped: bench/propagation.mjs is not in this checkout' };
+  const outFile = path.join(outDir, 'operator-propagation.json');
+  const previous = fs.existsSync(outFile) ? fs.readFileSync(outFile) : undefined;
+  const t0 = Date.now();
+  const args = [PROPAGATION_SCRIPT, '--no-write', '--iterations', String(iterations)];
+  process.stderr.write(`[run] propagation: node bench/propagation.mjs ${args.slice(1).join(' ')}\n`);
+  let tail = '';
+  const code = await new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.on('data', (d) => { process.stderr.write(d); tail = (tail + d).slice(-2000); });
+    // SIGTERM first: the script's finally blocks stop its control plane and pods.
+    const timer = setTimeout(() => { child.kill('SIGTERM'); setTimeout(() => child.kill('SIGKILL'), 20_000).unref(); }, timeoutMs);
+    child.on('error', (err) => { clearTimeout(timer); tail += err.message; resolve(-1); });
+    child.on('exit', (c, signal) => { clearTimeout(timer); resolve(c ?? signal); });
+  });
+  let result;
+  try {
+    const r = JSON.parse(fs.readFileSync(outFile, 'utf8'));
+    if (Date.parse(r.date) >= t0 - 1000) result = r;
+  } catch { /* no result written */ }
+  if (result) fs.writeFileSync(path.join(outDir, 'run-propagation.json'), JSON.stringify(result, null, 2));
+  if (previous) fs.writeFileSync(outFile, previous); else if (result) fs.rmSync(outFile, { force: true });
+  if (!result) {
+    const last = tail.trim().split('\n').slice(-3).join(' / ').slice(0, 400);
+    return { skipped: `failed (exit ${code} after ${Math.round((Date.now() - t0) / 1000)} s): ${last}` };
+  }
+  return { ...result, seconds: Math.round((Date.now() - t0) / 1000) };
+}
+
+/** The commit measured, and whether media-pod/ had uncommitted changes (its dist is what runs). */
+function sourceState() {
+  const git = (args) => spawnSync('git', args, { cwd: REPO_DIR, encoding: 'utf8', timeout: 10_000 }).stdout?.trim() ?? '';
+  const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
+  const dirty = git(['status', '--porcelain', '--', 'media-pod', 'operator']).split('\n').filter(Boolean).length;
+  return { head, dirtyFiles: dirty };
+}
+
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
 const yes = (b) => (b ? 'yes' : '**no**');
 const contended = (r) => (r.backgroundCpuPct > CONTENDED_PCT ? ' ⚠' : '');
@@ -64,9 +118,25 @@ function summaryRows(sig, media) {
   rows.push(['  CPU of the server under test at that step', `${fmt(sigBest?.sutCpuPct)}%`, `${fmt(baseBest?.sutCpuPct)}%`, '', '', '']);
   // CPU time per call does not depend on how busy the machine is; when no step passed, the
   // profiled step (same rate as the first step) or the first step still tells it.
-  const cpuRow = sigBest ?? sig.profileStep ?? sig.sipflow[0];
+  // When neither passed, the one with fewer failed calls (failed calls cost retransmissions).
+  const fallback = [sig.sipflow[0], sig.profileStep].filter(Boolean).sort((a, b) => a.failed - b.failed)[0];
+  const cpuRow = sigBest ?? fallback;
+  const cpuStep = cpuRow ? `, ${cpuRow.offeredCps} cps step${cpuRow === sig.profileStep ? ' under --cpu-prof' : ''}${cpuRow.failed ? `, ${cpuRow.failed} calls failed` : ''}` : '';
   const sameRate = sig.baseline.find((r) => r.offeredCps === cpuRow?.offeredCps);
-  rows.push([`  CPU ms per call (server under test${cpuRow ? `, ${cpuRow.offeredCps} cps step` : ''})`, fmt(cpuRow?.sutCpuMsPerCall, 2), fmt(sameRate?.sutCpuMsPerCall, 2), ratio(cpuRow?.sutCpuMsPerCall, sameRate?.sutCpuMsPerCall), `≤ ${fmt(1000 / sig.targetCps, 2)} (1 core ÷ ${sig.targetCps})`, yes((cpuRow?.sutCpuMsPerCall ?? Infinity) <= 1000 / sig.targetCps)]);
+  rows.push([`  CPU ms per call (server under test${cpuStep})`, fmt(cpuRow?.sutCpuMsPerCall, 2), fmt(sameRate?.sutCpuMsPerCall, 2), ratio(cpuRow?.sutCpuMsPerCall, sameRate?.sutCpuMsPerCall), `≤ ${fmt(1000 / sig.targetCps, 2)} (1 core ÷ ${sig.targetCps})`, yes((cpuRow?.sutCpuMsPerCall ?? Infinity) <= 1000 / sig.targetCps)]);
+  if (sig.kamailio?.length) {
+    // The reference: the baseline column holds Kamailio here, not the sipp UAS.
+    const k = sig.kamailioInfo;
+    const kamLabel = `${sig.kamailioCapped ? '≥ ' : ''}${sig.kamailioMax}`;
+    rows.push([`Reference: Kamailio ${k.version} (tm + auth, same digest check, ${k.children} worker, same core) — calls/s, zero failed (baseline column = Kamailio)`, `${sig.sipflowMax}`, kamLabel, ratio(sig.sipflowMax, sig.kamailioMax) + (sig.kamailioCapped ? ' (Kamailio not saturated)' : ''), '', '']);
+    const kamSame = sig.kamailio.find((r) => r.offeredCps === cpuRow?.offeredCps);
+    rows.push([`  CPU ms per call vs Kamailio (server under test${cpuStep})`, fmt(cpuRow?.sutCpuMsPerCall, 2), fmt(kamSame?.sutCpuMsPerCall, 2), ratio(cpuRow?.sutCpuMsPerCall, kamSame?.sutCpuMsPerCall), '', '']);
+    const kamBest = sig.kamailio.find((r) => r.offeredCps === sig.kamailioMax);
+    // sipp on the load core usually saturates before Kamailio does; its CPU tells how far it is from its limit.
+    if (kamBest) rows.push([`  Kamailio at its highest passing step (${kamBest.offeredCps} cps): CPU, ms per call (1 core ÷ ms per call, an estimate)`, '', `${fmt(kamBest.sutCpuPct)}%, ${fmt(kamBest.sutCpuMsPerCall, 2)} ms (≈ ${fmt(1000 / kamBest.sutCpuMsPerCall)} calls/s)`, '', '', '']);
+  } else if (sig.kamailioSkipped) {
+    rows.push(['Reference: Kamailio — calls/s, zero failed', `${sig.sipflowMax}`, sig.kamailioSkipped, 'n/a', '', '']);
+  }
 
   const lossless = media.sipflow.filter((r) => r.lossless && !r.setupFailed);
   const baseLossless = media.baseline.filter((r) => r.lossless).reduce((m, r) => Math.max(m, r.calls), 0);
@@ -78,31 +148,40 @@ function summaryRows(sig, media) {
     rows.push([`  one-way latency p50, caller → agent, N=${at.calls} (ms)`, fmt(at.latencyMs.p50, 2), fmt(b?.latencyMs.p50, 2), ratio(at.latencyMs.p50, b?.latencyMs.p50), '', '']);
     rows.push([`  one-way latency p99, caller → agent, N=${at.calls} (ms)`, fmt(at.latencyMs.p99, 2), fmt(b?.latencyMs.p99, 2), ratio(at.latencyMs.p99, b?.latencyMs.p99), `< ${media.targetP99Ms}`, yes(at.latencyMs.p99 < media.targetP99Ms && at.calls >= media.targetCalls)]);
     const added = at.latencyMs.p99 - (b?.latencyMs.p99 ?? NaN);
-    rows.push([`  p99 added by sipflow over the baseline relay, N=${at.calls} (ms)`, added < 0 ? `≤ 0 (${fmt(added, 2)})` : fmt(added, 2), '0', '', `< ${media.targetP99Ms}`, yes(added < media.targetP99Ms)]);
+    // Latencies of a step that lost frames (either side) say nothing about the target.
+    const comparable = at.lossless && !at.setupFailed && b?.lossless;
+    rows.push([`  p99 added by sipflow over the baseline relay, N=${at.calls} (ms)`, added < 0 ? `≤ 0 (${fmt(added, 2)})` : fmt(added, 2), '0', '', `< ${media.targetP99Ms}`, comparable ? yes(added < media.targetP99Ms) : 'n/a (frames lost)']);
     rows.push([`  CPU of the server under test, N=${at.calls}`, `${fmt(at.sutCpuPct)}%`, `${fmt(b?.sutCpuPct)}%`, ratio(at.sutCpuPct, b?.sutCpuPct), '', '']);
   }
   return rows;
+}
+
+function propagationRows(prop) {
+  if (!prop) return [];
+  if (prop.skipped) return [['Propagation (issue #5): `kubectl apply` → first call accepted', 'n/a', 'n/a', 'n/a', '< 1000 ms p99', prop.skipped]];
+  return prop.rows ?? [];
 }
 
 function table(head, rows) {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-function render({ sig, media, machine, started, finished, quietLoad }) {
+function render({ sig, media, prop, machine, started, finished, quietLoad, loadavg, source }) {
   const lines = [];
   lines.push('# sipflow benchmark results', '');
   lines.push(`- Date: ${started.toISOString()} (took ${Math.round((finished - started) / 1000)} s)`);
   lines.push(`- Machine: ${machine.nproc} cores, ${machine.cpuModel}, ${machine.memGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`);
-  lines.push(`- Command: \`${command}\` (after \`npx tsc -b\`)`);
-  lines.push(`- Pinning: server under test on core ${SUT_CORE} (\`taskset -c ${SUT_CORE}\`); sipp, proxy, load generator, agent and answer server on core ${LOAD_CORE}; every benchmark process at nice ${NICE}.`);
-  lines.push(`- Other processes were using ${quietLoad.toFixed(0)}% of a core when the run started; steps where they used more than ${CONTENDED_PCT}% are marked ⚠ (their figures are lower bounds for sipflow and baseline alike).`);
+  lines.push(`- Command: \`${command}\` (after \`npx tsc -b\`)${source ? `; source: commit ${source.head}${source.dirtyFiles ? `, ${source.dirtyFiles} uncommitted file(s) in media-pod/ and operator/ (work in progress; their dist is what ran)` : ''}` : ''}`);
+  lines.push(`- Pinning: server under test on core ${SUT_CORE} (\`taskset -c ${SUT_CORE}\`); sipp, proxy, load generator, agent and answer server on core ${LOAD_CORE}; every benchmark process at nice ${NICE}. Propagation is not pinned (control plane, operator and pods share the machine).`);
+  lines.push(`- Background load: other processes were using ${quietLoad.toFixed(0)}% of a core on the two benchmark cores when the run started${loadavg ? ` (load average ${loadavg.map((l) => l.toFixed(1)).join(' / ')})` : ''}; steps where they used more than ${CONTENDED_PCT}% are marked ⚠ (their figures are lower bounds for sipflow, baseline and reference alike; CPU ms per call is the steadier figure).`);
+  if (sig.kamailioInfo) lines.push(`- Kamailio reference: \`${sig.kamailioInfo.command}\` (${sig.kamailioInfo.processes} processes: main, ${sig.kamailioInfo.children} UDP worker, timers; CPU summed over all of them).`);
   lines.push('- How each figure is measured: [README.md](README.md).', '');
   lines.push('## Summary', '');
-  lines.push(table(['figure', 'sipflow', 'baseline', 'ratio', 'target', 'met?'], summaryRows(sig, media)), '');
+  lines.push(table(['figure', 'sipflow', 'baseline', 'ratio', 'target', 'met?'], [...summaryRows(sig, media), ...propagationRows(prop)]), '');
 
   lines.push('## Signalling (issue #3): sipp, authenticated call, hold ' + `${sig.holdMs} ms, ${sig.stepSeconds} s per step`, '');
-  lines.push(`Answer XML: \`${sig.answerXml}\`. Baseline: sipp UAS (\`sipp/uas-auth.xml\`) sending the same responses. A ladder stops at its first failing step.`, '');
-  const sigRows = [...sig.sipflow, ...sig.baseline, ...(sig.profileStep ? [sig.profileStep] : [])].map((r) => [
+  lines.push(`Answer XML: \`${sig.answerXml}\`. Baseline: sipp UAS (\`sipp/uas-auth.xml\`) sending the same responses. ${sig.kamailio?.length ? 'Reference: Kamailio (\`kamailio/kamailio.cfg\`) challenging, verifying the digest and answering statefully, on the same core. All three behind' : 'Both behind'} the same challenge-filter proxy. A ladder stops at its first failing step.`, '');
+  const sigRows = [...sig.sipflow, ...sig.baseline, ...(sig.kamailio ?? []), ...(sig.profileStep ? [sig.profileStep] : [])].map((r) => [
     r.label + contended(r), r.offeredCps, `${r.successful}/${r.calls}`, r.failed, r.retransmissions, fmt(r.achievedCps, 1), `${fmt(r.sutCpuPct)}%`, fmt(r.sutCpuMsPerCall, 2), `${fmt(r.loadCorePct)}%`, `${fmt(r.backgroundCpuPct)}%`,
   ]);
   lines.push(table(['server', 'offered cps', 'ok', 'failed', 'retrans', 'achieved cps', 'server CPU', 'CPU ms/call', 'load core', 'others'], sigRows), '');
@@ -115,6 +194,15 @@ function render({ sig, media, machine, started, finished, quietLoad }) {
   ]);
   lines.push(table(['server', 'N', 'frames sent', 'at agent', 'back at caller', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'server CPU', 'load core', 'others'], mediaRows), '');
   if (media.setup.some((s) => s.failed > 0)) lines.push(`Call setups that failed: ${JSON.stringify(media.setup.filter((s) => s.failed > 0))}`, '');
+
+  lines.push('## Propagation (issue #5)', '');
+  if (!prop || prop.skipped) {
+    lines.push(`Not measured in this run: ${prop?.skipped ?? 'no result'}.`, '');
+  } else {
+    lines.push(`\`node bench/propagation.mjs --no-write --iterations ${prop.iterations}\` (${prop.seconds ?? '?'} s), started by run.mjs; rows above. Full breakdown: [RESULTS-operator.md](RESULTS-operator.md) and README.md, section "Operator".`, '');
+    for (const n of prop.notes ?? []) lines.push(`- ${n}`);
+    lines.push('');
+  }
 
   for (const [name, prof] of [['signalling', sig.profile], ['media', media.profile]]) {
     if (!prof) continue;
@@ -137,12 +225,16 @@ if (renderArg >= 0) {
 const started = new Date();
 const machine = machineInfo();
 if (machine.nproc < 2) { process.stderr.write('the benchmarks need two cores\n'); process.exit(2); }
+const loadavg = os.loadavg();
+const source = sourceState();
 const quietLoad = await waitForQuiet();
-const sig = await runSignallingBench(quick ? { rates: [100, 200, 300], stepSeconds: 4, outDir } : { outDir });
-const media = await runMediaBenchProfiled(quick ? { steps: [50, 100], windowSeconds: 3, outDir } : { outDir });
-const finished = new Date();
 fs.mkdirSync(outDir, { recursive: true });
-fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ command, machine, started, finished, quietLoad, sig, media }, null, 2));
-const md = render({ sig, media, machine, started, finished, quietLoad });
+const kamailio = withKamailio ? 'auto' : 'never';
+const sig = await runSignallingBench(quick ? { rates: [100, 200, 300], stepSeconds: 4, kamailio, outDir } : { kamailio, outDir });
+const media = await runMediaBenchProfiled(quick ? { steps: [50, 100], windowSeconds: 3, outDir } : { outDir });
+const prop = await runPropagation(quick ? { iterations: 5, timeoutMs: 180_000 } : { iterations: 20, timeoutMs: 300_000 });
+const finished = new Date();
+fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ command, machine, started, finished, quietLoad, loadavg, source, sig, media, prop }, null, 2));
+const md = render({ sig, media, prop, machine, started, finished, quietLoad, loadavg, source });
 if (!noWrite) fs.writeFileSync(path.join(BENCH_DIR, 'RESULTS.md'), md);
 process.stdout.write(md);

@@ -2,19 +2,21 @@
 // Signalling benchmark (issue #3): authenticated call setup and teardown driven by sipp
 // (INVITE, 407, ACK, INVITE with digest, 100/180/200, ACK, hold, BYE, 200) at increasing call
 // rates, against the media pod pinned to one core, then against a sipp UAS sending the same
-// messages on the same core (the baseline, measured in the same run). sipp and the
-// challenge-filter proxy run on the other core.
+// messages on the same core (the baseline, measured in the same run), then against Kamailio
+// doing the same digest check and answering statefully on the same core (the reference for
+// signalling capacity; bench/kamailio/). sipp and the challenge-filter proxy run on the other core.
 //
 // usage: node bench/signalling.mjs [--rates 100,200,300] [--step-seconds 10] [--hold-ms 100]
-//                                  [--profile auto|always|never] [--out DIR]
+//                                  [--profile auto|always|never] [--kamailio auto|never] [--out DIR]
 // Prints the result as JSON on stdout; run.mjs turns it into RESULTS.md.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startAnswerServer } from './lib/answer-server.mjs';
 import {
-  BENCH_DIR, LOAD_CORE, SUT_CORE, coreBusySeconds, cpuSeconds, freePort, pinSelf, pinned, sleep, startPod,
+  BENCH_DIR, LOAD_CORE, SUT_CORE, coreBusySeconds, cpuSeconds, freePort, pinSelf, pinned, sleep, startPod, treeCpuSeconds,
 } from './lib/common.mjs';
+import { KAMAILIO_CHILDREN, kamailioVersion, startKamailio } from './kamailio/kamailio.mjs';
 import { summarizeProfile } from './lib/cpuprofile-top.mjs';
 import { monoUs } from './lib/stamp.mjs';
 import { spawn } from 'node:child_process';
@@ -102,7 +104,7 @@ function runPolled(cmd, args, timeoutMs, cwd) {
   });
 }
 
-/** One sipp UAC run at `rate` for `seconds`; the server under test is `sutPid` (for CPU). */
+/** One sipp UAC run at `rate` for `seconds`; the server under test is `sutPid` and its children (for CPU). */
 async function runStep({ rate, seconds, holdMs, filterPort, filterPid, sutPid, workDir, label }) {
   const total = Math.round(rate * seconds);
   const stf = path.join(workDir, `${label}-${rate}.csv`);
@@ -113,7 +115,7 @@ async function runStep({ rate, seconds, holdMs, filterPort, filterPid, sutPid, w
     '-i', '127.0.0.1', '-p', '0', '-nostdin', '-recv_timeout', '5000', '-timeout', `${seconds + 40}s`,
     '-trace_stat', '-stf', stf, '-fd', '1', '-trace_err', '-error_file', errFile,
     `127.0.0.1:${filterPort}`];
-  const cpu0 = cpuSeconds(sutPid);
+  const cpu0 = treeCpuSeconds(sutPid);
   const filterCpu0 = cpuSeconds(filterPid);
   const self0 = process.cpuUsage();
   const load0 = coreBusySeconds(LOAD_CORE);
@@ -123,7 +125,7 @@ async function runStep({ rate, seconds, holdMs, filterPort, filterPid, sutPid, w
   const res = await runPolled(...pinned(LOAD_CORE, 'sipp', args), (seconds + 60) * 1000, workDir);
   const wall = (performance.now() - t0) / 1000;
   const toUs = monoUs();
-  const cpu = cpuSeconds(sutPid) - cpu0;
+  const cpu = treeCpuSeconds(sutPid) - cpu0;
   const loadCpu = coreBusySeconds(LOAD_CORE) - load0;
   const allCpu = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE) - all0;
   const selfUse = process.cpuUsage(self0);
@@ -169,6 +171,7 @@ export async function runSignallingBench(o = {}) {
   const seconds = o.stepSeconds ?? 10;
   const holdMs = o.holdMs ?? 100;
   const profileMode = o.profile ?? 'auto';
+  const kamailioMode = o.kamailio ?? 'auto';
   const outDir = o.outDir ?? path.join(BENCH_DIR, 'out');
   fs.mkdirSync(outDir, { recursive: true });
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipflow-bench-sig-'));
@@ -209,6 +212,29 @@ export async function runSignallingBench(o = {}) {
       uas.kill('SIGTERM');
     }
 
+    // --- reference: Kamailio, the same digest check and call flow, stateful, one worker, same core
+    result.kamailio = [];
+    const version = kamailioMode === 'never' ? undefined : kamailioVersion();
+    if (version) {
+      const kamPort = await freePort();
+      const kamLog = path.join(outDir, 'signalling-kamailio.log');
+      fs.rmSync(kamLog, { force: true });
+      const kam = await startKamailio({ port: kamPort, logFile: kamLog });
+      result.kamailioInfo = { version, children: KAMAILIO_CHILDREN, processes: kam.processes(), command: kam.command };
+      const filter4 = await startFilter(await freePort(), kamPort, path.join(outDir, 'signalling-filter.log'));
+      try {
+        result.kamailio = await ladder({ label: 'kamailio', rates, seconds, holdMs, filterPort: filter4.port, filterPid: filter4.pid, sutPid: kam.pid, workDir });
+      } finally {
+        await filter4.stop();
+        await kam.stop();
+      }
+      result.kamailioMax = maxPassing(result.kamailio)?.offeredCps ?? 0;
+      result.kamailioCapped = result.kamailio.length === rates.length && result.kamailio.every((r) => r.failed === 0);
+    } else {
+      result.kamailioSkipped = kamailioMode === 'never' ? 'skipped (--kamailio never)' : 'kamailio is not installed (apt-get install kamailio)';
+      process.stderr.write(`[signalling] Kamailio reference ${result.kamailioSkipped}\n`);
+    }
+
     result.sipflowMax = maxPassing(result.sipflow)?.offeredCps ?? 0;
     result.baselineMax = maxPassing(result.baseline)?.offeredCps ?? 0;
     result.baselineCapped = result.baseline.length === rates.length && result.baseline.every((r) => r.failed === 0);
@@ -247,6 +273,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ...(args.has('step-seconds') ? { stepSeconds: Number(args.get('step-seconds')) } : {}),
     ...(args.has('hold-ms') ? { holdMs: Number(args.get('hold-ms')) } : {}),
     ...(args.has('profile') ? { profile: args.get('profile') } : {}),
+    ...(args.has('kamailio') ? { kamailio: args.get('kamailio') } : {}),
     ...(args.has('out') ? { outDir: path.resolve(args.get('out')) } : {}),
   });
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');

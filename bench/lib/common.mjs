@@ -44,6 +44,41 @@ export function cpuSeconds(pid) {
   }
 }
 
+/** `pid` and every live descendant of it (from /proc's ppid fields). */
+export function treePids(pid) {
+  const children = new Map();
+  let entries;
+  try { entries = fs.readdirSync('/proc'); } catch { return [pid]; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(e));
+    } catch { /* exited meanwhile */ }
+  }
+  const out = [];
+  const todo = [pid];
+  while (todo.length > 0 && out.length < 10_000) {
+    const p = todo.pop();
+    out.push(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/**
+ * CPU seconds of a process and its live descendants: for servers that fork workers (Kamailio).
+ * Read it at both ends of a step while the tree is stable; a worker that exits mid-step takes its
+ * time with it.
+ */
+export function treeCpuSeconds(pid) {
+  const pids = treePids(pid);
+  const total = pids.reduce((s, p) => s + (cpuSeconds(p) || 0), 0);
+  return Number.isFinite(cpuSeconds(pid)) ? total : NaN;
+}
+
 /** CPU seconds of one core (user+nice+system+irq+softirq) since boot. */
 export function coreBusySeconds(core) {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));
