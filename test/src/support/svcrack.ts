@@ -9,18 +9,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 10; i++) {
-    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'src'))) return path.resolve(dir, '..');
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  throw new Error(`cannot find the test package above ${fileURLToPath(import.meta.url)}`);
-}
+import { repoRoot } from './repo.js';
 
 const TOOLS = path.join(repoRoot(), 'tools', 'python');
 const SETUP_TIMEOUT_MS = 5 * 60_000;
