@@ -69,7 +69,7 @@ describe('three media pods behind a balancer', { skip, timeout: 400_000 }, () =>
     // Round-robin, as DNS or an L4 balancer would: two calls per pod. The first of each is hung
     // up by the caller, the second ends on the pod's side after the XML (past the media timeout).
     const placed: Placed[] = [];
-    for (let i = 0; i < 6; i++) placed.push(await place(pods[i % 3]!, i < 3 ? 60 : MEDIA_TIMEOUT_SEC + 4));
+    for (let i = 0; i < 6; i++) placed.push(await place(pods[i % 3]!, i < 3 ? 60 : MEDIA_TIMEOUT_SEC + 6));
 
     for (const { call, pod } of placed) {
       const ok = call.received.find((r) => r.message.kind === 'response' && r.message.status === 200)!.message;

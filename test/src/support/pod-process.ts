@@ -19,7 +19,7 @@ export interface PodProcessOptions {
   rtpPorts: { lo: number; hi: number };
   /** Added to this process's environment (e.g. KUBECONFIG). */
   env?: NodeJS.ProcessEnv;
-  /** Bound on start-up (default 30 s). */
+  /** Bound on start-up (default 90 s: several pods and a control plane may start at once on busy cores). */
   startTimeoutMs?: number;
 }
 
@@ -117,7 +117,7 @@ export async function startPodProcess(o: PodProcessOptions): Promise<PodProcess>
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => { stderr = (stderr + d).slice(-MAX_STDERR); });
 
-  const timeoutMs = o.startTimeoutMs ?? 30_000;
+  const timeoutMs = o.startTimeoutMs ?? 90_000;
   const startRec = await new Promise<LogRecord>((resolve, reject) => {
     const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${o.name} did not start within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`)); }, timeoutMs);
     started = (r) => { clearTimeout(t); resolve(r); };

@@ -141,7 +141,7 @@ export async function startScaleCluster(o: ScaleClusterOptions): Promise<ScaleCl
       await pollUntil(`${pod.name} to serve a config (/readyz 200)`, async () => {
         if (!pod.isRunning()) throw new Error(`${pod.name} exited while waiting for readiness`);
         return (await pod.readyz()).status === 200 ? true : undefined;
-      }, { timeoutMs: 60_000, intervalMs: 200 });
+      }, { timeoutMs: 120_000, intervalMs: 200 });
       return pod;
     };
     await Promise.all(hosts.map((_, i) => startPod(i)));

@@ -113,7 +113,7 @@ export class SipCall {
       ],
       body: sdp, contentType: 'application/sdp',
     });
-    return this.transact(req, target, opts.timeoutMs ?? 10_000, (m) => m.status >= 200 && cseqOf(m).method === 'INVITE', 'INVITE');
+    return this.transact(req, target, opts.timeoutMs ?? 20_000, (m) => m.status >= 200 && cseqOf(m).method === 'INVITE', 'INVITE');
   }
 
   /** Hangs up from the caller side: BYE to the pod's Contact (retransmitted, bounded). */
