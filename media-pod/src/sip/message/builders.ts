@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { SipHeader, SipRequest, SipResponse } from './types.js';
-import { canonicalHeaderName, getHeaders, parseNameAddr } from './headers.js';
+import { canonicalHeaderName, headerKey, parseNameAddr } from './headers.js';
 import { parseSipUri } from './uri.js';
 
 /** RFC 3261 §8.1.1.7 magic cookie that marks a branch as globally unique. */
@@ -40,23 +40,33 @@ function hasTag(to: string): boolean {
  * dialog-creating INVITE/SUBSCRIBE responses the Record-Route set (RFC 3261 §12.1.1).
  */
 export function createResponse(req: SipRequest, status: number, reason: string, opts: ResponseOptions = {}): SipResponse {
+  // One pass over the request collects what the response copies (this runs for every response sent).
+  const vias: string[] = [];
+  const recordRoutes: string[] = [];
+  let from: string | undefined; let to: string | undefined; let callId: string | undefined; let cseq: string | undefined;
+  for (const h of req.headers) {
+    switch (headerKey(h.name)) {
+      case 'via': vias.push(h.value); break;
+      case 'from': from ??= h.value; break;
+      case 'to': to ??= h.value; break;
+      case 'call-id': callId ??= h.value; break;
+      case 'cseq': cseq ??= h.value; break;
+      case 'record-route': recordRoutes.push(h.value); break;
+    }
+  }
   const headers: SipHeader[] = [];
-  for (const v of getHeaders(req, 'Via')) headers.push({ name: 'Via', value: v });
-  const from = getHeaders(req, 'From')[0];
+  for (const v of vias) headers.push({ name: 'Via', value: v });
   if (from !== undefined) headers.push({ name: 'From', value: from });
-  let to = getHeaders(req, 'To')[0];
   if (to !== undefined) {
     if (opts.toTag && status > 100 && !hasTag(to)) to = `${to};tag=${opts.toTag}`;
     headers.push({ name: 'To', value: to });
   }
-  for (const name of ['Call-ID', 'CSeq']) {
-    const v = getHeaders(req, name)[0];
-    if (v !== undefined) headers.push({ name, value: v });
-  }
+  if (callId !== undefined) headers.push({ name: 'Call-ID', value: callId });
+  if (cseq !== undefined) headers.push({ name: 'CSeq', value: cseq });
   if ((req.method === 'INVITE' || req.method === 'SUBSCRIBE') && status > 100 && status < 300) {
-    for (const rr of getHeaders(req, 'Record-Route')) headers.push({ name: 'Record-Route', value: rr });
+    for (const rr of recordRoutes) headers.push({ name: 'Record-Route', value: rr });
   }
-  headers.push(...toHeaders(opts.headers));
+  if (opts.headers) for (const h of toHeaders(opts.headers)) headers.push(h);
   const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body, 'utf8');
   if (opts.contentType) headers.push({ name: 'Content-Type', value: opts.contentType });
   return { kind: 'response', version: 'SIP/2.0', status, reason: reason.replace(/[\r\n]+/g, ' '), headers, body };

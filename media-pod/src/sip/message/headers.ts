@@ -6,12 +6,12 @@ import type { AuthHeader, CSeq, NameAddr, SipHeader, SipMessage, Via } from './t
 import { formatParamList, isToken, parseParamList, readQuoted, readToken, skipWs, quote } from './grammar.js';
 import { formatHost, parseHostPort, parseSipUri } from './uri.js';
 
-const COMPACT: Record<string, string> = {
+const COMPACT = new Map<string, string>(Object.entries({
   a: 'Accept-Contact', b: 'Referred-By', c: 'Content-Type', d: 'Request-Disposition', e: 'Content-Encoding',
   f: 'From', i: 'Call-ID', j: 'Reject-Contact', k: 'Supported', l: 'Content-Length', m: 'Contact',
   n: 'Identity-Info', o: 'Event', r: 'Refer-To', s: 'Subject', t: 'To', u: 'Allow-Events', v: 'Via',
   x: 'Session-Expires', y: 'Identity',
-};
+}));
 
 const KNOWN = [
   'Accept', 'Accept-Contact', 'Accept-Encoding', 'Accept-Language', 'Alert-Info', 'Allow', 'Allow-Events',
@@ -38,36 +38,84 @@ const LIST_HEADERS = new Set([
   'p-preferred-identity', 'reason', 'warning',
 ]);
 
-/** Canonical spelling of a header name: compact forms expanded, known names in RFC case. */
-export function canonicalHeaderName(name: string): string {
+/*
+ * Every header lookup compares names case-insensitively with compact forms expanded. Lower-casing
+ * and looking a name up on each comparison dominated message handling, so both answers are
+ * memoised per spelling. The caches are seeded with the usual spellings and stop growing at
+ * NAME_CACHE_LIMIT, so a peer inventing header names cannot grow them; past the limit names are
+ * simply computed each time.
+ */
+const NAME_CACHE_LIMIT = 1024;
+const canonicalBySpelling = new Map<string, string>();
+const keyBySpelling = new Map<string, string>();
+
+function computeCanonical(name: string): string {
   const lower = name.toLowerCase();
-  const compact = COMPACT[lower];
-  if (compact !== undefined && lower.length === 1) return compact;
+  if (lower.length === 1) {
+    const compact = COMPACT.get(lower);
+    if (compact !== undefined) return compact;
+  }
   return CANONICAL.get(lower) ?? name;
 }
 
-export function isListHeader(name: string): boolean {
-  return LIST_HEADERS.has(canonicalHeaderName(name).toLowerCase());
+/** Canonical spelling of a header name: compact forms expanded, known names in RFC case. */
+export function canonicalHeaderName(name: string): string {
+  let c = canonicalBySpelling.get(name);
+  if (c === undefined) {
+    c = computeCanonical(name);
+    if (canonicalBySpelling.size < NAME_CACHE_LIMIT) canonicalBySpelling.set(name, c);
+  }
+  return c;
 }
 
-function sameName(a: string, b: string): boolean {
-  return canonicalHeaderName(a).toLowerCase() === canonicalHeaderName(b).toLowerCase();
+/** The case-insensitive identity of a header name: its canonical spelling, lower-cased. */
+export function headerKey(name: string): string {
+  let k = keyBySpelling.get(name);
+  if (k === undefined) {
+    k = canonicalHeaderName(name).toLowerCase();
+    if (keyBySpelling.size < NAME_CACHE_LIMIT) keyBySpelling.set(name, k);
+  }
+  return k;
+}
+
+for (const n of [...KNOWN, ...KNOWN.map((k) => k.toLowerCase()), ...COMPACT.keys(), ...[...COMPACT.keys()].map((k) => k.toUpperCase())]) headerKey(n);
+
+export function isListHeader(name: string): boolean {
+  return LIST_HEADERS.has(headerKey(name));
+}
+
+/** True when header `h` is the one named by `canon`/`key` (canonical spelling and its key). */
+function isNamed(h: SipHeader, canon: string, key: string): boolean {
+  // Parsed and built messages store canonical names, so the first test usually decides.
+  return h.name === canon || headerKey(h.name) === key;
 }
 
 /** First value of a header (compact names and case accepted), or undefined. */
 export function getHeader(msg: Pick<SipMessage, 'headers'>, name: string): string | undefined {
-  for (const h of msg.headers) if (sameName(h.name, name)) return h.value;
+  const canon = canonicalHeaderName(name);
+  const key = headerKey(name);
+  const headers = msg.headers;
+  for (let i = 0; i < headers.length; i++) {
+    const h = headers[i]!;
+    if (isNamed(h, canon, key)) return h.value;
+  }
   return undefined;
 }
 
 /** All values of a header in message order (comma lists were split by the parser). */
 export function getHeaders(msg: Pick<SipMessage, 'headers'>, name: string): string[] {
-  return msg.headers.filter((h) => sameName(h.name, name)).map((h) => h.value);
+  const canon = canonicalHeaderName(name);
+  const key = headerKey(name);
+  const out: string[] = [];
+  for (const h of msg.headers) if (isNamed(h, canon, key)) out.push(h.value);
+  return out;
 }
 
 /** Replaces every occurrence of a header with one value (appended where the first one was). */
 export function setHeader(msg: Pick<SipMessage, 'headers'>, name: string, value: string): void {
-  const idx = msg.headers.findIndex((h) => sameName(h.name, name));
+  const canon = canonicalHeaderName(name);
+  const key = headerKey(name);
+  const idx = msg.headers.findIndex((h) => isNamed(h, canon, key));
   const next: SipHeader = { name: canonicalHeaderName(name), value };
   removeHeaders(msg, name);
   if (idx < 0) msg.headers.push(next); else msg.headers.splice(Math.min(idx, msg.headers.length), 0, next);
@@ -76,7 +124,9 @@ export function setHeader(msg: Pick<SipMessage, 'headers'>, name: string, value:
 export function addHeader(msg: Pick<SipMessage, 'headers'>, name: string, value: string, atTop = false): void {
   const h: SipHeader = { name: canonicalHeaderName(name), value };
   if (atTop) {
-    const idx = msg.headers.findIndex((x) => sameName(x.name, name));
+    const canon = canonicalHeaderName(name);
+    const key = headerKey(name);
+    const idx = msg.headers.findIndex((x) => isNamed(x, canon, key));
     msg.headers.splice(idx < 0 ? 0 : idx, 0, h);
   } else {
     msg.headers.push(h);
@@ -84,7 +134,9 @@ export function addHeader(msg: Pick<SipMessage, 'headers'>, name: string, value:
 }
 
 export function removeHeaders(msg: Pick<SipMessage, 'headers'>, name: string): void {
-  for (let i = msg.headers.length - 1; i >= 0; i--) if (sameName(msg.headers[i]!.name, name)) msg.headers.splice(i, 1);
+  const canon = canonicalHeaderName(name);
+  const key = headerKey(name);
+  for (let i = msg.headers.length - 1; i >= 0; i--) if (isNamed(msg.headers[i]!, canon, key)) msg.headers.splice(i, 1);
 }
 
 /**

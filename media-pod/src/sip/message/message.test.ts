@@ -151,3 +151,36 @@ test('serializeMessage recomputes Content-Length and neutralises CR/LF in values
   assert.doesNotMatch(text, /\r\nInjected/);
   assert.throws(() => createRequest({ method: 'BYE', uri: 'not a uri' }), TypeError);
 });
+
+test('header lookups on hand-built headers: any case or compact spelling, message order kept', () => {
+  const msg = {
+    headers: [
+      { name: 'v', value: 'SIP/2.0/UDP a.example;branch=z9hG4bK1' },
+      { name: 'VIA', value: 'SIP/2.0/UDP b.example;branch=z9hG4bK2' },
+      { name: 'Via', value: 'SIP/2.0/UDP c.example;branch=z9hG4bK3' },
+      { name: 'x-custom', value: 'one' },
+      { name: 'X-Custom', value: 'two' },
+      { name: 'i', value: 'compact-call-id' },
+      { name: 'Call-ID', value: 'long-call-id' },
+    ],
+  };
+  assert.equal(getHeader(msg, 'Via'), 'SIP/2.0/UDP a.example;branch=z9hG4bK1');
+  assert.deepEqual(getHeaders(msg, 'via').map((v) => v.split(' ')[1]!.split(';')[0]), ['a.example', 'b.example', 'c.example']);
+  assert.deepEqual(getHeaders(msg, 'X-CUSTOM'), ['one', 'two']);
+  assert.equal(getHeader(msg, 'Call-ID'), 'compact-call-id');
+  assert.equal(getHeader(msg, 'I'), 'compact-call-id');
+  assert.equal(getHeader(msg, 'Content-Length'), undefined);
+  // createResponse copies the same headers whatever their spelling in the request.
+  const req = parseReq(INVITE);
+  req.headers = req.headers.map((h) => (h.name === 'Call-ID' ? { name: 'i', value: h.value } : h.name === 'From' ? { name: 'FROM', value: h.value } : h));
+  const res = createResponse(req, 180, 'Ringing', { toTag: 't1' });
+  assert.equal(getHeader(res, 'Call-ID'), 'call-1@example.org');
+  assert.equal(getHeader(res, 'From'), getHeader(req, 'From'));
+  assert.equal(res.headers.find((h) => h.name === 'Call-ID')?.value, 'call-1@example.org');
+});
+
+test('serializeMessage: one Content-Length from the body, line breaks in values folded', () => {
+  const req = createRequest({ method: 'INFO', uri: 'sip:a@example.com', headers: [['Via', 'SIP/2.0/UDP h;branch=z9hG4bKx'], ['content-length', '99'], ['X-Bad', 'a\r\nInjected: yes'], ['l', '7']], body: 'héllo' });
+  const wire = serializeMessage(req).toString('utf8');
+  assert.equal(wire, 'INFO sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nContent-Length: 6\r\nX-Bad: a Injected: yes\r\n\r\nhéllo');
+});
