@@ -94,8 +94,21 @@ export async function startPodProcess(o: PodProcessOptions): Promise<PodProcess>
   const logs: LogRecord[] = [];
   let stderr = '';
   let running = true;
+  // A pod must not outlive the test: killed on this process's exit, and by a watchdog if this
+  // process is SIGKILLed (a runner timeout), like the control plane's own watchdog.
+  const onExit = (): void => { child.kill('SIGKILL'); };
+  process.once('exit', onExit);
+  const watchdog = spawn('bash', ['-c',
+    'owner=$1 pod=$2 end=$((SECONDS + 10800)); while kill -0 "$owner" 2>/dev/null && kill -0 "$pod" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 1; done; if kill -0 "$pod" 2>/dev/null; then kill -9 "$pod"; fi; exit 0',
+    'pod-watchdog', String(process.pid), String(child.pid)], { stdio: 'ignore', detached: true });
+  watchdog.unref();
   const exited = new Promise<PodExit>((resolve) => {
-    child.once('exit', (code, signal) => { running = false; resolve({ code, signal }); });
+    child.once('exit', (code, signal) => {
+      running = false;
+      process.removeListener('exit', onExit);
+      watchdog.kill('SIGTERM');
+      resolve({ code, signal });
+    });
   });
   let started: ((r: LogRecord) => void) | undefined;
   let partial = '';
