@@ -92,6 +92,13 @@ const DEGRADED_LEVELS = [0.3, 0.6, 0.9] as const;
 const WARN_BUDGET = 20;
 /** Unsent bytes (as a multiple of maxBufferedBytes) at which a stream whose agent is not reading is dropped. */
 const BACKLOG_LIMIT_FACTOR = 4;
+/**
+ * Every platform message is a text frame, also when it is handed over as UTF-8 bytes. ws masks a
+ * Buffer into one fresh frame buffer (a single socket write, no string re-encoding) and keeps no
+ * reference to it, which is what lets the media encoders reuse theirs; that holds because the
+ * stream never negotiates permessage-deflate (compressed sends are queued by reference).
+ */
+const TEXT_FRAME = { binary: false } as const;
 
 export class StreamBridge {
   readonly streamId: string;
@@ -355,7 +362,7 @@ export class StreamBridge {
    * clearAudio while it stops reading could make them pile up here without end: past
    * BACKLOG_LIMIT_FACTOR × maxBufferedBytes unsent, the stream is dropped as stalled instead.
    */
-  private sendCounted(msg: string): boolean {
+  private sendCounted(msg: string | Buffer): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
     if (ws.bufferedAmount > this.maxBufferedBytes * BACKLOG_LIMIT_FACTOR) {
@@ -366,7 +373,7 @@ export class StreamBridge {
       return false;
     }
     this.seq++;
-    ws.send(msg);
+    ws.send(msg, TEXT_FRAME);
     return true;
   }
 

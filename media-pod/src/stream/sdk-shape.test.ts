@@ -16,7 +16,7 @@ test('every message the bridge builds passes the Node SDK checks', () => {
     assert.deepEqual(platformMessageProblems(start), []);
     for (const track of ['inbound', 'outbound'] as const) {
       const enc = new MediaMessageEncoder(track, format, SID, '{"X-PH-k":"v \\"q\\""}');
-      const text = enc.encode({ pcm: new Int16Array(160).fill(1000) }, 7, 3, 1_705_312_200_000)!;
+      const text = enc.encode({ pcm: new Int16Array(160).fill(1000) }, 7, 3, 1_705_312_200_000)!.toString('utf8');
       const m = JSON.parse(text);
       assert.deepEqual(platformMessageProblems(m), [], text.slice(0, 120));
       assert.equal(m.extra_headers, '{"X-PH-k":"v \\"q\\""}', 'extra_headers is echoed verbatim, escaped as JSON');
