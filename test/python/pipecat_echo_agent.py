@@ -2,14 +2,16 @@
 detects Plivo the way Pipecat's development runner does (parse_telephony_websocket on the first
 text frames), runs PlivoFrameSerializer over a FastAPI WebSocket transport, echoes the caller's
 audio back (InputAudioRawFrame -> OutputAudioRawFrame), records DTMF and answers a keypress with
-an interruption (which Pipecat sends as clearAudio). No external services.
+an interruption (which Pipecat sends as clearAudio); with --end-on-digit, that key instead ends
+the bot the way a Pipecat bot hangs up (EndWorkerFrame: flush, then close the WebSocket).
+No external services.
 
-Usage: pipecat_echo_agent.py [--port 0] [--max-runtime 30]
+Usage: pipecat_echo_agent.py [--port 0] [--max-runtime 30] [--end-on-digit D]
 The WebSocket is served on ws://127.0.0.1:<port>/ws.
 
 stdout protocol (one line each; Pipecat's and uvicorn's logs go to stderr):
   LISTENING <port>           once the server accepts connections
-  EVENT <name> <json>        progress: detected, first_audio, dtmf, clear_audio, disconnected
+  EVENT <name> <json>        progress: detected, first_audio, dtmf, clear_audio, ending, disconnected
   {...}                      the JSON summary, the last line, printed exactly once on exit
 The agent serves one connection: it exits after that connection's pipeline ends, on
 SIGTERM/SIGINT, or after --max-runtime seconds.
@@ -29,7 +31,7 @@ from fastapi import FastAPI, WebSocket
 from loguru import logger
 import uvicorn
 
-from pipecat.frames.frames import Frame, InputAudioRawFrame, InputDTMFFrame, OutputAudioRawFrame
+from pipecat.frames.frames import EndWorkerFrame, Frame, InputAudioRawFrame, InputDTMFFrame, OutputAudioRawFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -40,6 +42,7 @@ from pipecat.workers.runner import WorkerRunner
 
 PIPELINE_RATE = 8000  # Plivo's rate: the serializer then neither up- nor down-samples.
 MAX_LIST = 200
+ULAW_SILENCE = {0xFF, 0x7F}  # μ-law codes for +0 and -0
 MAX_ERRORS = 50
 
 
@@ -64,9 +67,11 @@ class Stats:
         self.bytes_in = 0
         self.play_audio_sent = 0      # playAudio messages the serializer produced
         self.play_audio_bytes = 0     # μ-law bytes in them
+        self.silent_play_audio_bytes = 0  # of which in all-silence messages (Pipecat's end-of-call padding)
         self.clear_audio_sent = 0
         self.other_out: list[str] = []
         self.dtmf: list[str] = []
+        self.ended_by_bot = False     # --end-on-digit fired: the bot ended the pipeline itself
         self.errors: list[str] = []
         self.warnings: list[str] = []
 
@@ -100,7 +105,10 @@ class CountingPlivoSerializer(PlivoFrameSerializer):
             ev = msg.get("event")
             if ev == "playAudio":
                 STATS.play_audio_sent += 1
-                STATS.play_audio_bytes += len(base64.b64decode(msg["media"]["payload"]))
+                payload = base64.b64decode(msg["media"]["payload"])
+                STATS.play_audio_bytes += len(payload)
+                if payload and set(payload) <= ULAW_SILENCE:
+                    STATS.silent_play_audio_bytes += len(payload)
             elif ev == "clearAudio":
                 STATS.clear_audio_sent += 1
                 event_line("clear_audio", {"streamId": msg.get("streamId")})
@@ -111,6 +119,10 @@ class CountingPlivoSerializer(PlivoFrameSerializer):
 
 class EchoProcessor(FrameProcessor):
     """Turns the caller's audio into bot audio, and notes DTMF."""
+
+    def __init__(self, end_on_digit: str | None) -> None:
+        super().__init__()
+        self._end_on_digit = end_on_digit
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -128,6 +140,14 @@ class EchoProcessor(FrameProcessor):
                 STATS.dtmf.append(digit)
             event_line("dtmf", {"digit": digit})
             await self.push_frame(frame, direction)
+            if digit == self._end_on_digit:
+                # How a Pipecat bot hangs up: end the worker gracefully (queued audio is flushed),
+                # which stops the transport and closes the WebSocket. With auto_hang_up off there
+                # is no REST call; the platform ends the call when the socket closes.
+                STATS.ended_by_bot = True
+                event_line("ending", {"digit": digit})
+                await self.push_frame(EndWorkerFrame(reason=f"caller pressed {digit}"))
+                return
             # A keypress barges in, as a bot would: Pipecat's serializer turns the
             # InterruptionFrame into clearAudio.
             await self.broadcast_interruption()
@@ -135,7 +155,7 @@ class EchoProcessor(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-async def run_bot(websocket: WebSocket) -> None:
+async def run_bot(websocket: WebSocket, end_on_digit: str | None) -> None:
     # What pipecat's runner does for telephony: read the first text frame(s) and detect the
     # provider from their shape (Plivo: start.streamId + start.callId).
     transport_type, call_data = await parse_telephony_websocket(websocket)
@@ -164,7 +184,7 @@ async def run_bot(websocket: WebSocket) -> None:
         ),
     )
     worker = PipelineWorker(
-        Pipeline([transport.input(), EchoProcessor(), transport.output()]),
+        Pipeline([transport.input(), EchoProcessor(end_on_digit), transport.output()]),
         params=PipelineParams(audio_in_sample_rate=PIPELINE_RATE, audio_out_sample_rate=PIPELINE_RATE),
         idle_timeout_secs=None,
         enable_rtvi=False,
@@ -180,10 +200,23 @@ async def run_bot(websocket: WebSocket) -> None:
     await runner.run()
 
 
+class SummaryServer(uvicorn.Server):
+    """uvicorn re-raises a captured SIGTERM/SIGINT once it has shut down gracefully, which would
+    kill the process before the summary line; this one only notes the signal and shuts down
+    (the test harness SIGKILLs if the shutdown itself hangs)."""
+
+    signalled = False
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.signalled = True
+        self.should_exit = True
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--max-runtime", type=float, default=30.0)
+    ap.add_argument("--end-on-digit", default=None, help="DTMF digit on which the bot ends the call itself")
     args = ap.parse_args()
 
     logger.remove()
@@ -201,7 +234,7 @@ def main() -> int:
 
     app = FastAPI()
     done = asyncio.Event()
-    server: uvicorn.Server | None = None
+    server: SummaryServer | None = None
 
     @app.websocket("/ws")
     async def ws_endpoint(websocket: WebSocket) -> None:
@@ -212,7 +245,7 @@ def main() -> int:
             return
         await websocket.accept()
         try:
-            await run_bot(websocket)
+            await run_bot(websocket, args.end_on_digit)
         except Exception as e:  # noqa: BLE001
             STATS.error(f"bot failed: {type(e).__name__}: {e}")
         finally:
@@ -224,7 +257,7 @@ def main() -> int:
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=3, ws_max_size=65536)
-    server = uvicorn.Server(config)
+    server = SummaryServer(config)
     exit_reason = "max_runtime"
 
     async def supervise() -> None:
@@ -242,10 +275,11 @@ def main() -> int:
     async def run() -> None:
         nonlocal exit_reason
         sup = asyncio.create_task(supervise())
-        await server.serve(sockets=[sock])  # returns on should_exit or SIGTERM/SIGINT (uvicorn's handlers)
+        await server.serve(sockets=[sock])  # returns on should_exit or SIGTERM/SIGINT
         if not sup.done():
-            exit_reason = "signal"
             sup.cancel()
+        if server.signalled:
+            exit_reason = "signal"
 
     asyncio.run(run())
     summary = STATS.summary()
