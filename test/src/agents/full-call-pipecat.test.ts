@@ -1,0 +1,163 @@
+// A real SIP call through the media pod to a Pipecat bot (test/python/pipecat_echo_agent.py):
+// Pipecat's runner must recognise Plivo from the pod's first messages, its echo must come back
+// to the caller as RTP carrying the caller's tone, the caller's DTMF must reach it, and when the
+// bot's WebSocket closes (keepCallAlive, nothing after the <Stream>) the call must end 4010 with
+// a BYE: on a self-hosted ingress, closing the socket is how a Pipecat bot hangs up.
+import { after, before, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import plivo from 'plivo';
+import { markedToneFrames, toneShare, ulawDecode } from '../media/audio.js';
+import { APP_ID, cycle, startMediaRig, type MediaRig } from '../media/harness.js';
+import type { ReceivedRtp } from '../media/uac.js';
+import { pythonAgentsSkipReason, startPythonAgent, type PythonAgent } from './python-agent.js';
+import { waitUntil } from './stream-drive.js';
+
+const FRAMES = 100; // 2 s of caller audio at 20 ms
+const TONE_HZ = 1000; // markedToneFrames' tone
+
+const skip = await pythonAgentsSkipReason();
+
+interface PipecatSummary {
+  detected: string | null;
+  call_data: { stream_id: string; call_id: string } | null;
+  media_in: number;
+  frames_in: number;
+  frames_out: number;
+  play_audio_sent: number;
+  play_audio_bytes: number;
+  silent_play_audio_bytes: number;
+  clear_audio_sent: number;
+  other_out: string[];
+  dtmf: string[];
+  ended_by_bot: boolean;
+  errors: string[];
+  connections: number;
+  exit: string;
+}
+
+let rig: MediaRig;
+before(async () => { if (!skip) rig = await startMediaRig(); });
+after(async () => { if (!skip) await rig.close(); });
+
+const pcmu = (pkts: readonly ReceivedRtp[]): ReceivedRtp[] => pkts.filter((p) => p.payloadType === 0);
+
+/** How the bot leaves once it has echoed the caller and seen the first keypress. */
+type Leave =
+  /** The bot process is stopped (SIGTERM): uvicorn closes the socket on shutdown. */
+  | 'process-stopped'
+  /** The caller presses #; the bot ends its own pipeline (EndWorkerFrame), closing the socket. */
+  | 'bot-hangs-up';
+
+async function callPipecatBot(t: TestContext, leave: Leave): Promise<{ summary: PipecatSummary; closeCode: unknown }> {
+  const args = ['--max-runtime', '60', ...(leave === 'bot-hangs-up' ? ['--end-on-digit', '#'] : [])];
+  const agent: PythonAgent = await startPythonAgent('pipecat_echo_agent.py', args, { path: '/ws' });
+  try {
+    const r = plivo.Response();
+    r.addStream(agent.url, { bidirectional: true, keepCallAlive: true, contentType: 'audio/x-mulaw;rate=8000' });
+    rig.answer.route('/answer', r.toXML());
+    const answersBefore = rig.answer.requests.filter((q) => q.path === '/answer').length;
+
+    const uac = await rig.caller();
+    const final = await uac.invite(rig.pod.sipPort, APP_ID);
+    assert.equal(final.status, 200, `call not answered: ${final.status} ${final.reason}`);
+    const callUuid = rig.answer.requests.filter((q) => q.path === '/answer')[answersBefore]?.params.CallUUID ?? '';
+    assert.match(callUuid, /^[0-9a-f-]{36}$/);
+
+    // Pipecat's runner decides on the transport only after the first media message, so nothing
+    // can be waited for on its side; the pod's log says when the socket is up. From then on
+    // every caller frame is streamed.
+    const started = await waitUntil(() => rig.logs().some((l) => l.msg === 'stream started' && l.callUuid === callUuid), 15_000);
+    assert.ok(started, 'the pod opened the stream');
+    const sent = markedToneFrames(FRAMES);
+    uac.startSending(cycle(sent, FRAMES));
+    const detected = await agent.waitForEvent('detected', undefined, 20_000);
+    assert.equal(detected.data.transport, 'plivo');
+    assert.deepEqual((detected.data.call_data as Record<string, unknown> | null)?.call_id, callUuid);
+
+    // The runner swallows the first media frame (it reads it to detect the provider), and
+    // Pipecat sends whole 40 ms chunks, holding back the odd last frame: FRAMES - 2 come back.
+    const wholeChunkFrames = FRAMES - 2;
+    await uac.waitUntil(() => pcmu(uac.rtpIn).length >= wholeChunkFrames || undefined, 20_000, 'the echo from Pipecat');
+
+    await uac.sendDtmf('5');
+    const dtmf = await agent.waitForEvent('dtmf');
+    assert.equal(dtmf.data.digit, '5');
+    await agent.waitForEvent('clear_audio');
+    assert.equal(uac.requests.filter((q) => q.request.method === 'BYE').length, 0, 'the call stays up while the bot is connected');
+
+    // The bot goes away: its WebSocket closes, nothing follows the <Stream>, so the call ends.
+    const leftAt = performance.now();
+    if (leave === 'process-stopped') {
+      await agent.stop();
+    } else {
+      await uac.sendDtmf('#');
+      await agent.waitForEvent('ending');
+    }
+    const summary = await agent.summary() as unknown as PipecatSummary;
+    const bye = await uac.byeFromPod(15_000);
+    assert.ok(bye.at > leftAt);
+    assert.match(bye.request.headers.find((h) => h.name.toLowerCase() === 'reason')?.value ?? '', /End Of XML Instructions/i);
+    const hangup = await rig.answer.waitFor('/hangup', (q) => q.params.CallUUID === callUuid, 15_000);
+    assert.equal(hangup.params.HangupCauseCode, '4010');
+    assert.equal(hangup.params.HangupCauseName, 'End Of XML Instructions');
+
+    // The pod saw the bot close the socket (a close frame, not a dropped connection).
+    const closedLine = rig.logs().find((l) => l.msg === 'stream closed' && l.callUuid === callUuid);
+    t.diagnostic(`pod: stream closed by ${String(closedLine?.by)} with ${String(closedLine?.code)} (${String(closedLine?.reason)})`);
+    assert.ok(closedLine, 'the pod logged the stream closing');
+    assert.equal(closedLine.by, 'agent');
+
+    // What Pipecat saw.
+    assert.deepEqual(summary.errors, [], 'pipecat logged errors');
+    assert.equal(summary.connections, 1);
+    assert.equal(summary.detected, 'plivo');
+    assert.equal(summary.call_data?.call_id, callUuid);
+    assert.equal(summary.media_in, FRAMES - 1, 'every caller frame reached Pipecat (less the one the runner read)');
+    assert.equal(summary.frames_in, summary.media_in, 'every media message became an InputAudioRawFrame');
+    assert.equal(summary.frames_out, summary.frames_in);
+    assert.equal(summary.clear_audio_sent, 1, 'the first keypress barged in as clearAudio');
+    assert.deepEqual(summary.other_out, []);
+    assert.equal(summary.ended_by_bot, leave === 'bot-hangs-up');
+    assert.equal(summary.exit, leave === 'bot-hangs-up' ? 'connection_closed' : 'signal');
+
+    // What the caller heard: Pipecat's echo, as the caller's own tone. 8 kHz μ-law in and out,
+    // and μ-law -> PCM -> μ-law is lossless, so it is the caller's frames themselves, in order,
+    // from the second one (the first went to the runner).
+    const echo = pcmu(uac.rtpIn);
+    const playedBytes = echo.length * 160;
+    t.diagnostic(`caller got ${echo.length} frames; pipecat sent ${summary.play_audio_bytes} bytes in ${summary.play_audio_sent} playAudio (${summary.silent_play_audio_bytes} in all-silence messages)`);
+    const body = echo.slice(0, wholeChunkFrames);
+    body.forEach((p, i) => assert.ok(p.payload.equals(sent[i + 1]!), `echoed packet ${i} is caller frame ${i + 1}`));
+    const heard = ulawDecode(Buffer.concat(body.map((p) => p.payload)));
+    const share = toneShare(heard, TONE_HZ);
+    t.diagnostic(`${(share * 100).toFixed(2)}% of the echo at ${TONE_HZ} Hz`);
+    assert.ok(share > 0.95, `the echo is ${(share * 100).toFixed(1)}% ${TONE_HZ} Hz`);
+    assert.ok(toneShare(heard, 440) < 0.01, 'and not another tone');
+    // Later, at the latest while leaving, Pipecat flushes the held-back frame padded to a whole
+    // chunk (and on EndFrame adds audio_out_end_silence_secs of silence in one playAudio), then
+    // closes at once. The pod ends the call when the socket closes and drops what is still
+    // queued, so how much of that tail is heard depends on timing: it is only bounded here.
+    const tail = echo.slice(wholeChunkFrames);
+    assert.ok(tail.length <= 2, `${tail.length} frames after the whole chunks`);
+    tail.forEach((p, i) => {
+      const quiet = ulawDecode(p.payload).every((x) => Math.abs(x) <= 64);
+      assert.ok(p.payload.equals(sent[FRAMES - 1]!) || quiet, `tail frame ${i} is neither the caller's last frame nor Pipecat's padding: ${p.payload.subarray(0, 12).toString('hex')}…`);
+    });
+    assert.ok(playedBytes <= summary.play_audio_bytes, 'no more than Pipecat sent');
+    if (leave === 'process-stopped') assert.equal(summary.silent_play_audio_bytes, 0, 'no end-of-call padding when the process is stopped');
+    return { summary, closeCode: closedLine.code };
+  } finally {
+    await agent.stop();
+  }
+}
+
+test('full call to a Pipecat bot, bot process stopped: Plivo detected, echo back as the caller\'s tone, DTMF reaches Pipecat, the socket closing ends the call 4010 with a BYE', { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  const { summary } = await callPipecatBot(t, 'process-stopped');
+  assert.deepEqual(summary.dtmf, ['5']);
+});
+
+test('full call to a Pipecat bot that hangs up itself (EndWorkerFrame on #): the socket closes normally and the call ends 4010 with a BYE', { skip: skip ?? false, timeout: 120_000 }, async (t) => {
+  const { summary, closeCode } = await callPipecatBot(t, 'bot-hangs-up');
+  assert.deepEqual(summary.dtmf, ['5', '#']);
+  assert.equal(closeCode, 1000, 'a graceful end closes with 1000');
+});
