@@ -89,6 +89,8 @@ export class SipflowOperator {
   private started = false;
   private stopped = false;
   private allSynced = false;
+  private crSynced = false;
+  private refreshPending = false;
 
   constructor(opts: SipflowOperatorOptions) {
     this.opts = opts;
@@ -194,6 +196,7 @@ export class SipflowOperator {
     }
     await Promise.all([...this.crInformers.values()].map((i) => i.synced));
     if (this.stopped) return;
+    this.crSynced = true;
     this.config.refreshReferences();
     this.secretInformer.start();
     await Promise.all([this.secretInformer.synced, ...this.outputInformers.map((i) => i.synced)]);
@@ -239,14 +242,27 @@ export class SipflowOperator {
   private onCustomResource(kind: SipflowKind, ev: InformerEvent<KubernetesObject>): void {
     const key = objectKeyOf(ev.obj);
     const specChanged = ev.type !== 'update' || ev.old?.metadata?.generation !== ev.obj.metadata?.generation;
-    if (specChanged && ev.type !== 'resync') {
-      // References may have changed: Secrets arriving from now on must be kept in full.
-      this.config.refreshReferences();
-    }
+    if (specChanged && ev.type !== 'resync') this.scheduleReferenceRefresh();
     const term = this.term;
     if (!term) return;
     if (specChanged) term.config.queue.add(CONFIG_KEY);
     if (ev.type !== 'delete') term.status.get(kind)?.queue.add(key);
+  }
+
+  /**
+   * References may have changed: Secrets arriving from now on must be kept in full. Recomputing
+   * them walks every custom resource, so it is skipped during the initial lists (start() does it
+   * once before the Secret informer starts) and coalesced per turn of the event loop — once per
+   * event made start-up quadratic (10,000 apps: over a minute of CPU). A Secret that slips in
+   * bare meanwhile is still read in full by the config reconciler (SecretReader).
+   */
+  private scheduleReferenceRefresh(): void {
+    if (!this.crSynced || this.refreshPending) return;
+    this.refreshPending = true;
+    setImmediate(() => {
+      this.refreshPending = false;
+      if (!this.stopped) this.config.refreshReferences();
+    });
   }
 
   private onSecret(ev: InformerEvent<KubernetesObject>): void {
@@ -275,7 +291,8 @@ export class SipflowOperator {
         name: kind.toLowerCase(),
         logger: this.log,
         metrics,
-        workers: this.opts.statusWorkers ?? 2,
+        // Status writes are independent per object; a few in flight hide the API round trip.
+        workers: this.opts.statusWorkers ?? 8,
         queue: { metrics, clock: this.clock },
         describe: (k) => `${kind} ${k}`,
         reconcile: async (key, signal) => {

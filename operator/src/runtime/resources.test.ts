@@ -112,7 +112,7 @@ describe('loadKubeConfig', () => {
     const agent = a.getAgent();
     assert.ok(agent instanceof https.Agent);
     assert.equal(b.getAgent(), agent, 'the second request reuses the first one\'s agent');
-    assert.equal((agent as https.Agent).keepAlive, true);
+    assert.equal((agent as https.Agent & { keepAlive?: boolean }).keepAlive, true);
     assert.equal(a.getHeaders().Authorization, 'Bearer token-a', 'authentication headers are still set per request');
   });
 });
