@@ -89,3 +89,25 @@ test('a throwing stream does not stop the others; add/remove inside a tick is sa
   clock.advance(20);
   assert.equal(clock.pending(), 0);
 });
+
+test('after a stall every stream is told how many ticks were skipped, once, before its next tick', () => {
+  const clock = new StallingClock();
+  const mc = new MediaClock({ clock, maxCatchUpTicks: 5 });
+  const events: string[] = [];
+  const s: PacedStream = { onTick: () => events.push('tick'), onSkippedTicks: (n) => events.push(`skip ${n}`) };
+  const plain = counter(); // a stream without onSkippedTicks still ticks
+  mc.add(s); mc.add(plain);
+  clock.advance(20);
+  clock.stallMs = 1000;
+  clock.advance(20);
+  assert.deepEqual(events, ['tick', 'tick']);
+  clock.advance(1020); // the timer set at 40 ms fires a second late, at 1060
+
+  assert.equal(events.length, 4);
+  assert.match(events[2]!, /^skip (\d+)$/);
+  assert.equal(Number(events[2]!.slice(5)), mc.stats.skippedTicks);
+  assert.equal(events[3], 'tick');
+  clock.advance(100);
+  assert.ok(events.slice(4).every((e) => e === 'tick'), 'no further skips once caught up');
+  assert.equal(plain.ticks.length, events.filter((e) => e === 'tick').length);
+});

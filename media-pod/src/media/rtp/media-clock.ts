@@ -9,6 +9,11 @@ import type { Logger } from '@sipflow/operator/log';
 /** Anything that produces or consumes one frame per tick (an RtpSession). */
 export interface PacedStream {
   onTick(nowMs: number): void;
+  /**
+   * The clock stalled and these ticks will never come: the frames they would have played are
+   * due in the past. Called before the next onTick.
+   */
+  onSkippedTicks?(ticks: number): void;
 }
 
 export interface MediaClockOptions {
@@ -87,8 +92,10 @@ export class MediaClock {
     const now = this.clock.now();
     const lag = now - (this.startMs + this.n * this.intervalMs);
     if (lag > this.stats.maxLagMs) this.stats.maxLagMs = lag;
+    let skipped = 0;
     if (lag > this.maxCatchUp * this.intervalMs) {
       const skip = Math.floor(lag / this.intervalMs);
+      skipped = skip;
       this.stats.skippedTicks += skip;
       this.startMs += skip * this.intervalMs;
       this.logger?.warn('media clock stalled; skipping frames', { lagMs: Math.round(lag), skippedTicks: skip });
@@ -97,6 +104,7 @@ export class MediaClock {
     this.inTick = true;
     for (const s of this.streams) {
       try {
+        if (skipped > 0) s.onSkippedTicks?.(skipped);
         s.onTick(now);
       } catch (err) {
         this.stats.streamErrors++;

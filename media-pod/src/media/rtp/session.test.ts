@@ -162,6 +162,33 @@ test('silence sends nothing but keeps the timestamp running; the next talkspurt 
   } finally { session.close(); peer.close(); }
 });
 
+test('skipped ticks drop their frames from the source and advance the timestamp, with a marker', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock);
+  const peer = await Peer.open();
+  try {
+    session.configure(media(peer.port));
+    // Frame k carries k in its first byte, so the peer sees which frames were played.
+    let k = 0;
+    const frame = new Uint8Array(160);
+    session.setSource({ pull: () => { k++; if (k > 20) return null; frame[0] = k; return frame; } });
+    clock.advance(20); await tick();
+    await peer.waitFor(1);
+    session.onSkippedTicks(5);
+    clock.advance(20); await tick();
+    await peer.waitFor(2);
+    const [a, b] = peer.got;
+    assert.equal(a!.payload[0], 1);
+    assert.equal(b!.payload[0], 7, 'frames 2-6 belonged to the skipped ticks');
+    assert.equal((b!.h.timestamp - a!.h.timestamp) >>> 0, 6 * 160, 'the timestamp covers the skipped time');
+    assert.equal(b!.h.sequenceNumber, (a!.h.sequenceNumber + 1) & 0xffff, 'no sequence gap: nothing was lost on the wire');
+    assert.equal(b!.h.marker, true);
+    // A source that runs dry is not pulled past its end.
+    session.onSkippedTicks(100);
+    assert.equal(k, 21);
+  } finally { session.close(); peer.close(); }
+});
+
 test('media timeout on the real clock with a short timeout', async () => {
   const { session } = await openSession(systemClock, { mediaTimeoutMs: 200 });
   const peer = await Peer.open();

@@ -382,6 +382,22 @@ export class RtpSession implements PacedStream {
     if (canSend) this.sendAudio(frame, p, ts);
   }
 
+  /**
+   * After a stall the frames of the missed ticks are dropped, not played late: the playback
+   * source is pulled once per missed tick (so queued agent audio, prompts and checkpoints move on
+   * with the call's clock) and the RTP timestamp jumps by the missed time, with a marker on the
+   * next packet. Otherwise every stall would add its length to the caller's delay for good.
+   */
+  onSkippedTicks(ticks: number): void {
+    const p = this.params;
+    if (this.closed || !p) return;
+    this.ts = (this.ts + ticks * SAMPLES_PER_TICK) >>> 0;
+    this.needMarker = true;
+    for (let i = 0; i < ticks && this.source; i++) {
+      if (this.source.pull(p.codec) === null) break; // nothing left to drop
+    }
+  }
+
   private sendAudio(frame: Int16Array | Uint8Array, p: RtpMediaParams, ts: number): void {
     const n = Math.min(frame.length, MAX_PAYLOAD);
     this.txIndex ^= 1;
