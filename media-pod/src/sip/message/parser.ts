@@ -78,8 +78,15 @@ export function parseSipMessageUnguarded(buf: Buffer, limitsIn?: Partial<ParseLi
   let stopped = false;
   for (let li = 1; li < lines.length && !stopped; li++) {
     const line = lines[li]!;
-    if (line.length > limits.maxLineLength) { note(fail('line_too_long', 'Line too long')); current = undefined; continue; }
-    if (CONTROL.test(line)) { note(fail('control_char', 'Invalid character in header')); current = undefined; continue; }
+    const tooLong = line.length > limits.maxLineLength;
+    if (tooLong || CONTROL.test(line)) {
+      note(tooLong ? fail('line_too_long', 'Line too long') : fail('control_char', 'Invalid character in header'));
+      // The header before a bad line is complete (and may be the one that makes the 400
+      // answerable), unless the bad line was folded onto it.
+      if (line[0] === ' ' || line[0] === '\t') current = undefined;
+      else if (!flush()) stopped = true;
+      continue;
+    }
     if (line[0] === ' ' || line[0] === '\t') {
       if (!current) { note(fail('bad_header', 'Invalid header folding')); continue; }
       if (current.value.length + line.length > limits.maxMessageBytes) { note(fail('too_large', 'Message too large', 513)); stopped = true; continue; }
