@@ -36,7 +36,7 @@ let deadPort = 0;
 
 /** Serves one document's exact bytes at /doc (the answer server works in strings). */
 async function startDocServer(): Promise<typeof docs> {
-  let current = Buffer.alloc(0);
+  let current: Buffer = Buffer.alloc(0);
   const server = http.createServer((req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': 'application/xml', 'content-length': current.length });
