@@ -1,7 +1,6 @@
 """Runs SIPVicious svcrack unchanged except for two things its command line promises but 0.3.8 drops.
 
-1. The digest `uri` follows --requesturi.
-svcrack builds the Request-URI from --requesturi but always computes the digest over
+1. The digest `uri` follows --requesturi. svcrack builds the Request-URI from --requesturi but always computes the digest over
 `sip:<domain>` (its REGISTER habit). A server that checks the digest uri against the
 Request-URI (RFC 2617 §3.2.2.5), as the media pod does, would then refuse even the right
 password for the wrong reason, and the test would prove nothing.
