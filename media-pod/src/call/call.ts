@@ -310,7 +310,8 @@ export class Call implements CallControl {
     } else if (cause.source !== 'Caller') {
       this.sendBye();
     }
-    this.abort.abort();
+    // The cause as the reason: abort() without one builds a DOMException (with a stack) per call.
+    this.abort.abort(cause);
     for (const wake of [...this.sleeps]) wake();
     const bridge = this.bridge;
     this.bridge = undefined;

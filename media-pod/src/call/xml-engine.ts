@@ -4,10 +4,14 @@
  * end-of-document rule (4010). Everything that touches the call goes through CallControl.
  */
 import type { Logger } from '@sipflow/operator/log';
-import { parsePlivoXml, type PlivoVerb } from '../xml/index.js';
+import { parsePlivoXml, type PlivoVerb, type PlivoXmlParseResult } from '../xml/index.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CallControl, FrameSource, HangupCause } from './control.js';
 import { causeFor } from './causes.js';
+
+/** Abort reasons for the prompt loop; a reasonless abort() would build a DOMException each time. */
+const BARGE_IN = 'digit pressed';
+const PROMPTS_DONE = 'prompts finished';
 
 /** Documents fetched for one call (answer, redirects, actions) before we call it a loop. */
 const MAX_DOCUMENTS = 20;
@@ -25,17 +29,23 @@ export class XmlEngine {
 
   constructor(private readonly call: CallControl, private readonly logger: Logger, private readonly clock: Clock = systemClock) {}
 
-  /** Runs from the answer URL's XML until the call ends; never throws. */
-  async run(answerXml: string): Promise<void> {
+  /**
+   * Runs from the answer URL's XML until the call ends; never throws. `answerParsed` is
+   * `parsePlivoXml(answerXml)` when the caller already has it (the answer was validated), so the
+   * document is not parsed twice.
+   */
+  async run(answerXml: string, answerParsed?: PlivoXmlParseResult): Promise<void> {
     try {
       let xml = answerXml;
       let origin = 'answer';
+      let preParsed = answerParsed;
       for (;;) {
         if (++this.documents > MAX_DOCUMENTS) {
           this.call.hangup(causeFor(8011, 'Answer XML', `more than ${MAX_DOCUMENTS} XML documents for one call (redirect loop?)`));
           return;
         }
-        const parsed = parsePlivoXml(xml);
+        const parsed = preParsed ?? parsePlivoXml(xml);
+        preParsed = undefined;
         if (!parsed.ok) {
           const code = origin === 'answer' ? 8011 : origin === 'redirect' ? 8014 : 8012;
           this.logger.warn('invalid XML', { origin, line: parsed.error.line, error: parsed.error.message });
@@ -188,7 +198,7 @@ export class XmlEngine {
       try {
         // Prompts play until the caller presses a key (barge-in).
         const bargeIn = new AbortController();
-        void collector.whenAny().then(() => bargeIn.abort());
+        void collector.whenAny().then(() => bargeIn.abort(BARGE_IN));
         for (const child of verb.children) {
           if (bargeIn.signal.aborted || this.call.signal.aborted) break;
           const make = (): Promise<FrameSource> => child.kind === 'Speak' ? this.call.speech(child.text, child.voice, child.language)
@@ -199,7 +209,7 @@ export class XmlEngine {
             if (!(await this.call.play(await make(), bargeIn.signal))) break;
           }
         }
-        bargeIn.abort();
+        bargeIn.abort(PROMPTS_DONE);
         if (this.call.signal.aborted) return { kind: 'end' };
         let digits = '';
         let timeout = verb.timeout * 1000;
