@@ -15,7 +15,7 @@ import { IpAclMatcher, type DigestAuthenticator, type LockoutTable } from '../au
 import { answerParams, authTypeParam } from '../callbacks/index.js';
 import { createSdpSessionState, negotiateAnswer } from '../media/sdp/index.js';
 import { RtpSession, RtpBindError, type MediaClock, type RtpPortPool } from '../media/rtp/index.js';
-import { parsePlivoXml } from '../xml/index.js';
+import { parsePlivoXml, type PlivoXmlParseResult } from '../xml/index.js';
 import type { ConfigStore } from '../config/store.js';
 import { Call, ALLOW, type CallServices } from './call.js';
 import { CallMedia } from './call-media.js';
@@ -284,9 +284,15 @@ export class SipIngress {
 
     tx.respond(180, 'Ringing', { headers: [['Contact', `<sip:${app.appId}@${hostForUri(this.transport.advertised.host)}:${this.transport.advertised.port}>`]] });
     const started = performance.now();
+    // The engine runs the document the validator parsed (a fallback answer replaces it).
+    let validated: { xml: string; parsed: PlivoXmlParseResult } | undefined;
     const answer = await this.o.answerClient.fetchAnswer(app, params, {
       callUuid, ...(authToken ? { authToken } : {}),
-      validateXml: (xml) => { const p = parsePlivoXml(xml); return p.ok ? undefined : `line ${p.error.line}: ${p.error.message}`; },
+      validateXml: (xml) => {
+        const p = parsePlivoXml(xml);
+        validated = { xml, parsed: p };
+        return p.ok ? undefined : `line ${p.error.line}: ${p.error.message}`;
+      },
     });
     this.o.metrics.answerUrlLatency.observe({ purpose: 'answer', result: answer.ok ? 'ok' : answer.cause }, (performance.now() - started) / 1000);
     if (call.isEnded) return;
@@ -296,7 +302,8 @@ export class SipIngress {
       return;
     }
     if (answer.source === 'fallback') logger.warn('answer URL failed; using fallbackAnswerUrl', { cause: answer.primaryFailure?.cause });
-    await new XmlEngine(call, logger, this.o.clock).run(answer.xml);
+    const parsed = validated !== undefined && validated.xml === answer.xml ? validated.parsed : undefined;
+    await new XmlEngine(call, logger, this.o.clock).run(answer.xml, parsed);
   }
 
   private forget(call: Call): void {
