@@ -8,7 +8,7 @@ import { randomInt } from 'node:crypto';
 import type { Logger } from '@sipflow/operator/log';
 import type { RoutingApp } from '@sipflow/operator/contract/types';
 import {
-  createRequest, getHeader, getHeaders, parseNameAddr, parseSipUri, type SipRequest,
+  createRequest, getHeader, getHeaders, parseNameAddrCached, parseSipUri, type SipRequest,
 } from '../sip/message/index.js';
 import type { InviteServerTransaction, NonInviteServerTransaction, TransactionLayer } from '../sip/transaction/index.js';
 import type { SipDestination, SipSource, SipTransport } from '../sip/transport/index.js';
@@ -95,7 +95,7 @@ export class Call implements CallControl {
     this.app = init.app;
     this.callId = init.invite.callId;
     this.localTag = init.invite.toTag;
-    this.remoteTag = parseNameAddr(getHeader(init.invite.request, 'From') ?? '')?.params.get('tag') ?? '';
+    this.remoteTag = parseNameAddrCached(getHeader(init.invite.request, 'From') ?? '')?.params.get('tag') ?? '';
     this.startWall = svc.clock.wallNow();
     this.logger = init.logger;
     this.ended = new Promise((r) => { this.resolveEnded = r; });
@@ -345,7 +345,7 @@ export class Call implements CallControl {
   /** BYE from our side (RFC 3261 §15.1.1): to the caller's Contact, through its Record-Route. */
   private sendBye(): void {
     const inv = this.init.invite.request;
-    const contact = parseNameAddr(getHeader(inv, 'Contact') ?? '');
+    const contact = parseNameAddrCached(getHeader(inv, 'Contact') ?? '');
     const target = contact?.uriText ?? inv.uri;
     const routes = getHeaders(inv, 'Record-Route');
     const from = getHeader(inv, 'From') ?? '';
@@ -373,7 +373,7 @@ export class Call implements CallControl {
   private byeDestination(firstRoute: string | undefined): SipDestination {
     const src = this.init.invite.source;
     if (firstRoute) {
-      const uri = parseNameAddr(firstRoute)?.uri ?? parseSipUri(firstRoute);
+      const uri = parseNameAddrCached(firstRoute)?.uri ?? parseSipUri(firstRoute);
       if (uri && uri.host) {
         const transport = uri.params.get('transport')?.toLowerCase() === 'tcp' ? 'tcp' : src.transport;
         return { transport, address: uri.host, port: uri.port ?? 5060 };

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@sipflow/operator/log';
 import type { RoutingApp, RuntimeConfig } from '@sipflow/operator/contract/types';
-import { getHeader, getHeaders, parseAuthHeader, parseNameAddr, type SipRequest } from '../sip/message/index.js';
+import { getHeader, getHeaders, parseAuthHeader, parseNameAddrCached, type SipRequest } from '../sip/message/index.js';
 import type { InviteServerTransaction, NonInviteServerTransaction, TransactionLayer } from '../sip/transaction/index.js';
 import type { SipSource, SipTransport } from '../sip/transport/index.js';
 import { IpAclMatcher, type DigestAuthenticator, type LockoutTable } from '../auth/index.js';
@@ -105,13 +105,13 @@ export class SipIngress {
 
   private findDialog(req: SipRequest): Call | undefined {
     const callId = getHeader(req, 'Call-ID') ?? '';
-    const fromTag = parseNameAddr(getHeader(req, 'From') ?? '')?.params.get('tag') ?? '';
-    const toTag = parseNameAddr(getHeader(req, 'To') ?? '')?.params.get('tag') ?? '';
+    const fromTag = parseNameAddrCached(getHeader(req, 'From') ?? '')?.params.get('tag') ?? '';
+    const toTag = parseNameAddrCached(getHeader(req, 'To') ?? '')?.params.get('tag') ?? '';
     return this.dialogs.get(this.dialogKey(callId, fromTag, toTag));
   }
 
   private onInvite(tx: InviteServerTransaction): void {
-    const toTag = parseNameAddr(getHeader(tx.request, 'To') ?? '')?.params.get('tag');
+    const toTag = parseNameAddrCached(getHeader(tx.request, 'To') ?? '')?.params.get('tag');
     if (toTag) {
       const call = this.findDialog(tx.request);
       if (!call) { this.reject(tx, { status: 481, reason: 'Call/Transaction Does Not Exist', warning: 'no dialog matches this re-INVITE', cause: 'no_dialog' }); return; }
@@ -258,7 +258,7 @@ export class SipIngress {
 
     const callUuid = randomUUID();
     const logger = this.logger.child({ callId: tx.callId, callUuid, appId: app.appId });
-    const from = parseNameAddr(getHeader(req, 'From') ?? '');
+    const from = parseNameAddrCached(getHeader(req, 'From') ?? '');
     const params = answerParams({
       callUuid,
       from: from?.uriText ?? '',

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { SipHeader, SipRequest, SipResponse } from './types.js';
-import { canonicalHeaderName, headerKey, parseNameAddr } from './headers.js';
+import { canonicalHeaderName, headerKey, parseNameAddrCached } from './headers.js';
 import { parseSipUri } from './uri.js';
 
 /** RFC 3261 §8.1.1.7 magic cookie that marks a branch as globally unique. */
@@ -48,9 +48,9 @@ export interface ResponseOptions {
   contentType?: string;
 }
 
-/** Matches an existing `;tag=` parameter on To (the value is checked by parseNameAddr). */
+/** Matches an existing `;tag=` parameter on To (the value is checked by parseNameAddrCached). */
 function hasTag(to: string): boolean {
-  const na = parseNameAddr(to);
+  const na = parseNameAddrCached(to);
   return na !== undefined && na.params.has('tag');
 }
 

@@ -147,7 +147,7 @@ export function parseParamList(s: string, i: number): Map<string, string | null>
 }
 
 /** Formats a parameter map back to `;a=b;c`, quoting values that are not bare-safe. */
-export function formatParamList(params: Map<string, string | null>): string {
+export function formatParamList(params: ReadonlyMap<string, string | null>): string {
   let out = '';
   for (const [k, v] of params) {
     if (v === null) out += ';' + k;

@@ -2,7 +2,7 @@
  * Header names (canonical and compact forms, RFC 3261 §7.3.3) and the parsers for the
  * structured headers the stack relies on: name-addr, Via, CSeq and digest credentials.
  */
-import type { AuthHeader, CSeq, NameAddr, SipHeader, SipMessage, Via } from './types.js';
+import type { AuthHeader, CSeq, NameAddr, ReadonlyNameAddr, ReadonlyVia, SipHeader, SipMessage, Via } from './types.js';
 import { formatParamList, isToken, parseParamList, readQuoted, readToken, skipWs, quote } from './grammar.js';
 import { formatHost, parseHostPort, parseSipUri } from './uri.js';
 
@@ -244,8 +244,40 @@ export function parseVia(text: string): Via | undefined {
   return via;
 }
 
+/**
+ * Memoised parses for readers. A message's top Via is read by validation, Via stamping, the
+ * transaction key and the routing of every response sent, and From/To by validation, dialog
+ * matching and every response; parsing each time made the parser the largest allocator in the
+ * pod. Results are shared, hence read-only (parseVia/parseNameAddr give a fresh, mutable one).
+ * Keyed by the header text, which fully determines the result; bounded in entries and text length.
+ */
+class ParseMemo<T> {
+  private readonly entries = new Map<string, T | null>();
+  constructor(private readonly parse: (text: string) => T | undefined, private readonly maxEntries = 2048, private readonly maxTextLength = 1024) {}
+
+  get(text: string): T | undefined {
+    if (typeof text !== 'string' || text.length > this.maxTextLength) return this.parse(text);
+    const hit = this.entries.get(text);
+    if (hit !== undefined) return hit ?? undefined;
+    const parsed = this.parse(text);
+    // Dropping everything at the bound keeps this cheap; a live message re-parses at most once.
+    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    this.entries.set(text, parsed ?? null);
+    return parsed;
+  }
+}
+
+const viaMemo = new ParseMemo<ReadonlyVia>(parseVia);
+const nameAddrMemo = new ParseMemo<ReadonlyNameAddr>(parseNameAddr);
+
+/** `parseVia`, memoised; the result is shared and must not be changed. */
+export function parseViaCached(text: string): ReadonlyVia | undefined { return viaMemo.get(text); }
+
+/** `parseNameAddr`, memoised; the result is shared and must not be changed. */
+export function parseNameAddrCached(text: string): ReadonlyNameAddr | undefined { return nameAddrMemo.get(text); }
+
 /** Formats a Via from its fields; `params` is the source of truth for parameters. */
-export function formatVia(via: Via): string {
+export function formatVia(via: Via | ReadonlyVia): string {
   return `${via.protocolName}/${via.protocolVersion}/${via.transport} ${formatHost(via.host, via.hostType, via.port)}${formatParamList(via.params)}`;
 }
 

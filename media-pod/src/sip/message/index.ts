@@ -5,7 +5,7 @@ export { serializeMessage } from './serializer.js';
 export { parseSipUri, formatSipUri, parseHostPort, formatHost } from './uri.js';
 export {
   canonicalHeaderName, isListHeader, getHeader, getHeaders, setHeader, addHeader, removeHeaders,
-  parseNameAddr, formatNameAddr, parseVia, formatVia, parseCSeq, parseAuthHeader,
+  parseNameAddr, formatNameAddr, parseVia, formatVia, parseCSeq, parseAuthHeader, parseViaCached, parseNameAddrCached, headerKey,
 } from './headers.js';
 export {
   createResponse, createRequest, generateBranch, generateTag, generateCallId, BRANCH_MAGIC,

@@ -7,7 +7,7 @@ import type {
   ParseLimits, ParseResult, PartialHeaders, SipHeader, SipParseError, SipParseErrorCode, SipRequest, SipResponse,
 } from './types.js';
 import { DEFAULT_PARSE_LIMITS } from './types.js';
-import { canonicalHeaderName, isListHeader, parseCSeq, parseNameAddr, parseVia } from './headers.js';
+import { canonicalHeaderName, isListHeader, parseCSeq, parseNameAddrCached, parseViaCached } from './headers.js';
 import { isToken, readToken, splitCommaList } from './grammar.js';
 import { parseSipUri } from './uri.js';
 
@@ -161,13 +161,13 @@ function single(msg: SipRequest | SipResponse, name: string): string | undefined
 function validateHeaders(msg: SipRequest | SipResponse): Failure | undefined {
   const vias = msg.headers.filter((h) => h.name === 'Via');
   if (vias.length === 0) return fail('missing_header', 'Missing Via header');
-  for (const v of vias) if (!parseVia(v.value)) return fail('bad_header', 'Malformed Via header');
+  for (const v of vias) if (!parseViaCached(v.value)) return fail('bad_header', 'Malformed Via header');
   for (const name of ['From', 'To', 'Call-ID', 'CSeq']) {
     const v = single(msg, name);
     if (v === null) return fail('bad_header', `Multiple ${name} headers`);
     if (v === undefined) return fail('missing_header', `Missing ${name} header`);
     if (name === 'From' || name === 'To') {
-      if (!parseNameAddr(v)) return fail('bad_header', `Malformed ${name} header`);
+      if (!parseNameAddrCached(v)) return fail('bad_header', `Malformed ${name} header`);
     } else if (name === 'Call-ID') {
       if (v === '' || /[\s"<>]/.test(v)) return fail('bad_header', 'Malformed Call-ID header');
     } else {
@@ -180,7 +180,7 @@ function validateHeaders(msg: SipRequest | SipResponse): Failure | undefined {
   if (mf === null || (mf !== undefined && !/^[0-9]{1,10}$/.test(mf))) return fail('bad_header', 'Malformed Max-Forwards header');
   for (const h of msg.headers) {
     if (h.name === 'Contact' || h.name === 'Route' || h.name === 'Record-Route') {
-      if (!parseNameAddr(h.value)) return fail('bad_header', `Malformed ${h.name} header`);
+      if (!parseNameAddrCached(h.value)) return fail('bad_header', `Malformed ${h.name} header`);
     }
   }
   return undefined;
@@ -206,7 +206,7 @@ function error(f: Failure, isRequest?: boolean, partial?: PartialHeaders): Parse
   if (partial) {
     err.partial = partial;
     const top = partial.via[0];
-    err.respondable = isRequest === true && partial.method !== 'ACK' && top !== undefined && parseVia(top) !== undefined
+    err.respondable = isRequest === true && partial.method !== 'ACK' && top !== undefined && parseViaCached(top) !== undefined
       && partial.from !== undefined && partial.to !== undefined && partial.callId !== undefined
       && partial.cseq !== undefined && !/[\r\n]/.test(partial.cseq);
   }

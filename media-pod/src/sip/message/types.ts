@@ -64,6 +64,21 @@ export interface Via {
   rport?: number;
 }
 
+/** A URI that must not be changed (a memoised parse shared between readers). */
+export type ReadonlySipUri = Readonly<Omit<SipUri, 'params' | 'headers'>> & {
+  readonly params: ReadonlyMap<string, string | null>;
+  readonly headers: ReadonlyMap<string, string>;
+};
+
+/** A name-addr that must not be changed (a memoised parse shared between readers). */
+export type ReadonlyNameAddr = Readonly<Omit<NameAddr, 'uri' | 'params'>> & {
+  readonly uri?: ReadonlySipUri;
+  readonly params: ReadonlyMap<string, string | null>;
+};
+
+/** A Via that must not be changed (a memoised parse shared between readers). */
+export type ReadonlyVia = Readonly<Omit<Via, 'params'>> & { readonly params: ReadonlyMap<string, string | null> };
+
 export interface CSeq {
   seq: number;
   method: string;

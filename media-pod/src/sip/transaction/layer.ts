@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '@sipflow/operator/log';
 import { systemClock, type Clock } from '../../clock.js';
 import {
   BRANCH_MAGIC, addHeader, createResponse, formatHost, generateBranch, generateTag, getHeader, formatVia,
-  parseCSeq, parseNameAddr, parseVia, type SipRequest, type SipResponse,
+  parseCSeq, parseNameAddrCached, parseVia, parseViaCached, type SipRequest, type SipResponse,
 } from '../message/index.js';
 import type { SipDestination, SipSource, SipTransport } from '../transport/index.js';
 import { NonInviteClientTransaction } from './client.js';
@@ -55,14 +55,14 @@ export interface SendRequestOptions {
 /** Transaction key of a request (RFC 3261 §17.2.3); ACK is keyed like the INVITE it acknowledges. */
 export function serverTransactionKey(req: SipRequest, method = req.method): string | undefined {
   const top = getHeader(req, 'Via');
-  const via = top ? parseVia(top) : undefined;
+  const via = top ? parseViaCached(top) : undefined;
   if (!via) return undefined;
   const m = method === 'ACK' ? 'INVITE' : method;
   const sentBy = `${formatHost(via.host, via.hostType, via.port)}`;
   if (via.branch?.startsWith(BRANCH_MAGIC)) return `${via.branch}|${sentBy}|${m}`;
   // RFC 2543 peers: no unique branch, so fall back to the dialog-ish identifiers.
   const cseq = parseCSeq(getHeader(req, 'CSeq') ?? '');
-  const fromTag = parseNameAddr(getHeader(req, 'From') ?? '')?.params.get('tag') ?? '';
+  const fromTag = parseNameAddrCached(getHeader(req, 'From') ?? '')?.params.get('tag') ?? '';
   return `legacy|${getHeader(req, 'Call-ID') ?? ''}|${cseq?.seq ?? ''}|${fromTag}|${sentBy}|${req.uri}|${m}`;
 }
 
@@ -166,7 +166,7 @@ export class TransactionLayer extends EventEmitter<TransactionLayerEvents> {
 
   private handleResponse(res: SipResponse, source: SipSource): void {
     const top = getHeader(res, 'Via');
-    const via = top ? parseVia(top) : undefined;
+    const via = top ? parseViaCached(top) : undefined;
     const cseq = parseCSeq(getHeader(res, 'CSeq') ?? '');
     const tx = via?.branch && cseq ? this.client.get(clientKey(via.branch, cseq.method)) : undefined;
     if (tx) tx.onResponse(res);

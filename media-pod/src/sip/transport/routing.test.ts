@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { responseDestination, stampTopVia, buildErrorResponse } from './routing.js';
-import { getHeader, getHeaders, type SipHeader } from '../message/index.js';
+import { getHeader, getHeaders, parseNameAddr, parseNameAddrCached, parseVia, parseViaCached, type SipHeader } from '../message/index.js';
 import type { SipSource } from './types.js';
 
 const udpSrc: SipSource = { transport: 'udp', address: '198.51.100.7', port: 40000, family: 'IPv4' };
@@ -51,4 +51,26 @@ test('buildErrorResponse: stamped Via, copied headers, To tag added', () => {
   assert.deepEqual(getHeaders(res, 'Via'), ['SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK1;rport=40000;received=198.51.100.7']);
   assert.match(getHeader(res, 'To')!, /^<sip:c@d>;tag=[0-9a-f]+$/);
   assert.equal(getHeader(res, 'CSeq'), '1 INVITE');
+});
+
+test('stamping twice from the same text gives the same result (the shared parse is never changed)', () => {
+  const text = 'SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKshared;rport;received=203.0.113.9';
+  const before = parseViaCached(text);
+  assert.deepEqual([...before!.params], [['branch', 'z9hG4bKshared'], ['rport', null], ['received', '203.0.113.9']]);
+  for (let i = 0; i < 2; i++) {
+    const h = via(text);
+    assert.ok(stampTopVia(h, udpSrc));
+    assert.equal(h[0]!.value, 'SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKshared;rport=40000;received=198.51.100.7');
+  }
+  assert.equal(parseViaCached(text), before, 'memoised');
+  assert.deepEqual([...before!.params], [['branch', 'z9hG4bKshared'], ['rport', null], ['received', '203.0.113.9']]);
+  assert.deepEqual(parseViaCached(text), parseVia(text));
+  // Past the length bound it is parsed each time, with the same answer.
+  const long = `SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK${'a'.repeat(2000)}`;
+  assert.deepEqual(parseViaCached(long), parseVia(long));
+  assert.notEqual(parseViaCached(long), parseViaCached(long));
+  assert.equal(parseViaCached('not a via'), undefined);
+  assert.equal(parseViaCached('not a via'), undefined);
+  assert.deepEqual(parseNameAddrCached('"A" <sip:a@example.com>;tag=1'), parseNameAddr('"A" <sip:a@example.com>;tag=1'));
+  assert.equal(parseNameAddrCached('<sip:a@example.com'), undefined);
 });

@@ -4,7 +4,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import {
-  createResponse, formatVia, generateTag, parseVia, type PartialHeaders, type SipHeader, type SipRequest,
+  createResponse, formatVia, generateTag, parseViaCached, type PartialHeaders, type SipHeader, type SipRequest,
   type SipResponse,
 } from '../message/index.js';
 import type { SipDestination, SipSource, SipTransportProtocol } from './types.js';
@@ -37,25 +37,27 @@ function expandV6(a: string): string {
 export function stampTopVia(headers: SipHeader[], source: SipSource): boolean {
   const idx = headers.findIndex((h) => h.name === 'Via');
   if (idx < 0) return false;
-  const via = parseVia(headers[idx]!.value);
+  const via = parseViaCached(headers[idx]!.value);
   if (!via) return false;
   const src = normalizeAddress(source.address).address;
-  let changed = false;
+  // The parse is shared: changes go to a copy of its parameters.
+  let params: Map<string, string | null> | undefined;
   if (via.hasRport && via.rport === undefined) {
-    via.params.set('rport', String(source.port));
-    changed = true;
+    params ??= new Map(via.params);
+    params.set('rport', String(source.port));
   }
   const mustReceive = via.hasRport || !sameAddress(via.host, src);
   if (mustReceive && (via.received === undefined || !sameAddress(via.received, src))) {
-    via.params.set('received', src);
-    changed = true;
+    params ??= new Map(via.params);
+    params.set('received', src);
   } else if (!mustReceive && via.received !== undefined && !sameAddress(via.received, src)) {
     // A received= written by the sender itself is not to be trusted.
-    via.params.delete('received');
-    changed = true;
+    params ??= new Map(via.params);
+    params.delete('received');
   }
-  if (changed) headers[idx] = { name: 'Via', value: formatVia(via) };
-  return changed;
+  if (!params) return false;
+  headers[idx] = { name: 'Via', value: formatVia({ ...via, params }) };
+  return true;
 }
 
 /**
@@ -65,7 +67,7 @@ export function stampTopVia(headers: SipHeader[], source: SipSource): boolean {
  */
 export function responseDestination(res: Pick<SipResponse, 'headers'>, source?: SipSource): SipDestination | undefined {
   const top = res.headers.find((h) => h.name === 'Via');
-  const via = top ? parseVia(top.value) : undefined;
+  const via = top ? parseViaCached(top.value) : undefined;
   if (!via) {
     return source ? { transport: source.transport, address: source.address, port: source.port, ...(source.connectionId ? { connectionId: source.connectionId } : {}) } : undefined;
   }
