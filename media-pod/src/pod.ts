@@ -73,7 +73,8 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     advertised: { host: opts.advertise }, tcpMessageTimeoutMs: opts.sipTcpMessageTimeoutSec * 1000,
     clock, logger: logger.child({ subsystem: 'sip-transport' }),
   });
-  const transactions = new TransactionLayer(transport, { clock, logger: logger.child({ subsystem: 'sip-transaction' }) });
+  // Finished transactions linger 32 s (Timer J/K/I, RFC 6026 Accepted), so 300 calls/s keeps ~20,000 alive.
+  const transactions = new TransactionLayer(transport, { clock, maxTransactions: 60_000, logger: logger.child({ subsystem: 'sip-transaction' }) });
   const digest = new DigestAuthenticator({ clock, ...(opts.nonceKey ? { nonceKey: Buffer.from(opts.nonceKey, 'utf8') } : {}) });
   const lockout = new LockoutTable({
     clock, threshold: opts.lockout.threshold, windowMs: opts.lockout.windowSec * 1000, lockoutMs: opts.lockout.durationSec * 1000,
