@@ -50,7 +50,9 @@ export class SipIngress {
   private readonly dialogs = new Map<string, Call>();
   /** Calls not yet answered, by INVITE transaction id (for CANCEL). */
   private readonly pending = new Map<string, Call>();
+  /** Per-app derived lookups, built once per config generation (a new generation brings new app objects). */
   private readonly aclCache = new WeakMap<RoutingApp, IpAclMatcher>();
+  private readonly identityCache = new WeakMap<RoutingApp, ReadonlySet<string>>();
   private draining = false;
   private readonly logger: Logger;
   private readonly transactions: TransactionLayer;
@@ -131,6 +133,12 @@ export class SipIngress {
     return config.appsById.get(user) ?? config.appsByNumber.get(user.replace(/^\+/, ''));
   }
 
+  private identitiesFor(app: RoutingApp): ReadonlySet<string> {
+    let ids = this.identityCache.get(app);
+    if (!ids) { ids = new Set(app.auth.identities); this.identityCache.set(app, ids); }
+    return ids;
+  }
+
   private aclFor(app: RoutingApp): IpAclMatcher {
     let m = this.aclCache.get(app);
     if (!m) { m = new IpAclMatcher(app.auth.acl); this.aclCache.set(app, m); }
@@ -178,7 +186,7 @@ export class SipIngress {
       const result = this.o.digest.verify({
         params, method: req.method, sourceIp: ip, realm,
         lookup: (id) => config.credentials.get(id),
-        allowedIdentities: new Set(app.auth.identities),
+        allowedIdentities: this.identitiesFor(app),
         requestUri: req.uri,
       });
       if (!result.ok) {
