@@ -442,6 +442,67 @@ test('agent closes the socket: closed resolves by agent with its code and reason
   });
 });
 
+test('agent closes with audio still queued: it plays out first, then closed resolves by agent', T, async () => {
+  await withBridge({}, async (h) => {
+    const conn = await started(h);
+    const goodbye = ulawEncode(tone(480, 29)); // 60 ms
+    conn.send({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.from(goodbye).toString('base64') } });
+    conn.send({ event: 'checkpoint', streamId: h.bridge.streamId, name: 'bye' });
+    await processed(h, 2);
+    conn.ws.close(1000, 'conversation over');
+    await waitUntil(() => h.logs.some((l) => l.msg === 'agent closed the stream; playing out its queued audio'), 'drain started');
+    let settled: unknown;
+    void h.bridge.closed.then((info) => { settled = info; });
+    const played: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const f = h.bridge.pullFrame();
+      assert.ok(f, `frame ${i} of the queued goodbye`);
+      played.push(...f);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(settled, undefined, 'not closed while audio remains');
+    }
+    assert.deepEqual(played, [...ulawDecode(goodbye)]);
+    assert.equal(h.bridge.pullFrame(), null);
+    assert.deepEqual(await h.bridge.closed, { by: 'agent', code: 1000, reason: 'conversation over' });
+    assert.equal(h.bridge.pullFrame(), null);
+    assert.deepEqual(h.statuses.map((s) => s.event), ['StartStream', 'StopStream']);
+  });
+});
+
+test('call ends while the agent\'s last audio drains: stop cuts it and closed resolves at once', T, async () => {
+  await withBridge({}, async (h) => {
+    const conn = await started(h);
+    conn.send({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.from(ulawEncode(tone(1600))).toString('base64') } });
+    await processed(h, 1);
+    conn.ws.close(1000, 'done');
+    await waitUntil(() => h.logs.some((l) => l.msg === 'agent closed the stream; playing out its queued audio'), 'drain started');
+    assert.ok(h.bridge.pullFrame());
+    await h.bridge.stop('call_hangup');
+    assert.deepEqual(await h.bridge.closed, { by: 'agent', code: 1000, reason: 'done' });
+    assert.equal(h.bridge.queuedMs, 0);
+    assert.ok(h.logs.some((l) => l.msg === 'queued agent audio cut short'));
+  });
+});
+
+test('drainOnAgentClose false, or a lost connection: queued audio is dropped with the stream', T, async () => {
+  await withBridge({ drainOnAgentClose: false }, async (h) => {
+    const conn = await started(h);
+    conn.send({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.from(ulawEncode(tone(320))).toString('base64') } });
+    await processed(h, 1);
+    conn.ws.close(1000, 'done');
+    assert.deepEqual(await h.bridge.closed, { by: 'agent', code: 1000, reason: 'done' });
+    assert.equal(h.bridge.pullFrame(), null);
+  });
+  await withBridge({}, async (h) => {
+    const conn = await started(h);
+    conn.send({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.from(ulawEncode(tone(320))).toString('base64') } });
+    await processed(h, 1);
+    conn.ws.terminate();
+    assert.deepEqual(await h.bridge.closed, { by: 'error', code: 1006, reason: 'connection_lost' });
+    assert.equal(h.bridge.pullFrame(), null);
+  });
+});
+
 test('stop sends stop, then closes with 1000; closed resolves by platform', T, async () => {
   await withBridge({}, async (h) => {
     const conn = await started(h);

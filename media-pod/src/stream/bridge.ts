@@ -53,6 +53,12 @@ export interface StreamBridgeOptions {
   readonly stallLimitMs?: number;
   /** How long stop() waits for the agent's close frame before cutting the TCP connection. */
   readonly closeTimeoutMs?: number;
+  /**
+   * When the agent closes the socket cleanly, play out the audio it had already queued before the
+   * stream counts as closed (default true): an agent's last words ("goodbye") are typically sent
+   * just before it hangs up, and cutting them would be audible. Bounded by maxQueuedMs.
+   */
+  readonly drainOnAgentClose?: boolean;
   /** Plays DTMF into the call (agent's sendDTMF). */
   readonly sendDtmf: (digits: string) => void;
   readonly onStatus?: (event: StreamStatusEvent) => void;
@@ -74,7 +80,8 @@ export class StreamConnectError extends Error {
   }
 }
 
-type BridgeState = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
+/** `draining`: the agent closed cleanly; its queued audio is still playing into the call. */
+type BridgeState = 'idle' | 'connecting' | 'open' | 'draining' | 'closing' | 'closed';
 
 /** Counters for metrics and tests. */
 export interface StreamBridgeStats {
@@ -135,6 +142,8 @@ export class StreamBridge {
   private resolveClosed!: (info: StreamCloseInfo) => void;
   /** Why we are closing, decided before the socket's close event arrives. */
   private closeCause: StreamCloseInfo | undefined;
+  /** How the agent closed, held while its queued audio drains. */
+  private drainInfo: StreamCloseInfo | undefined;
   private stallSince: number | undefined;
   private degradedLevel = 0;
   private warnBudget = WARN_BUDGET;
@@ -238,6 +247,11 @@ export class StreamBridge {
    * reused: consume it before the next call. Checkpoints passed are acknowledged here.
    */
   pullFrame(): Int16Array | null {
+    if (this.state === 'draining') {
+      const frame = this.queue.pull();
+      if (frame === null && this.drainInfo) this.finish(this.drainInfo);
+      return frame;
+    }
     if (this.state !== 'open') return null;
     const frame = this.queue.pull();
     if (this.degradedLevel > 0 && this.queue.queuedSamples === 0) this.degradedLevel = 0;
@@ -250,6 +264,12 @@ export class StreamBridge {
    */
   async stop(reason: StreamStopReason): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') { await this.closed; return; }
+    if (this.state === 'draining' && this.drainInfo) {
+      // The call is ending (or the stream timed out) before the agent's last audio finished.
+      this.log.info('queued agent audio cut short', { reason, unplayedMs: Math.round(this.queue.queuedMs) });
+      this.finish(this.drainInfo);
+      return;
+    }
     if (this.state === 'idle' || this.state === 'connecting') {
       this.ws?.terminate();
       this.wakeBackoff?.();
@@ -330,6 +350,12 @@ export class StreamBridge {
     // 1006 means the TCP connection went away without a close frame: a failure, not a hangup.
     const info: StreamCloseInfo = this.closeCause
       ?? (code === 1006 ? { by: 'error', code, reason: 'connection_lost' } : { by: 'agent', code, reason: reason || 'agent_closed' });
+    if (info.by === 'agent' && this.state === 'open' && this.queue.queuedSamples > 0 && this.opts.drainOnAgentClose !== false) {
+      this.state = 'draining';
+      this.drainInfo = info;
+      this.log.info('agent closed the stream; playing out its queued audio', { code, queuedMs: Math.round(this.queue.queuedMs) });
+      return;
+    }
     this.finish(info);
   }
 

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import plivo from 'plivo';
-import { alawDecode, alawEncode, markedToneFrames, tone, tonePower, toneShare, ulawDecode } from './audio.js';
+import { alawDecode, alawEncode, markedToneFrames, tone, tonePower, toneShare, ulawDecode, ulawEncode } from './audio.js';
 import { APP_ID, cycle, openStreamCall, startMediaRig, type MediaRig } from './harness.js';
 import type { ReceivedRtp } from './uac.js';
 
@@ -54,6 +54,17 @@ test('keepCallAlive=true with nothing after the Stream: the agent closing ends t
   const bye = await uac.byeFromPod(10_000);
   assert.ok(bye.at > closedAt);
   assert.match(bye.request.headers.find((h) => h.name === 'Reason')?.value ?? '', /End Of XML Instructions/i);
+  assert.equal(await hangupCause(callUuid), '4010');
+});
+
+test('keepCallAlive=true, the agent says goodbye and closes at once: the caller hears all of it before the BYE (4010)', async () => {
+  const { uac, conn, callUuid } = await openStreamCall(rig, streamXml({ keepCallAlive: true }));
+  const goodbye = ulawEncode(tone(700, 8000, { amplitude: 9000 })); // 1 s, 50 frames
+  conn.playAudio(goodbye, { chunkBytes: 1600 });
+  conn.close(1000, 'conversation over');
+  const bye = await uac.byeFromPod(15_000);
+  const heard = audio(uac.rtpIn).filter((p) => p.at < bye.at && audible(p));
+  assert.ok(heard.length >= 48, `the goodbye played out before the hang-up: ${heard.length} of 50 audible frames`);
   assert.equal(await hangupCause(callUuid), '4010');
 });
 
