@@ -11,7 +11,7 @@
 // caller's send to the agent's receipt of the `media` message (see README.md for why this bounds
 // "RTP arrival at the pod to WebSocket send" from above).
 //
-// usage: node bench/media.mjs [--steps 100,250,500,750] [--window-seconds 6] [--setup-cps 80]
+// usage: node bench/media.mjs [--steps 100,150,200,250,300,350,400,500] [--window-seconds 6] [--setup-cps 80]
 //                             [--profile auto|always|never] [--out DIR]
 import fs from 'node:fs';
 import os from 'node:os';
@@ -92,7 +92,7 @@ async function measure({ label, n, gen, agent, windowId, windowSeconds, sutPid, 
 }
 
 export async function runMediaBench(o = {}) {
-  const steps = o.steps ?? [100, 250, 500, 750];
+  const steps = o.steps ?? [100, 150, 200, 250, 300, 350, 400, 500];
   const windowSeconds = o.windowSeconds ?? 6;
   const setupCps = o.setupCps ?? 80;
   const profileMode = o.profile ?? 'auto';
@@ -144,17 +144,20 @@ export async function runMediaBench(o = {}) {
       await pod.stop();
     }
 
-    // --- baseline: the minimal relay on the pod's core, at the same N
+    // --- baseline: the minimal relay on the pod's core, at the same steps, up to its own first loss
+    // (so the table gives both capacities, not just the baseline at the pod's limit)
     const relay = new PinnedWorker('baseline-relay', SUT_CORE, path.join(BENCH_DIR, 'baseline-relay.mjs'));
     const gen2 = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'));
     try {
       await gen2.request({ cmd: 'init', mode: 'raw' });
       let up = 0;
-      for (const n of o.skipBaseline ? [] : result.sipflow.map((r) => r.calls)) {
+      for (const n of o.skipBaseline ? [] : steps) {
         const { ports } = await relay.request({ cmd: 'open', count: n - up, agentUrl }, 300_000);
         const add = await gen2.request({ cmd: 'add', targets: ports });
         up = add.total;
-        result.baseline.push(await measure({ label: 'baseline', n: up, gen: gen2, agent, windowId: windowId++, windowSeconds, sutPid: relay.pid, helperPids: [gen2.pid, agent.pid] }));
+        const row = await measure({ label: 'baseline', n: up, gen: gen2, agent, windowId: windowId++, windowSeconds, sutPid: relay.pid, helperPids: [gen2.pid, agent.pid] });
+        result.baseline.push(row);
+        if (!row.lossless) break;
       }
       await gen2.request({ cmd: 'hangup' });
       await relay.request({ cmd: 'close' });
