@@ -62,12 +62,14 @@ class Stats:
         self.call_data: dict[str, Any] | None = None
         self.messages_in = 0          # text frames the serializer was given
         self.media_in = 0             # of which `media`
+        self.silent_media_in = 0      # of which exact silence (the platform's fill while the caller is quiet)
         self.frames_in = 0            # InputAudioRawFrame reaching the echo processor
         self.frames_out = 0           # OutputAudioRawFrame the echo pushed
         self.bytes_in = 0
         self.play_audio_sent = 0      # playAudio messages the serializer produced
         self.play_audio_bytes = 0     # μ-law bytes in them
-        self.silent_play_audio_bytes = 0  # of which in all-silence messages (Pipecat's end-of-call padding)
+        self.silent_play_audio_bytes = 0  # of which in all-silence messages (echoed silence, end-of-call padding)
+        self.end_padding_bytes = 0    # of which in all-silence messages longer than one 40 ms chunk (Pipecat's end-of-call padding)
         self.clear_audio_sent = 0
         self.other_out: list[str] = []
         self.dtmf: list[str] = []
@@ -92,8 +94,12 @@ class CountingPlivoSerializer(PlivoFrameSerializer):
     async def deserialize(self, data: str | bytes) -> Frame | None:
         STATS.messages_in += 1
         try:
-            if json.loads(data).get("event") == "media":
+            msg = json.loads(data)
+            if msg.get("event") == "media":
                 STATS.media_in += 1
+                raw = base64.b64decode(msg["media"]["payload"])
+                if raw and set(raw) == {0xFF}:
+                    STATS.silent_media_in += 1
         except (ValueError, AttributeError):
             STATS.error("non-JSON frame from the platform")
         return await super().deserialize(data)
@@ -109,6 +115,8 @@ class CountingPlivoSerializer(PlivoFrameSerializer):
                 STATS.play_audio_bytes += len(payload)
                 if payload and set(payload) <= ULAW_SILENCE:
                     STATS.silent_play_audio_bytes += len(payload)
+                    if len(payload) > 320:
+                        STATS.end_padding_bytes += len(payload)
             elif ev == "clearAudio":
                 STATS.clear_audio_sent += 1
                 event_line("clear_audio", {"streamId": msg.get("streamId")})

@@ -45,6 +45,7 @@ STRICT_MODELS: dict[EventType, type[BaseModel]] = {
 }
 KNOWN_EVENTS = {e.value for e in EventType}
 FRAME_BYTES = {("audio/x-mulaw", 8000): 160, ("audio/x-l16", 8000): 320, ("audio/x-l16", 16000): 640}
+SILENCE_BYTE = {"audio/x-mulaw": 0xFF, "audio/x-l16": 0x00}
 DTMF_DIGITS = set("0123456789*#ABCD")
 # Bounded memory whatever the peer sends.
 MAX_ERRORS = 50
@@ -82,6 +83,7 @@ class EchoAgent:
         self.encoding = "audio/x-mulaw"
         self.sample_rate = 8000
         self.media_frames = 0
+        self.silence_frames = 0
         self.media_bytes = 0
         self.media_hash = hashlib.sha256()
         self.first_chunk: int | None = None
@@ -169,9 +171,6 @@ class EchoAgent:
     async def on_media(self, ev: MediaEvent) -> None:
         m = ev.media
         raw = ev.get_raw_media() if ev.get_raw_media else b""
-        self.media_frames += 1
-        self.media_bytes += len(raw)
-        self.media_hash.update(raw)
         if m.track != "inbound":
             self.error(f"media track {m.track!r} on a bidirectional stream")
         if self.first_chunk is None:
@@ -184,6 +183,14 @@ class EchoAgent:
         expected = FRAME_BYTES.get((self.encoding, self.sample_rate))
         if expected is not None and len(raw) != expected:
             self.error(f"media chunk {m.chunk}: {len(raw)} bytes, expected {expected} (20 ms)")
+        # Exact digital silence is what the platform sends while the caller sends no audio; the
+        # test's caller never sends it, so it is counted apart and not echoed.
+        if raw and raw == bytes([SILENCE_BYTE[self.encoding]]) * len(raw):
+            self.silence_frames += 1
+            return
+        self.media_frames += 1
+        self.media_bytes += len(raw)
+        self.media_hash.update(raw)
         await self.handler.send_media(raw, content_type=self.encoding, sample_rate=self.sample_rate)
         self.play_audio_sent += 1
         if self.checkpoint_every > 0 and self.media_frames % self.checkpoint_every == 0:
@@ -232,7 +239,7 @@ class EchoAgent:
         errors = [e for e in self.errors if not e.startswith("sdk: ValueError: Unknown event type")]
         return {
             "start": self.start, "messages": self.messages, "connections": self.connections,
-            "media_frames": self.media_frames, "media_bytes": self.media_bytes,
+            "media_frames": self.media_frames, "silence_frames": self.silence_frames, "media_bytes": self.media_bytes,
             "media_sha256": self.media_hash.hexdigest(), "first_chunk": self.first_chunk,
             "last_chunk": self.last_chunk, "last_sequence_number": self.last_seq,
             "play_audio_sent": self.play_audio_sent, "checkpoints_sent": self.checkpoints_sent,

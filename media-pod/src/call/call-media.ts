@@ -4,6 +4,7 @@
  * stream bridge, digit collectors), all without allocating per packet.
  */
 import type { Logger } from '@sipflow/operator/log';
+import type { Clock } from '../clock.js';
 import type { RtpSession, FrameSource as RtpFrameSource, InboundMeta } from '../media/rtp/index.js';
 import { decodeFrame, type Codec } from '../media/codec/index.js';
 import type { StreamBridge } from '../stream/index.js';
@@ -17,6 +18,36 @@ interface ActivePlayer {
 /** Pending digits per collector are bounded: a caller cannot grow memory by mashing keys. */
 const MAX_PENDING_DIGITS = 64;
 
+/**
+ * Caller audio that stops arriving (silence suppression, comfort noise, loss, hold, a caller that
+ * sends nothing until it speaks) is replaced by silence once it is this late, so the agent's
+ * stream keeps one frame per 20 ms as Plivo's does: voice-activity detectors in agents only notice
+ * that the caller stopped talking if they keep receiving audio. Below it, network jitter is left
+ * to the jitter buffer and nothing is invented.
+ */
+export const INBOUND_GAP_FILL_MS = 60;
+const FRAME_MS = 20;
+/** A stall longer than this is not back-filled frame by frame (the agent gets the recent part). */
+const MAX_FILL_FRAMES = 10;
+/** Packets arriving faster than real time may not push the covered horizon further than this. */
+const MAX_COVER_AHEAD_MS = 200;
+const SILENCE_FRAME = { silence: 160 } as const;
+
+/**
+ * Gaps noticed on a tick are filled a moment later, after the event loop has read the sockets:
+ * timers run before I/O, so after a stall the tick would otherwise see every call as silent and
+ * put silence in front of audio that is already waiting in the socket. One setImmediate serves
+ * every call that needs a look.
+ */
+const gapChecks = new Set<CallMedia>();
+let gapCheckScheduled = false;
+function runGapChecks(): void {
+  gapCheckScheduled = false;
+  const due = [...gapChecks];
+  gapChecks.clear();
+  for (const m of due) m.fillInboundGap();
+}
+
 export class CallMedia implements RtpFrameSource {
   private player: ActivePlayer | undefined;
   private bridge: StreamBridge | undefined;
@@ -25,32 +56,45 @@ export class CallMedia implements RtpFrameSource {
   /** Reused per packet: the stream bridge reads a frame before pushInbound returns. */
   private readonly ulawFrame: { ulaw: Uint8Array } = { ulaw: new Uint8Array(0) };
   private readonly pcmFrame: { pcm: Int16Array } = { pcm: new Int16Array(160) };
+  /** Monotonic time up to which the caller's audio has reached the bridge (real or filled). */
+  private inboundCoveredUntil = 0;
+  /** In a gap: fill every tick rather than waiting for the threshold again. */
+  private filling = false;
+  private readonly stats = { silenceFramesFilled: 0 };
 
-  constructor(readonly rtp: RtpSession, private readonly wallNow: () => number, private readonly logger: Logger) {
+  constructor(readonly rtp: RtpSession, private readonly clock: Clock, private readonly logger: Logger) {
     rtp.setSource(this);
     // Only onPayload is used: μ-law goes to the bridge as is, and other codecs are decoded here,
     // only while a bridge listens (RtpSession decodes for onAudio on every packet, wanted or not).
     rtp.onPayload = (payload: Uint8Array, codec: Codec, _meta: InboundMeta) => {
       const b = this.bridge;
       if (!b) return;
+      // G.711: one byte per sample, 8 samples per ms.
+      const now = this.clock.now();
+      this.inboundCoveredUntil = Math.min(Math.max(this.inboundCoveredUntil, now) + payload.length / 8, now + MAX_COVER_AHEAD_MS);
+      this.filling = false;
       if (codec === 'PCMU') {
         this.ulawFrame.ulaw = payload;
-        b.pushInbound(this.ulawFrame, this.wallNow());
+        b.pushInbound(this.ulawFrame, this.clock.wallNow());
         return;
       }
       if (this.pcmFrame.pcm.length !== payload.length) this.pcmFrame.pcm = new Int16Array(payload.length);
       decodeFrame(codec, payload, this.pcmFrame.pcm);
-      b.pushInbound(this.pcmFrame, this.wallNow());
+      b.pushInbound(this.pcmFrame, this.clock.wallNow());
     };
     rtp.onDtmf = (digit: string) => {
       this.logger.debug('dtmf received', { digit });
-      this.bridge?.dtmfReceived(digit, this.wallNow());
+      this.bridge?.dtmfReceived(digit, this.clock.wallNow());
       for (const c of this.collectors) c.push(digit);
     };
   }
 
   /** Called by the RTP pacer every 20 ms. */
   pull(_codec: Codec): Int16Array | Uint8Array | null {
+    if (this.bridge && this.clock.now() - this.inboundCoveredUntil >= (this.filling ? FRAME_MS : INBOUND_GAP_FILL_MS)) {
+      gapChecks.add(this);
+      if (!gapCheckScheduled) { gapCheckScheduled = true; setImmediate(runGapChecks); }
+    }
     const p = this.player;
     if (p) {
       const frame = p.source.pullFrame();
@@ -85,7 +129,33 @@ export class CallMedia implements RtpFrameSource {
     });
   }
 
-  attachBridge(bridge: StreamBridge | undefined): void { this.bridge = bridge; }
+  attachBridge(bridge: StreamBridge | undefined): void {
+    this.bridge = bridge;
+    if (bridge) this.inboundCoveredUntil = Math.max(this.inboundCoveredUntil, this.clock.now());
+  }
+
+  /** Silence frames sent to the agent in place of caller audio that did not arrive. */
+  get silenceFramesFilled(): number { return this.stats.silenceFramesFilled; }
+
+  /** Sends silence for caller audio that is overdue (see INBOUND_GAP_FILL_MS); run after I/O. */
+  fillInboundGap(): void {
+    const bridge = this.bridge;
+    if (!bridge || this.closed) return;
+    const now = this.clock.now();
+    const late = now - this.inboundCoveredUntil;
+    if (late < (this.filling ? FRAME_MS : INBOUND_GAP_FILL_MS)) return;
+    this.filling = true;
+    let frames = Math.floor(late / FRAME_MS);
+    if (frames > MAX_FILL_FRAMES) {
+      this.inboundCoveredUntil = now - MAX_FILL_FRAMES * FRAME_MS;
+      frames = MAX_FILL_FRAMES;
+    }
+    const wall = this.clock.wallNow();
+    for (let i = 0; i < frames; i++) bridge.pushInbound(SILENCE_FRAME, wall);
+    this.inboundCoveredUntil += frames * FRAME_MS;
+    this.stats.silenceFramesFilled += frames;
+  }
+
   get attachedBridge(): StreamBridge | undefined { return this.bridge; }
 
   collectDigits(): DigitCollection {
@@ -115,9 +185,6 @@ class DigitQueue implements DigitCollection {
   private timer: NodeJS.Timeout | undefined;
   private anyWaiters: Array<() => void> = [];
   private closed = false;
-  /** Reused per packet: the stream bridge reads a frame before pushInbound returns. */
-  private readonly ulawFrame: { ulaw: Uint8Array } = { ulaw: new Uint8Array(0) };
-  private readonly pcmFrame: { pcm: Int16Array } = { pcm: new Int16Array(160) };
 
   constructor(private readonly onClose: () => void) {}
 

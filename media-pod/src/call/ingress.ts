@@ -279,7 +279,7 @@ export class SipIngress {
       sourceIp: tx.source.address,
     });
     const authToken = config.appTokens.get(app.appId);
-    const media = new CallMedia(rtp, () => this.o.clock.wallNow(), logger);
+    const media = new CallMedia(rtp, this.o.clock, logger);
     const call = new Call(this.o, {
       callUuid, app, invite: tx, rtpMedia: media, sdp, negotiated: neg, answerParams: params, logger,
       ...(authToken ? { authToken } : {}),

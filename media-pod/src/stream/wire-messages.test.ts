@@ -93,3 +93,22 @@ test('consecutive frames reuse the message layout and stay identical across digi
     }
   }
 });
+
+test('a silence frame is exact silence in every format, and a 16 kHz stream restarts its resampler after it', () => {
+  const payloadOf = (b: Buffer | undefined): Buffer => Buffer.from((JSON.parse(b!.toString('utf8')) as { media: { payload: string } }).media.payload, 'base64');
+  const mulaw = new MediaMessageEncoder('inbound', streamFormatOf('audio/x-mulaw;rate=8000')!, SID, '');
+  assert.deepEqual(payloadOf(mulaw.encode({ silence: 160 }, 2, 1, 5)), Buffer.alloc(160, 0xff));
+  const l8 = new MediaMessageEncoder('inbound', streamFormatOf('audio/x-l16;rate=8000')!, SID, '');
+  assert.deepEqual(payloadOf(l8.encode({ silence: 160 }, 2, 1, 5)), Buffer.alloc(320));
+
+  // 16 kHz: loud audio leaves history in the upsampler; the silence frame is still all zeros, and
+  // the first frame after it comes out as if the stream had started from silence.
+  const loud = new Int16Array(160).map((_, i) => (i % 2 ? 20000 : -20000));
+  const quiet = new Int16Array(160).map((_, i) => Math.round(3000 * Math.sin(i / 5)));
+  const l16 = new MediaMessageEncoder('inbound', streamFormatOf('audio/x-l16;rate=16000')!, SID, '');
+  l16.encode({ pcm: loud }, 2, 1, 5);
+  assert.deepEqual(payloadOf(l16.encode({ silence: 160 }, 3, 2, 25)), Buffer.alloc(640));
+  const afterSilence = payloadOf(l16.encode({ pcm: quiet }, 4, 3, 45));
+  const fresh = new MediaMessageEncoder('inbound', streamFormatOf('audio/x-l16;rate=16000')!, SID, '');
+  assert.deepEqual(afterSilence, payloadOf(fresh.encode({ pcm: quiet }, 2, 1, 5)));
+});

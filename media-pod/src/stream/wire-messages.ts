@@ -13,6 +13,11 @@ import type { StreamFormat, StreamStopReason, StreamTrack } from './protocol.js'
 export interface CallAudioFrame {
   readonly ulaw?: Uint8Array;
   readonly pcm?: Int16Array;
+  /**
+   * Digital silence of this many 8 kHz samples, standing in for caller audio that did not arrive:
+   * exact silence in the stream's format (μ-law 0xFF, L16 zeros), resampler history reset.
+   */
+  readonly silence?: number;
 }
 
 function q(s: string): string { return JSON.stringify(s); }
@@ -120,7 +125,7 @@ export class MediaMessageEncoder {
   private pcm8: Int16Array = new Int16Array(160);
   private pcm16: Int16Array = new Int16Array(320);
   /** Filter memory for 16 kHz streams, carried across frames of this track. */
-  private readonly upState: ResamplerState | undefined;
+  private upState: ResamplerState | undefined;
 
   constructor(track: StreamTrack, private readonly format: StreamFormat, streamId: string, extraHeaders: string) {
     // UTF-8 bytes of the JSON text, exactly what ws would have sent for the same string.
@@ -181,6 +186,18 @@ export class MediaMessageEncoder {
 
   /** Writes the frame's payload into `bytes`; returns its length. */
   private fill(frame: CallAudioFrame): number {
+    if (frame.silence !== undefined) {
+      if (this.format.encoding === 'audio/x-mulaw') {
+        this.reserveBytes(frame.silence);
+        this.bytes.fill(0xff, 0, frame.silence);
+        return frame.silence;
+      }
+      const n = frame.silence * 2 * (this.upState ? 2 : 1);
+      this.reserveBytes(n);
+      this.bytes.fill(0, 0, n);
+      if (this.upState) this.upState = createUpsampleState(); // the next real frame starts from silence
+      return n;
+    }
     if (this.format.encoding === 'audio/x-mulaw') {
       if (frame.ulaw) {
         this.reserveBytes(frame.ulaw.length);

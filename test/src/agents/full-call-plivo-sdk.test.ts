@@ -20,6 +20,7 @@ const skip = await pythonAgentsSkipReason();
 interface SdkSummary {
   start: { callId: string; streamId: string; accountId: string; tracks: string[]; mediaFormat: { encoding: string; sampleRate: number }; extra_headers: string; sequenceNumber: number } | null;
   media_frames: number;
+  silence_frames: number;
   media_bytes: number;
   media_sha256: string;
   first_chunk: number | null;
@@ -124,10 +125,13 @@ function assertCallCommon(run: CallRun, encoding: string, sampleRate: number, fr
   assert.equal(s.start.sequenceNumber, 1);
 
   // Every caller frame reached the SDK once, in order (the agent checks chunk and sequence
-  // continuity itself and would have reported a gap in `errors`).
+  // continuity itself and would have reported a gap in `errors`). While the caller sent nothing
+  // (before its first frame, after its last) the pod kept the stream going with exact silence,
+  // one frame per 20 ms, numbered in the same chunk sequence.
   assert.equal(s.media_frames, FRAMES);
+  assert.ok(s.silence_frames > 0, 'silence kept the stream going while the caller was quiet');
   assert.equal(s.first_chunk, 1);
-  assert.equal(s.last_chunk, FRAMES);
+  assert.equal(s.last_chunk, FRAMES + s.silence_frames);
   assert.equal(s.media_bytes, FRAMES * frameBytes);
   assert.equal(s.play_audio_sent, FRAMES);
 
@@ -147,7 +151,7 @@ function assertCallCommon(run: CallRun, encoding: string, sampleRate: number, fr
   assert.equal(run.closedEvent.code, 1000);
   assert.equal(s.exit, 'connection_closed');
   // The SDK models every event but `stop`, so the agent's count ends at clearedAudio.
-  assert.equal(s.last_sequence_number, 1 + FRAMES + s.played.length + s.dtmf.length + s.cleared, 'start, media, playedStream, dtmf, clearedAudio numbered without gaps');
+  assert.equal(s.last_sequence_number, 1 + FRAMES + s.silence_frames + s.played.length + s.dtmf.length + s.cleared, 'start, media, playedStream, dtmf, clearedAudio numbered without gaps');
   assert.equal(run.hangup.HangupCauseCode, '4000');
   assert.equal(run.hangup.HangupSource, 'Caller');
 }

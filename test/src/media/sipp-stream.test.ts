@@ -91,20 +91,13 @@ test('sipp audio and RFC 4733 DTMF reach the agent as Plivo start/media/dtmf/sto
     // One counter over every message the pod sent, starting at 1.
     assert.deepEqual(msgs.map((m) => m.json!.sequenceNumber), msgs.map((_, i) => i + 1));
 
-    const media = agent.byEvent('media');
-    const sent = [...before, ...after];
-    assert.equal(new Set(sent.map((f) => f.toString('hex'))).size, sent.length, 'test frames are all distinct');
-    const payloads = media.map((m) => Buffer.from(String((m.json!.media as Record<string, unknown>).payload), 'base64'));
-    assert.ok(payloads.every((p) => p.length === 160), 'every payload is 160 bytes of μ-law');
-    // sipp starts sending 500 ms after its ACK; on a loaded machine the pod may still be opening
-    // the WebSocket, and frames from before the stream opened are not streamed. From the first
-    // streamed frame on, every one arrives.
-    const skipped = sent.findIndex((f) => f.equals(payloads[0]!));
-    assert.ok(skipped >= 0 && skipped <= 50, `first media frame is sipp's frame #${skipped}`);
-    assert.equal(media.length, sent.length - skipped, `media messages ${media.length}, audio packets sent ${sent.length}, before the stream ${skipped}`);
-    // Byte for byte what sipp sent, in the order it sent it.
-    payloads.forEach((p, i) => assert.ok(p.equals(sent[skipped + i]!), `media ${i + 1} differs from sipp's frame #${skipped + i}`));
-    media.forEach((m, i) => {
+    // Every media message, the caller's frames and the silence the pod sends in their place when
+    // the caller's RTP pauses (during the key presses, after sipp's audio ends): the agent's stream
+    // keeps its cadence, as Plivo's does.
+    const allMedia = agent.byEvent('media');
+    const payloadOf = (m: (typeof allMedia)[number]): Buffer => Buffer.from(String((m.json!.media as Record<string, unknown>).payload), 'base64');
+    assert.ok(allMedia.every((m) => payloadOf(m).length === 160), 'every payload is 160 bytes of μ-law');
+    allMedia.forEach((m, i) => {
       const j = m.json!;
       const md = j.media as Record<string, unknown>;
       assert.equal(j.streamId, s.streamId);
@@ -114,24 +107,45 @@ test('sipp audio and RFC 4733 DTMF reach the agent as Plivo start/media/dtmf/sto
       assert.match(String(md.timestamp), /^\d{13}$/);
       assert.equal(typeof j.extra_headers, 'string');
     });
+    const isFill = (m: (typeof allMedia)[number]): boolean => payloadOf(m).every((b) => b === 0xff);
+    const media = allMedia.filter((m) => !isFill(m));
+    const sent = [...before, ...after];
+    assert.equal(new Set(sent.map((f) => f.toString('hex'))).size, sent.length, 'test frames are all distinct');
+    assert.ok(sent.every((f) => !f.every((b) => b === 0xff)), 'no test frame looks like silence');
+    const payloads = media.map(payloadOf);
+    // sipp starts sending 500 ms after its ACK; on a loaded machine the pod may still be opening
+    // the WebSocket, and frames from before the stream opened are not streamed. From the first
+    // streamed frame on, every one arrives.
+    const skipped = sent.findIndex((f) => f.equals(payloads[0]!));
+    assert.ok(skipped >= 0 && skipped <= 50, `first media frame is sipp's frame #${skipped}`);
+    assert.equal(media.length, sent.length - skipped, `media messages ${media.length}, audio packets sent ${sent.length}, before the stream ${skipped}`);
+    // Byte for byte what sipp sent, in the order it sent it.
+    payloads.forEach((p, i) => assert.ok(p.equals(sent[skipped + i]!), `media ${i + 1} differs from sipp's frame #${skipped + i}`));
     // And it is the tone: per 20 ms frame (exactly 20 periods of 1 kHz), nearly all energy at 1 kHz.
     const shares = payloads.map((p) => toneShare(ulawDecode(p), 1000));
     assert.ok(Math.min(...shares) > 0.95, `lowest 1 kHz share in a frame ${Math.min(...shares).toFixed(3)}`);
-    const stamps = media.map((m) => Number((m.json!.media as Record<string, unknown>).timestamp));
+    const stamps = allMedia.map((m) => Number((m.json!.media as Record<string, unknown>).timestamp));
     assert.ok(gaps(stamps).every((g) => g >= 0), 'media timestamps never go back');
-    const wallSpan = stamps[stamps.length - 1]! - stamps[0]!;
+    const realStamps = media.map((m) => Number((m.json!.media as Record<string, unknown>).timestamp));
+    const wallSpan = realStamps[realStamps.length - 1]! - realStamps[0]!;
     const planned = plan.elapsedMs - 20 * (skipped + 1);
     assert.ok(wallSpan > planned * 0.7 && wallSpan < planned * 1.5, `media timestamps span ${wallSpan} ms for ${planned} ms of audio`);
 
-    // Cadence, as statistics over the steady stretches (the DTMF pause is one long gap).
+    // Cadence, as statistics over the steady stretches.
     const split = before.length - skipped;
     const beforeGaps = gaps(media.slice(0, split).map((m) => m.at));
     const afterGaps = gaps(media.slice(split).map((m) => m.at));
     const med = median([...beforeGaps, ...afterGaps]);
-    t.diagnostic(`frames before the stream opened: ${skipped}; median inter-arrival ${med.toFixed(2)} ms over ${media.length} media messages`);
-    assert.ok(med >= 10 && med <= 30, `median media inter-arrival ${med.toFixed(1)} ms`);
     const afterSpan = media[media.length - 1]!.at - media[split]!.at;
     assert.ok(afterSpan > 49 * 20 * 0.6 && afterSpan < 49 * 20 * 1.6, `50 frames arrived over ${afterSpan.toFixed(0)} ms`);
+    // The key presses stop the caller's audio for ~480 ms; the agent keeps getting frames: silence,
+    // one per 20 ms once the caller's audio is 60 ms overdue.
+    const pauseFill = allMedia.slice(allMedia.indexOf(media[split - 1]!) + 1, allMedia.indexOf(media[split]!));
+    assert.ok(pauseFill.length > 0 && pauseFill.every(isFill), 'only silence between the two tone stretches');
+    assert.ok(pauseFill.length >= 10 && pauseFill.length <= 30, `${pauseFill.length} silence frames over the ~480 ms pause`);
+    const allGaps = gaps(allMedia.map((m) => m.at));
+    t.diagnostic(`frames before the stream opened: ${skipped}; median inter-arrival ${med.toFixed(2)} ms over ${media.length} caller frames; ${allMedia.length - media.length} silence frames; longest gap ${Math.max(...allGaps).toFixed(1)} ms`);
+    assert.ok(med >= 10 && med <= 30, `median media inter-arrival ${med.toFixed(1)} ms`);
 
     // The presses, once each, in order, between the two tone stretches.
     const dtmf = agent.byEvent('dtmf');

@@ -1,0 +1,112 @@
+// CallMedia's inbound side: caller audio goes to the stream bridge as it arrives, and when it stops
+// arriving the agent gets silence at 20 ms cadence instead of nothing (driven by a fake clock).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../clock.js';
+import { MediaClock } from '../media/rtp/media-clock.js';
+import { RtpSession } from '../media/rtp/session.js';
+import type { CallAudioFrame, StreamBridge } from '../stream/index.js';
+import { createLogger } from '@sipflow/operator/log';
+import { CallMedia, INBOUND_GAP_FILL_MS } from './call-media.js';
+
+interface Pushed { kind: 'ulaw' | 'pcm' | 'silence'; silent: boolean; atMs: number }
+
+/** Records what CallMedia hands the bridge; the real bridge is tested in stream/bridge.test.ts. */
+function recordingBridge(clock: FakeClock): { bridge: StreamBridge; pushed: Pushed[] } {
+  const pushed: Pushed[] = [];
+  const fake = {
+    pushInbound(frame: CallAudioFrame) {
+      if (frame.silence !== undefined) pushed.push({ kind: 'silence', silent: frame.silence === 160, atMs: clock.now() });
+      else if (frame.ulaw) pushed.push({ kind: 'ulaw', silent: false, atMs: clock.now() });
+      else pushed.push({ kind: 'pcm', silent: false, atMs: clock.now() });
+    },
+    pullFrame: () => null,
+    dtmfReceived: () => undefined,
+  };
+  return { bridge: fake as unknown as StreamBridge, pushed };
+}
+
+async function rig(): Promise<{ clock: FakeClock; media: CallMedia; pushed: Pushed[]; caller: (n?: number) => void; tick: () => Promise<void> }> {
+  const clock = new FakeClock(1000);
+  const mediaClock = new MediaClock({ clock });
+  const rtp = await RtpSession.open({ listenAddress: '127.0.0.1', mediaClock, clock });
+  const media = new CallMedia(rtp, clock, createLogger('test', 'error'));
+  const { bridge, pushed } = recordingBridge(clock);
+  media.attachBridge(bridge);
+  const voice = new Uint8Array(160).fill(0x2a);
+  const meta = { seq: 0, timestamp: 0, arrivalMs: 0 };
+  return {
+    clock, media, pushed,
+    caller: (n = 1) => { for (let i = 0; i < n; i++) rtp.onPayload?.(voice, 'PCMU', meta); },
+    // One pacer tick, then the check the tick schedules after I/O.
+    tick: async () => { media.pull('PCMU'); await new Promise((r) => setImmediate(r)); },
+  };
+}
+
+test('steady caller audio passes through untouched; no silence is invented while packets keep coming', async () => {
+  const r = await rig();
+  try {
+    for (let i = 0; i < 50; i++) {
+      r.clock.advance(20);
+      r.caller();
+      await r.tick();
+    }
+    assert.equal(r.pushed.length, 50);
+    assert.ok(r.pushed.every((p) => !p.silent));
+    assert.equal(r.media.silenceFramesFilled, 0);
+  } finally { r.media.close(); }
+});
+
+test('jitter below the threshold is left alone: a packet 50 ms late does not cause filling', async () => {
+  const r = await rig();
+  try {
+    r.clock.advance(20); r.caller(); await r.tick();
+    for (let i = 0; i < 2; i++) { r.clock.advance(20); await r.tick(); } // 40 ms of nothing
+    r.clock.advance(10); r.caller(3); await r.tick(); // the late ones arrive together
+    assert.equal(r.media.silenceFramesFilled, 0);
+    assert.equal(r.pushed.length, 4);
+  } finally { r.media.close(); }
+});
+
+test('caller goes quiet (silence suppression): silence at one frame per tick keeps the agent\'s stream near real time, and stops when audio resumes', async () => {
+  const r = await rig();
+  try {
+    r.clock.advance(20); r.caller(); await r.tick();
+    const quietTicks = 50; // 1 s with no packets
+    for (let i = 0; i < quietTicks; i++) { r.clock.advance(20); await r.tick(); }
+    const filled = r.pushed.filter((p) => p.silent);
+    // Everything after the threshold is filled: the stream stays within one threshold of real time.
+    assert.ok(filled.length >= quietTicks - INBOUND_GAP_FILL_MS / 20 - 1 && filled.length <= quietTicks, `${filled.length} silence frames for ${quietTicks} quiet ticks`);
+    // After the first (catch-up) fill, one per tick.
+    const perTick = new Map<number, number>();
+    for (const p of filled) perTick.set(p.atMs, (perTick.get(p.atMs) ?? 0) + 1);
+    assert.ok([...perTick.values()].slice(1).every((n) => n === 1), 'one silence frame per tick once filling');
+    const before = r.pushed.length;
+    for (let i = 0; i < 10; i++) { r.clock.advance(20); r.caller(); await r.tick(); }
+    const after = r.pushed.slice(before);
+    assert.equal(after.length, 10);
+    assert.ok(after.every((p) => !p.silent), 'no silence mixed into resumed audio');
+  } finally { r.media.close(); }
+});
+
+test('a caller that sends nothing at all still gives the agent a stream, from the bridge attaching on; a long stall is not back-filled beyond 200 ms', async () => {
+  const r = await rig();
+  try {
+    for (let i = 0; i < 10; i++) { r.clock.advance(20); await r.tick(); }
+    assert.ok(r.pushed.length >= 7 && r.pushed.every((p) => p.silent && p.kind === 'silence'), `${r.pushed.length} frames`);
+    const before = r.pushed.length;
+    r.clock.advance(5000); // the event loop was stuck for 5 s
+    await r.tick();
+    assert.equal(r.pushed.length - before, 10, 'at most 10 frames (200 ms) at once');
+  } finally { r.media.close(); }
+});
+
+test('without a bridge nothing is filled, and a closed CallMedia fills nothing', async () => {
+  const r = await rig();
+  r.media.attachBridge(undefined);
+  for (let i = 0; i < 10; i++) { r.clock.advance(20); await r.tick(); }
+  assert.equal(r.pushed.length, 0);
+  r.media.close();
+  r.media.fillInboundGap();
+  assert.equal(r.pushed.length, 0);
+});
