@@ -107,6 +107,9 @@ function sourceState() {
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
 const yes = (b) => (b ? 'yes' : '**no**');
 const contended = (r) => (r.backgroundCpuPct > CONTENDED_PCT ? ' ⚠' : '');
+/** Above this the load generator's own core is the limit: the step says little about the server. */
+const LOAD_SATURATED_PCT = 90;
+const loadLimited = (r) => (r.loadCorePct > LOAD_SATURATED_PCT ? ' ⊘' : '');
 
 function summaryRows(sig, media) {
   const rows = [];
@@ -189,10 +192,13 @@ function render({ sig, media, prop, machine, started, finished, quietLoad, loada
   lines.push(`## Media (issue #4): bidirectional <Stream> echo, ${media.windowSeconds} s window per step`, '');
   lines.push('Baseline: `baseline-relay.mjs` (RTP → media JSON → WebSocket, playAudio → RTP; no jitter buffer, no pacing) on the same core at the same N.', '');
   const mediaRows = [...media.sipflow, ...media.baseline, ...(media.profileRun ?? []).map((r) => ({ ...r, label: 'sipflow-profiled' }))].map((r) => [
-    r.label + contended(r), r.calls, r.framesSent, r.framesAtAgent, r.framesBack, r.lostToAgent + r.lostBack + (r.setupFailed ? ` (+${r.setupFailed} setups failed)` : ''),
+    r.label + contended(r) + loadLimited(r), r.calls, r.framesSent, r.framesAtAgent, r.framesBack, r.lostToAgent + r.lostBack + (r.setupFailed ? ` (+${r.setupFailed} setups failed)` : ''),
     fmt(r.latencyMs.p50, 2), fmt(r.latencyMs.p99, 2), fmt(r.latencyMs.max, 1), `${fmt(r.sutCpuPct)}%`, `${fmt(r.loadCorePct)}%`, `${fmt(r.backgroundCpuPct)}%`,
   ]);
   lines.push(table(['server', 'N', 'frames sent', 'at agent', 'back at caller', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'server CPU', 'load core', 'others'], mediaRows), '');
+  if ([...media.sipflow, ...media.baseline].some((r) => loadLimited(r))) {
+    lines.push(`⊘: the load core (callers and echo agent) was over ${LOAD_SATURATED_PCT}% busy, so losses and latency in that step may be the load generator's, not the server's.`, '');
+  }
   if (media.setup.some((s) => s.failed > 0)) lines.push(`Call setups that failed: ${JSON.stringify(media.setup.filter((s) => s.failed > 0))}`, '');
 
   lines.push('## Propagation (issue #5)', '');
