@@ -12,7 +12,7 @@ import {
 } from '../sip/message/index.js';
 import type { InviteServerTransaction, NonInviteServerTransaction, TransactionLayer } from '../sip/transaction/index.js';
 import type { SipDestination, SipSource, SipTransport } from '../sip/transport/index.js';
-import { negotiateAnswer, type NegotiatedMedia, type SdpSessionState } from '../media/sdp/index.js';
+import { negotiateAnswer, readAnswer, type NegotiatedMedia, type SdpSessionState } from '../media/sdp/index.js';
 import type { AnswerUrlClient, CallbackClient } from '../callbacks/index.js';
 import { hangupParams, signedHeaders } from '../callbacks/index.js';
 import type { HangupSource } from '../callbacks/hangupCauses.js';
@@ -50,6 +50,11 @@ export interface CallInit {
   rtpMedia: CallMedia;
   sdp: SdpSessionState;
   negotiated: NegotiatedMedia & { answerSdp: string };
+  /**
+   * The INVITE had no SDP: `negotiated.answerSdp` is our offer, sent in the 200 OK, and the media
+   * (codec, where to send) is only known from the answer in the ACK.
+   */
+  delayedOffer?: boolean;
   /** Parameters of the answer_url request; redirects/actions/hangup reuse them. */
   answerParams: Record<string, string>;
   logger: Logger;
@@ -81,6 +86,8 @@ export class Call implements CallControl {
   private readonly startWall: number;
   private answerWall: number | undefined;
   private sentEarlyMedia = false;
+  /** Our SDP went out as an offer (200 OK to an offerless INVITE or re-INVITE); the ACK answers it. */
+  private offerAwaitingAck = false;
   private answering: Promise<void> | undefined;
   private localCseq = randomInt(1, 1 << 20);
   private bridge: StreamBridge | undefined;
@@ -100,6 +107,7 @@ export class Call implements CallControl {
     this.logger = init.logger;
     this.ended = new Promise((r) => { this.resolveEnded = r; });
     init.rtpMedia.rtp.onMediaTimeout = () => this.end(causeFor(6020, 'Plivo', 'no RTP received'));
+    this.offerAwaitingAck = init.delayedOffer === true;
   }
 
   get answered(): boolean { return this.state === 'answered'; }
@@ -124,7 +132,10 @@ export class Call implements CallControl {
     };
   }
 
+  private mediaStarted = false;
+
   private startMedia(): void {
+    this.mediaStarted = true;
     const n = this.init.negotiated;
     this.init.rtpMedia.rtp.configure({
       codec: n.codec, payloadType: n.payloadType, telephoneEvent: n.telephoneEvent,
@@ -132,12 +143,36 @@ export class Call implements CallControl {
     });
   }
 
-  preAnswer(): Promise<void> {
-    if (this.state !== 'early' || this.sentEarlyMedia) return Promise.resolve();
+  preAnswer(): Promise<boolean> {
+    // Without an offer in the INVITE ours could only go in a reliable 183 (100rel), which we do not do.
+    if (this.init.delayedOffer) return Promise.resolve(false);
+    if (this.state !== 'early' || this.sentEarlyMedia) return Promise.resolve(true);
     this.sentEarlyMedia = true;
     this.init.invite.respond(183, 'Session Progress', this.withSdp());
     this.startMedia();
-    return Promise.resolve();
+    return Promise.resolve(true);
+  }
+
+  /**
+   * An ACK for our 200 OK (the ingress routes it here). When our SDP was an offer, the ACK carries
+   * the answer: it decides the codec and where media goes. No usable answer leaves the offer
+   * pending, and the call is ended once the ACK has been seen (initial INVITE) or the old media
+   * kept (offerless re-INVITE).
+   */
+  ackReceived(req: SipRequest): void {
+    if (!this.offerAwaitingAck || this.state === 'ended') return;
+    const body = req.body.toString('utf8');
+    const read = body.trim() === '' ? { ok: false as const, reason: 'the ACK has no SDP' } : readAnswer(body);
+    if (!read.ok) {
+      this.logger.warn('no usable SDP answer in the ACK', { reason: read.reason });
+      if (this.init.delayedOffer && !this.mediaStarted) this.end(causeFor(9050, 'Error', read.reason));
+      this.offerAwaitingAck = false;
+      return;
+    }
+    this.offerAwaitingAck = false;
+    this.init.negotiated = { ...read, answerSdp: this.init.negotiated.answerSdp };
+    this.startMedia();
+    this.logger.info('SDP answer from the ACK applied', { codec: read.codec, direction: read.direction });
   }
 
   answer(): Promise<void> {
@@ -153,13 +188,18 @@ export class Call implements CallControl {
     this.state = 'answered';
     this.answerWall = this.svc.clock.wallNow();
     this.svc.metrics.invites.inc({ outcome: 'answered' });
-    if (!this.sentEarlyMedia) this.startMedia();
-    this.logger.info('call answered', { codec: this.init.negotiated.codec });
+    if (!this.sentEarlyMedia && !this.init.delayedOffer) this.startMedia();
+    this.logger.info('call answered', this.init.delayedOffer ? { sdp: 'offer in 200 OK' } : { codec: this.init.negotiated.codec });
     const outcome = await tx.waitForAck();
     if (outcome === 'timeout' && this.state === 'answered') {
       this.end(causeFor(9040, 'Error', 'no ACK for 200 OK'));
       throw new CallEndedError(this.callUuid);
     }
+    if (this.init.delayedOffer && !this.mediaStarted && this.state === 'answered') {
+      // The ACK came (the ingress saw it first) without an answer we can use.
+      this.end(causeFor(9050, 'Error', 'the ACK has no usable SDP answer'));
+    }
+    if ((this.state as string) === 'ended') throw new CallEndedError(this.callUuid); // end() ran meanwhile
   }
 
   async play(source: FrameSource, until?: AbortSignal): Promise<boolean> {
@@ -281,6 +321,7 @@ export class Call implements CallControl {
     if (body.trim() === '') {
       // An offerless re-INVITE: offer our current SDP again; the answer comes in the ACK.
       tx.respond(200, 'OK', this.withSdp());
+      this.offerAwaitingAck = true;
       return;
     }
     const rtp = this.init.rtpMedia.rtp;

@@ -52,8 +52,11 @@ export interface CallControl {
   readonly signal: AbortSignal;
   /** Sends 200 OK with the SDP answer (idempotent) and resolves when the ACK arrives. */
   answer(): Promise<void>;
-  /** Sends 183 Session Progress with SDP so early media can flow (idempotent). */
-  preAnswer(): Promise<void>;
+  /**
+   * Sends 183 Session Progress with SDP so early media can flow (idempotent). Resolves false when
+   * early media is impossible: the INVITE carried no SDP offer, so ours can only go in the 200 OK.
+   */
+  preAnswer(): Promise<boolean>;
   /** Plays frames until the source ends; resolves false if interrupted (call ended or `until` aborted). */
   play(source: FrameSource, until?: AbortSignal): Promise<boolean>;
   /** Builds a frame source speaking the text. */

@@ -13,7 +13,7 @@ import type { InviteServerTransaction, NonInviteServerTransaction, TransactionLa
 import type { SipSource, SipTransport } from '../sip/transport/index.js';
 import { IpAclMatcher, type DigestAuthenticator, type LockoutTable } from '../auth/index.js';
 import { answerParams, authTypeParam } from '../callbacks/index.js';
-import { createSdpSessionState, negotiateAnswer } from '../media/sdp/index.js';
+import { buildOffer, createSdpSessionState, negotiateAnswer, type NegotiatedMedia } from '../media/sdp/index.js';
 import { RtpSession, RtpBindError, type MediaClock, type RtpPortPool } from '../media/rtp/index.js';
 import { parsePlivoXml, type PlivoXmlParseResult } from '../xml/index.js';
 import type { ConfigStore } from '../config/store.js';
@@ -28,6 +28,12 @@ export type RejectionCause =
   | 'draining' | 'not_ready' | 'unsupported_media' | 'no_media_ports' | 'no_dialog' | 'method_not_allowed';
 
 interface Rejection { status: number; reason: string; warning: string; cause: RejectionCause; retryAfter?: number }
+
+/** What a delayed-offer call's media is until the ACK's answer says otherwise (nothing is sent before). */
+const PENDING_MEDIA: NegotiatedMedia = {
+  codec: 'PCMU', payloadType: 0, telephoneEvent: { payloadType: 101, rate: 8000 }, remote: { address: '0.0.0.0', port: 0 },
+  direction: 'sendrecv', ptime: 20, remotePtime: undefined, hold: false, mediaIndex: 0,
+};
 
 const KNOWN_UNSUPPORTED = new Set(['REGISTER', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'MESSAGE', 'REFER', 'UPDATE', 'PRACK']);
 
@@ -240,10 +246,9 @@ export class SipIngress {
   private async startCall(tx: InviteServerTransaction, app: RoutingApp, config: RuntimeConfig, authUser: string | undefined): Promise<void> {
     const req = tx.request;
     const offer = req.body.toString('utf8');
-    if (offer.trim() === '') {
-      this.reject(tx, { status: 488, reason: 'Not Acceptable Here - No SDP Offer', warning: 'INVITE without an SDP offer is not supported', cause: 'unsupported_media' }, { appId: app.appId });
-      return;
-    }
+    // No SDP (delayed offer, as some PBXs and SBCs send): our offer goes in the 200 OK and the
+    // caller's answer comes in the ACK.
+    const delayedOffer = offer.trim() === '';
     let rtp: RtpSession;
     try {
       rtp = await RtpSession.open({
@@ -256,7 +261,9 @@ export class SipIngress {
       return;
     }
     const sdp = createSdpSessionState();
-    const neg = negotiateAnswer(offer, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, session: sdp });
+    const neg = delayedOffer
+      ? { ok: true as const, ...PENDING_MEDIA, answerSdp: buildOffer(sdp, { localAddress: this.o.advertiseHost, localPort: rtp.localPort }) }
+      : negotiateAnswer(offer, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, session: sdp });
     if (!neg.ok) {
       rtp.close();
       this.reject(tx, { status: 488, reason: 'Not Acceptable Here', warning: neg.reason, cause: 'unsupported_media' }, { appId: app.appId, sdpProblem: neg.code });
@@ -281,14 +288,14 @@ export class SipIngress {
     const authToken = config.appTokens.get(app.appId);
     const media = new CallMedia(rtp, this.o.clock, logger);
     const call = new Call(this.o, {
-      callUuid, app, invite: tx, rtpMedia: media, sdp, negotiated: neg, answerParams: params, logger,
+      callUuid, app, invite: tx, rtpMedia: media, sdp, negotiated: neg, answerParams: params, logger, delayedOffer,
       ...(authToken ? { authToken } : {}),
     }, (c) => this.forget(c));
     this.pending.set(tx.id, call);
     this.dialogs.set(this.dialogKey(call.callId, call.remoteTag, call.localTag), call);
     this.o.metrics.activeCalls.set(this.activeCalls);
     tx.once('ackTimeout', () => call.end(causeFor(9040, 'Error', 'no ACK for 200 OK')));
-    logger.info('call accepted', { source: `${tx.source.address}:${tx.source.port}`, transport: tx.source.transport, authType: app.auth.type, user: authUser, codec: neg.codec });
+    logger.info('call accepted', { source: `${tx.source.address}:${tx.source.port}`, transport: tx.source.transport, authType: app.auth.type, user: authUser, ...(delayedOffer ? { sdp: 'none in INVITE (we offer)' } : { codec: neg.codec }) });
 
     tx.respond(180, 'Ringing', { headers: [['Contact', `<sip:${app.appId}@${hostForUri(this.transport.advertised.host)}:${this.transport.advertised.port}>`]] });
     const started = performance.now();
@@ -320,8 +327,9 @@ export class SipIngress {
     this.o.metrics.activeCalls.set(this.activeCalls);
   }
 
-  private onAck(_req: SipRequest): void {
-    // The transaction layer matched it to the 2xx retransmitter; nothing else to do.
+  private onAck(req: SipRequest): void {
+    // The transaction layer has stopped the 2xx retransmissions; the call may need the ACK's SDP.
+    this.findDialog(req)?.ackReceived(req);
   }
 
   private onCancel(inviteTx: InviteServerTransaction): void {

@@ -62,7 +62,12 @@ class ScriptedCall implements CallControl {
   get signal(): AbortSignal { return this.ac.signal; }
 
   answer(): Promise<void> { if (!this.answered) { this.answered = true; this.events.push('answer'); } return Promise.resolve(); }
-  preAnswer(): Promise<void> { if (!this.earlyMedia) { this.earlyMedia = true; this.events.push('preAnswer'); } return Promise.resolve(); }
+  noEarlyMedia = false;
+  preAnswer(): Promise<boolean> {
+    if (this.noEarlyMedia) return Promise.resolve(false);
+    if (!this.earlyMedia) { this.earlyMedia = true; this.events.push('preAnswer'); }
+    return Promise.resolve(true);
+  }
 
   async play(source: FrameSource, until?: AbortSignal): Promise<boolean> {
     if (this.signal.aborted || until?.aborted) return false;
@@ -241,6 +246,13 @@ test('PreAnswer: early media before the 200, then the rest of the document answe
   const call = new ScriptedCall();
   await run(call, doc('<PreAnswer><Speak>early</Speak><Wait length="1"/></PreAnswer><Speak>late</Speak>'));
   assert.deepEqual(call.events, ['preAnswer', 'play:speak:early', 'silence:1000ms', 'answer', 'play:speak:late', 'hangup:4010']);
+});
+
+test('PreAnswer on a call that cannot have early media (no SDP in the INVITE): skipped, the rest runs', async () => {
+  const call = new ScriptedCall();
+  call.noEarlyMedia = true;
+  await run(call, doc('<PreAnswer><Speak>early</Speak></PreAnswer><Speak>late</Speak>'));
+  assert.deepEqual(call.events, ['answer', 'play:speak:late', 'hangup:4010']);
 });
 
 test('PreAnswer alone: the call is never answered and ends with 4010', async () => {

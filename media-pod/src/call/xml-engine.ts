@@ -116,7 +116,10 @@ export class XmlEngine {
         return { kind: 'replace', xml: res.xml, origin: 'redirect' };
       }
       case 'PreAnswer': {
-        await this.call.preAnswer();
+        if (!(await this.call.preAnswer())) {
+          this.logger.warn('PreAnswer skipped: the INVITE had no SDP offer, so there can be no early media', { line: verb.line });
+          return { kind: 'continue' };
+        }
         const next = await this.runVerbs(verb.children, true);
         return next;
       }

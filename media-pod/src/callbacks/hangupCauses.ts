@@ -39,6 +39,8 @@ export const HANGUP_CAUSES = {
   STREAM_CONNECT_FAILED: c(9030, 'Stream Connection Failed', 'NORMAL_TEMPORARY_FAILURE', true),
   /** sipflow: the caller never acknowledged our 200 OK (no ACK within 64*T1). */
   ACK_TIMEOUT: c(9040, 'Call Not Acknowledged', 'RECOVERY_ON_TIMER_EXPIRE', true),
+  /** sipflow: an INVITE without SDP got our offer in the 200 OK, and the ACK brought no usable answer. */
+  NO_SDP_ANSWER: c(9050, 'No Usable SDP Answer', 'INCOMPATIBLE_DESTINATION', true),
 } as const satisfies Record<string, HangupCause>;
 
 export type HangupCauseKey = keyof typeof HANGUP_CAUSES;

@@ -51,20 +51,23 @@ after(async () => {
 });
 
 const rejectedBy = (text: string, cause: string): number => metricValue(text, 'sipflow_sip_rejections_total', { cause });
+const acceptedFrom = (ip: string): number => pod.logs().filter((l) => l.msg === 'call accepted' && String(l.source).startsWith(`${ip}:`)).length;
 
-test('control: svcrack with the right password from 127.0.0.2 gets past digest auth (svcrack sends no SDP, so the pod answers 488)', { skip }, async () => {
+test('control: svcrack with the right password from 127.0.0.2 gets past digest auth and its call is accepted (no SDP: the pod offers in its 200 OK)', { skip }, async () => {
   const run = await runSvcrack({ podPort: pod.sipPort, appId: 'vault', username: 'eve', passwords: [PASSWORD], bindIp: '127.0.0.2', timeoutMs: 10_000,
-    stopWhen: async () => rejectedBy(await pod.metrics(), 'unsupported_media') >= 1 });
+    stopWhen: () => Promise.resolve(acceptedFrom('127.0.0.2') >= 1) });
   const m = await pod.metrics();
-  assert.equal(rejectedBy(m, 'unsupported_media'), 1, `the right password passed auth and reached the SDP check\n${run.output.slice(-1500)}`);
+  assert.ok(acceptedFrom('127.0.0.2') >= 1, `the right password passed auth and the call was accepted\n${run.output.slice(-1500)}`);
   assert.equal(metricValue(m, 'sipflow_auth_failures_total'), 0);
-  const line = pod.logs().find((l) => l.msg === 'request rejected' && l.cause === 'unsupported_media');
-  assert.match(String(line?.source), /^127\.0\.0\.2:/);
-  assert.match(run.output, /SIP\/2\.0 488 /, 'svcrack saw the 488');
+  const line = pod.logs().find((l) => l.msg === 'call accepted' && String(l.source).startsWith('127.0.0.2:'));
+  assert.equal(line?.user, 'eve');
+  assert.match(run.output, /SIP\/2\.0 (180|200) /, 'svcrack saw the call go through');
 });
 
 test('svcrack from 127.0.0.1 with 30 wrong passwords then the right one: at most 10 are checked, the source is locked out, the password is never found', { skip }, async () => {
   const before = await pod.metrics();
+  const acceptedBefore = acceptedFrom('127.0.0.1');
+  const answersBefore = answer.requests.filter((r) => r.path === '/answer').length;
   const run = await runSvcrack({
     podPort: pod.sipPort, appId: 'vault', username: 'eve', passwords: [...WRONG, PASSWORD], bindIp: '127.0.0.1', timeoutMs: 30_000,
     // svcrack retries forever while it gets answers; stop it once the lockout has refused it a while.
@@ -76,9 +79,9 @@ test('svcrack from 127.0.0.1 with 30 wrong passwords then the right one: at most
   assert.equal(metricValue(m, 'sipflow_auth_lockouts_total'), 1);
   assert.equal(metricValue(m, 'sipflow_auth_locked_sources'), 1);
   assert.ok(rejectedBy(m, 'locked_out') >= 50, 'svcrack kept trying and was refused while locked out');
-  // The right password never reached the credential check: no second pass of the SDP check, no call.
-  assert.equal(rejectedBy(m, 'unsupported_media'), rejectedBy(before, 'unsupported_media'));
-  assert.equal(answer.requests.filter((r) => r.path === '/answer').length, 0);
+  // The right password never reached the credential check: no call.
+  assert.equal(acceptedFrom('127.0.0.1'), acceptedBefore, 'no call from the attacker was accepted');
+  assert.equal(answer.requests.filter((r) => r.path === '/answer').length, answersBefore);
   assert.equal(run.cracked, undefined, `svcrack must not find the password: ${run.cracked ?? ''}`);
   assert.match(run.output, /found nothing/, 'svcrack reports that it found nothing');
   assert.ok(run.tried.length >= 10, `svcrack tried ${run.tried.length} passwords`);

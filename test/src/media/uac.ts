@@ -42,6 +42,8 @@ export class TestUac {
   private target: { port: number; user: string } = { port: 0, user: '' };
   private inviteRequest: SipRequest | undefined;
   private inviteBranch = '';
+  /** Delayed offer: the SDP answer our ACK carries. */
+  private ackSdp: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -82,7 +84,11 @@ export class TestUac {
   // ---- SIP ------------------------------------------------------------------------------------
 
   /** Sends the INVITE and resolves with the final response (ACKed already). */
-  async invite(podPort: number, user: string, opts: { telephoneEvent?: boolean; codec?: 'PCMU' | 'PCMA'; timeoutMs?: number } = {}): Promise<SipResponse> {
+  /**
+   * Calls the pod. `delayedOffer` sends the INVITE without SDP, as some PBXs do: the pod's offer
+   * comes in the 200 OK and our answer goes in the ACK (or, with 'no-answer-in-ack', does not).
+   */
+  async invite(podPort: number, user: string, opts: { telephoneEvent?: boolean; codec?: 'PCMU' | 'PCMA'; timeoutMs?: number; delayedOffer?: 'answer-in-ack' | 'no-answer-in-ack' } = {}): Promise<SipResponse> {
     this.target = { port: podPort, user };
     const te = opts.telephoneEvent ?? true;
     const [pt, rtpmap] = opts.codec === 'PCMA' ? [8, 'a=rtpmap:8 PCMA/8000'] : [0, 'a=rtpmap:0 PCMU/8000'];
@@ -91,6 +97,7 @@ export class TestUac {
       `m=audio ${this.rtpPort} RTP/AVP ${pt}${te ? ' 101' : ''}`, rtpmap,
       ...(te ? ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15'] : []), 'a=ptime:20', 'a=sendrecv', '',
     ].join('\r\n');
+    this.ackSdp = opts.delayedOffer === 'answer-in-ack' ? sdp : undefined;
     this.inviteBranch = `z9hG4bK${randomBytes(8).toString('hex')}`;
     const req = createRequest({
       method: 'INVITE', uri: `sip:${user}@127.0.0.1:${podPort}`,
@@ -104,7 +111,7 @@ export class TestUac {
         ['Contact', `<sip:caller@127.0.0.1:${this.sipPort}>`],
         ['Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS'],
       ],
-      body: sdp, contentType: 'application/sdp',
+      ...(opts.delayedOffer ? {} : { body: sdp, contentType: 'application/sdp' }),
     });
     this.inviteRequest = req;
     const sent = this.responses.length;
@@ -149,9 +156,10 @@ export class TestUac {
     return this.waitUntil(() => this.requests.find((r) => r.request.method === 'BYE'), timeoutMs, 'BYE from the media pod');
   }
 
-  private inDialogRequest(method: string, cseq: number): SipRequest {
+  private inDialogRequest(method: string, cseq: number, sdp?: string): SipRequest {
     const contact = this.contactOfPod() ?? `sip:${this.target.user}@127.0.0.1:${this.target.port}`;
     return createRequest({
+      ...(sdp ? { body: sdp, contentType: 'application/sdp' } : {}),
       method, uri: contact,
       headers: [
         ['Via', `SIP/2.0/UDP 127.0.0.1:${this.sipPort};branch=z9hG4bK${randomBytes(8).toString('hex')};rport`],
@@ -198,7 +206,7 @@ export class TestUac {
     // ACK every final response, retransmissions included (RFC 3261 §13.2.2.4 and §17.1.1.3).
     let ack: SipRequest;
     if (res.status < 300) {
-      ack = this.inDialogRequest('ACK', INVITE_CSEQ);
+      ack = this.inDialogRequest('ACK', INVITE_CSEQ, this.ackSdp);
       const contact = this.contactOfPod();
       if (contact) ack.uri = contact;
     } else {
