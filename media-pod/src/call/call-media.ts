@@ -82,11 +82,15 @@ export class CallMedia implements RtpFrameSource {
       decodeFrame(codec, payload, this.pcmFrame.pcm);
       b.pushInbound(this.pcmFrame, this.clock.wallNow());
     };
-    rtp.onDtmf = (digit: string) => {
-      this.logger.debug('dtmf received', { digit });
-      this.bridge?.dtmfReceived(digit, this.clock.wallNow());
-      for (const c of this.collectors) c.push(digit);
-    };
+    rtp.onDtmf = (digit: string) => this.digitReceived(digit, 'rfc4733');
+  }
+
+  /** A key press from the caller (RFC 4733 events, or SIP INFO): to the stream and any digit collector. */
+  digitReceived(digit: string, via: 'rfc4733' | 'sip-info'): void {
+    if (this.closed) return;
+    this.logger.debug('dtmf received', { digit, via });
+    this.bridge?.dtmfReceived(digit, this.clock.wallNow());
+    for (const c of this.collectors) c.push(digit);
   }
 
   /** Called by the RTP pacer every 20 ms. */

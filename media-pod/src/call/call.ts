@@ -305,6 +305,12 @@ export class Call implements CallControl {
     this.end(cause);
   }
 
+  /** A key press the caller sent as SIP INFO. */
+  infoDtmf(digit: string): void {
+    if (this.state === 'ended') return;
+    this.init.rtpMedia.digitReceived(digit, 'sip-info');
+  }
+
   /** The caller hung up (BYE) — answered already by the ingress. */
   remoteBye(): void { this.end(causeFor(4000, 'Caller')); }
 

@@ -360,6 +360,10 @@ export class SipIngress {
         const call = this.findDialog(tx.request);
         if (!call) { this.reject(tx, { status: 481, reason: 'Call/Transaction Does Not Exist', warning: 'no dialog matches this INFO', cause: 'no_dialog' }); return; }
         tx.respond(200, 'OK');
+        // Key presses as SIP INFO (some PBXs send them this way instead of RFC 4733); other
+        // INFO packages are acknowledged and ignored.
+        const digit = dtmfFromInfo(getHeader(tx.request, 'Content-Type') ?? '', tx.request.body);
+        if (digit) call.infoDtmf(digit);
         return;
       }
       default: {
@@ -372,6 +376,24 @@ export class SipIngress {
       }
     }
   }
+}
+
+/**
+ * The key in a SIP INFO body: `application/dtmf-relay` (`Signal=5` lines, the de-facto format) or
+ * `application/dtmf` (the bare key). Anything else, or a key outside 0-9 * # A-D, gives undefined.
+ */
+export function dtmfFromInfo(contentType: string, body: Buffer): string | undefined {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (body.length === 0 || body.length > 512) return undefined;
+  const text = body.toString('utf8');
+  let key: string | undefined;
+  if (type === 'application/dtmf-relay') key = /^\s*signal\s*=\s*(\S+)\s*$/im.exec(text)?.[1];
+  else if (type === 'application/dtmf') key = text.trim();
+  if (key === undefined) return undefined;
+  if (key === '10') key = '*'; // some gateways send the RFC 4733 event code
+  else if (key === '11') key = '#';
+  key = key.toUpperCase();
+  return /^[0-9*#A-D]$/.test(key) ? key : undefined;
 }
 
 function hostForUri(host: string): string { return host.includes(':') ? `[${host}]` : host; }

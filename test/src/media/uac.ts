@@ -151,6 +151,17 @@ export class TestUac {
     return r.response;
   }
 
+  /** Sends an in-dialog INFO (e.g. a key press as application/dtmf-relay); resolves with the response. */
+  async info(contentType: string, body: string, timeoutMs = 5000): Promise<SipResponse> {
+    this.cseq++;
+    const cseq = this.cseq;
+    const req = this.inDialogRequest('INFO', cseq);
+    const withBody = { ...req, body: Buffer.from(body, 'utf8'), headers: [...req.headers, { name: 'Content-Type', value: contentType }] };
+    this.sip.send(serializeMessage(withBody), this.target.port, '127.0.0.1');
+    const r = await this.waitUntil(() => this.responses.find((x) => cseqMethod(x.response) === 'INFO' && cseqNumber(x.response) === cseq), timeoutMs, 'response to INFO');
+    return r.response;
+  }
+
   /** The BYE the pod sent us (already answered 200). */
   byeFromPod(timeoutMs = 10_000): Promise<{ at: number; request: SipRequest }> {
     return this.waitUntil(() => this.requests.find((r) => r.request.method === 'BYE'), timeoutMs, 'BYE from the media pod');

@@ -121,6 +121,24 @@ test('<GetDigits> with a nested <Speak>: the caller\'s RFC 4733 1, 2, # reach th
   assert.equal((await hangupOf(uuid)).HangupCauseCode, '4000');
 });
 
+test('<GetDigits> with key presses sent as SIP INFO (application/dtmf-relay and application/dtmf): Digits=4*7', async () => {
+  rig.answer.route('/digits', '<Response><Hangup/></Response>');
+  const r = plivo.Response();
+  r.addGetDigits({ action: `${rig.answer.url}/digits`, method: 'POST', timeout: 10, finishOnKey: '#', numDigits: 5 }).addSpeak('Enter your code.');
+  const uac = await call(r.toXML());
+  const uuid = await lastCallUuid();
+  await uac.waitUntil(() => audio(uac.rtpIn).length > 5, 10_000, 'the prompt');
+  for (const [type, body] of [
+    ['application/dtmf-relay', 'Signal=4\r\nDuration=160\r\n'], ['application/dtmf', '*'],
+    ['application/dtmf-relay', 'Signal= 7\r\nDuration= 100\r\n'], ['application/x-unrelated', 'Signal=9'], ['application/dtmf-relay', 'Signal=11\r\n'],
+  ] as const) {
+    assert.equal((await uac.info(type, body)).status, 200);
+  }
+  const action = await rig.answer.waitFor('/digits', (q) => q.params.CallUUID === uuid, 15_000);
+  assert.equal(action.params.Digits, '4*7', 'the unrelated INFO is ignored and event code 11 is #');
+  await uac.byeFromPod(10_000);
+});
+
 function pressesOf(uac: TestUac): Array<{ code: number; end: boolean; marker: boolean }> {
   const te = uac.remoteMedia!.telephoneEventPt!;
   const presses = new Map<number, { code: number; end: boolean; marker: boolean }>();
