@@ -34,6 +34,7 @@ export class OperatorMetrics implements WorkQueueMetrics, ReconcileMetrics, Info
   private readonly leaderGauge: Gauge;
   private readonly informerRestarts: Counter<'resource' | 'cause'>;
   private readonly writes: Counter<'kind' | 'verb'>;
+  private readonly events: Counter<'outcome'>;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -58,6 +59,11 @@ export class OperatorMetrics implements WorkQueueMetrics, ReconcileMetrics, Info
     this.leaderGauge = new Gauge({ name: 'sipflow_operator_leader', help: '1 while this instance is the leader (or runs without election).', registers });
     this.informerRestarts = new Counter({ name: 'sipflow_operator_informer_restarts_total', help: 'Informer restarts after an error or a silent watch.', labelNames: ['resource', 'cause'], registers });
     this.writes = new Counter({ name: 'sipflow_operator_api_writes_total', help: 'Writes the operator made to the API.', labelNames: ['kind', 'verb'], registers });
+    this.events = new Counter({
+      name: 'sipflow_operator_events_total',
+      help: 'Kubernetes Events by outcome: sent, failed, dropped (queue full or cleared), folded (into an identical queued one).',
+      labelNames: ['outcome'], registers,
+    });
   }
 
   // ReconcileMetrics
@@ -75,6 +81,8 @@ export class OperatorMetrics implements WorkQueueMetrics, ReconcileMetrics, Info
   restart(resource: string, cause: 'error' | 'watchdog'): void { this.informerRestarts.inc({ resource, cause }); }
 
   wrote(kind: string, verb: 'apply' | 'delete' | 'status'): void { this.writes.inc({ kind, verb }); }
+  // EventMetrics
+  event(outcome: 'sent' | 'failed' | 'dropped' | 'folded', count = 1): void { this.events.inc({ outcome }, count); }
   setLeader(leading: boolean): void { this.leaderGauge.set(leading ? 1 : 0); }
   setConfig(c: ConfigSummary): void {
     this.generationInfo.reset();
