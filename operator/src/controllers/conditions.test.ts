@@ -47,6 +47,7 @@ describe('planStatus', () => {
     const next = planStatus('SipApplication', first.status, failing, T1);
     assert.deepEqual(next.transition, { from: 'True', to: 'False' });
     assert.equal(next.status.sipUri, undefined);
+    assert.equal(next.patch.sipUri, null, 'the merge patch removes it explicitly');
     const c = (next.status.conditions as { lastTransitionTime: string; reason: string }[])[0];
     assert.equal(c?.lastTransitionTime, metaTime(T1));
     assert.equal(c?.reason, 'IpAclNotFound');
@@ -65,10 +66,18 @@ describe('planStatus', () => {
     assert.equal(planStatus('IpAcl', { ...p.status, entryCount: 7 }, r, T1).changed, true);
   });
 
-  it('leaves other conditions alone (server-side apply merges the list by type)', () => {
-    const current = { observedGeneration: 3, conditions: [{ type: 'Argo', status: 'True', reason: 'X', message: '', lastTransitionTime: 'x' }] };
+  it('leaves other conditions alone: the merge patch carries the whole list, Ready replaced in place', () => {
+    const argo = { type: 'Argo', status: 'True', reason: 'X', message: '', lastTransitionTime: 'x' };
+    const current = { observedGeneration: 3, conditions: [argo] };
     const p = planStatus('SipApplication', current, result(), T0);
     assert.deepEqual((p.status.conditions as { type: string }[]).map((c) => c.type), ['Ready']);
+    assert.deepEqual((p.patch.conditions as { type: string }[]).map((c) => c.type), ['Argo', 'Ready']);
     assert.deepEqual(p.transition, { from: undefined, to: 'True' });
+    const stale = { type: 'Ready', status: 'False', reason: 'IpAclNotFound', message: 'x', lastTransitionTime: 'y' };
+    const q = planStatus('SipApplication', { conditions: [stale, argo] }, result(), T1);
+    assert.deepEqual((q.patch.conditions as { type: string; status: string }[]).map((c) => `${c.type}=${c.status}`), ['Ready=True', 'Argo=True']);
+    assert.deepEqual(q.patch.conditions, [{ ...(q.status.conditions as unknown[])[0] as object }, argo]);
+    assert.equal(q.patch.sipUri, 'sip:a@d');
+    assert.equal('entryCount' in q.patch, false, 'fields nobody set are not touched');
   });
 });

@@ -19,8 +19,14 @@ export interface Condition {
 }
 
 export interface StatusPlan {
-  /** The status to apply: the operator's fields only (SSA merges conditions by type). */
+  /** The operator's fields of the status as they should read. */
   status: Record<string, unknown>;
+  /**
+   * The JSON merge patch for `.status`: the operator's fields, `null` for one of them to remove,
+   * and the whole conditions list (merge patch replaces lists) with other writers' conditions kept.
+   * Sent with the object's resourceVersion, so a condition added meanwhile is not lost (409, retry).
+   */
+  patch: Record<string, unknown>;
   /** False when the object already shows exactly this. */
   changed: boolean;
   /** Set when Ready's status differs from what the object showed (undefined = no condition yet). */
@@ -63,6 +69,20 @@ export function planStatus(kind: string, currentStatus: unknown, result: ObjectR
   if (kind === 'SipApplication' && result.sipUri !== undefined) status.sipUri = result.sipUri;
   if (kind === 'IpAcl' && result.entryCount !== undefined) status.entryCount = result.entryCount;
 
+  const others = Array.isArray(current.conditions) ? current.conditions : [];
+  let placed = false;
+  const conditions = others.map((c: unknown) => {
+    if (!isPlainObject(c) || c.type !== 'Ready') return c;
+    if (placed) return undefined;
+    placed = true;
+    return ready;
+  }).filter((c) => c !== undefined);
+  if (!placed) conditions.push(ready);
+  const patch: Record<string, unknown> = { ...status, conditions };
+  for (const field of ['observedGeneration', 'sipUri', 'entryCount']) {
+    if (patch[field] === undefined && current[field] !== undefined) patch[field] = null;
+  }
+
   const same =
     prev !== undefined &&
     prev.status === ready.status &&
@@ -74,6 +94,7 @@ export function planStatus(kind: string, currentStatus: unknown, result: ObjectR
     (kind !== 'IpAcl' || current.entryCount === status.entryCount);
   return {
     status,
+    patch,
     changed: !same,
     ...(prev?.status !== to ? { transition: { from: prev?.status, to } } : {}),
   };

@@ -6,7 +6,7 @@ import { render, toKubeObjects } from '../render/render.js';
 import { KubeApiWriter } from '../runtime/apply.js';
 import { ApiServerVerifier, type SeenRequest } from '../runtime/api-verifier.js';
 import { FakeClock } from '../runtime/clock.js';
-import { ConfigReconciler, KubeSecretReader, resultKey, type ConfigSources } from './config.js';
+import { ConfigReconciler, KubeSecretReader, digestOutput, resultKey, type ConfigSources } from './config.js';
 import { ReferencedSecrets } from './secrets.js';
 import { StatusReconciler } from './status.js';
 import { CRDS } from './operator.js';
@@ -92,6 +92,20 @@ describe('ConfigReconciler against a scripted API server', () => {
     assert.equal(rec.results().get(resultKey({ kind: 'SipApplication', namespace: 'team', name: 'alpha' }))?.ready, true);
   });
 
+  it('compares with outputs cached as digests, and still notices a changed shard', async () => {
+    outputs = expected().map((o) => digestOutput(structuredClone({ ...o, metadata: { ...o.metadata, resourceVersion: '5' } })));
+    const routing = outputs.find((o) => o.metadata.name === 'sipflow-routing-0') as KubeObject;
+    assert.match(String((routing.data as Record<string, string>)['routing.json']), /^sha256:[0-9a-f]{64}$/, 'the cache holds no shard text');
+    const before = api.seen.length;
+    await reconciler().reconcile();
+    assert.equal(api.seen.length, before, `no API call, saw ${api.calls().slice(before).join(', ')}`);
+    // Someone edits a shard behind the operator's back: its digest no longer matches.
+    outputs = expected().map((o) => digestOutput(structuredClone(o.metadata.name === 'sipflow-routing-0' ? { ...o, data: { 'routing.json': '{}' } } : o)));
+    api.expect({ method: 'PATCH', path: `/api/v1/namespaces/${NS}/configmaps/sipflow-routing-0` });
+    await reconciler().reconcile();
+    api.verify();
+  });
+
   it('does not repeat its own write while the cache has not caught up', async () => {
     const rec = reconciler();
     api.expect(...expected().map((o) => ({ method: 'PATCH', path: `/api/v1/namespaces/${NS}/${o.kind === 'Secret' ? 'secrets' : 'configmaps'}/${o.metadata.name}` })));
@@ -100,6 +114,26 @@ describe('ConfigReconciler against a scripted API server', () => {
     await rec.reconcile(); // outputs (the "cache") are still empty
     assert.equal(api.seen.length, n);
     api.verify();
+  });
+
+  it('tells its own applied writes arriving through the output informer from anyone else\'s changes', async () => {
+    const rec = reconciler();
+    let rv = 100;
+    api.expect(...expected().map((o) => ({
+      method: 'PATCH', path: `/api/v1/namespaces/${NS}/${o.kind === 'Secret' ? 'secrets' : 'configmaps'}/${o.metadata.name}`,
+      respond: (req: SeenRequest) => {
+        const b = req.body as KubeObject;
+        return { ...b, metadata: { ...b.metadata, resourceVersion: String(++rv) } };
+      },
+    })));
+    await rec.reconcile();
+    api.verify();
+    const index = expected().find((o) => o.metadata.name === 'sipflow-routing-index') as KubeObject;
+    const at = (v: string): KubeObject => ({ ...index, metadata: { ...index.metadata, resourceVersion: v } });
+    assert.equal(rec.observeOutput(at('103'), false), false, 'our own write: no re-render');
+    assert.equal(rec.observeOutput(at('150'), false), true, 'someone changed it after us');
+    assert.equal(rec.observeOutput(at('103'), false), true, 'forgotten after a foreign change');
+    assert.equal(rec.observeOutput(at('101'), true), true, 'a delete always counts');
   });
 
   it('deletes stale shards only after the index points away from them', async () => {
@@ -158,11 +192,14 @@ describe('ConfigReconciler against a scripted API server', () => {
     assert.equal(api.calls().filter((c) => c.startsWith('GET')).length, 1);
   });
 
-  it('patches status through the status subresource with SSA, only when it changes', async () => {
+  it('patches status with a JSON merge patch on the status subresource, guarded by resourceVersion, only when it changes', async () => {
     const rec = reconciler();
     api.expect(...expected().map((o) => ({ method: 'PATCH', path: `/api/v1/namespaces/${NS}/${o.kind === 'Secret' ? 'secrets' : 'configmaps'}/${o.metadata.name}` })));
     await rec.reconcile();
     const obj = crs[0] as KubeObject;
+    obj.metadata.resourceVersion = '11';
+    // Someone else's condition must survive the merge patch (which replaces lists).
+    obj.status = { conditions: [{ type: 'Argo', status: 'True', reason: 'Synced', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] };
     const clock = new FakeClock();
     const status = new StatusReconciler({
       crd: CRDS.SipApplication, get: () => obj, results: () => rec.results(),
@@ -171,22 +208,62 @@ describe('ConfigReconciler against a scripted API server', () => {
     api.expect({
       method: 'PATCH', path: '/apis/sipflow.io/v1alpha1/namespaces/team/sipapplications/alpha/status',
       check: (req) => {
-        ssa(req);
-        const b = req.body as { kind: string; spec?: unknown; status: { sipUri: string; observedGeneration: number; conditions: { status: string }[] } };
-        assert.equal(b.kind, 'SipApplication');
+        assert.equal(req.contentType, 'application/merge-patch+json');
+        assert.equal(req.query.get('fieldManager'), 'sipflow-operator');
+        const b = req.body as { metadata?: { resourceVersion?: string }; spec?: unknown; status: { sipUri: string; observedGeneration: number; conditions: { type: string; status: string }[] } };
+        assert.equal(b.metadata?.resourceVersion, '11', 'precondition: the version the plan was computed from');
         assert.equal(b.spec, undefined, 'never writes spec');
         assert.equal(b.status.sipUri, `sip:alpha@${DOMAIN}`);
         assert.equal(b.status.observedGeneration, 1);
-        assert.equal(b.status.conditions[0]?.status, 'True');
+        assert.deepEqual(b.status.conditions.map((c) => `${c.type}=${c.status}`), ['Argo=True', 'Ready=True']);
       },
-      respond: (req) => req.body,
+      respond: (req) => ({ ...obj, metadata: { ...obj.metadata, resourceVersion: '12' }, status: (req.body as { status: unknown }).status }),
     });
     assert.equal(await status.reconcile('team/alpha'), 'patched');
     const written = (api.seen[api.seen.length - 1]?.body as { status: unknown }).status;
+    // The informer has not delivered our write yet: no second write.
+    assert.equal(await status.reconcile('team/alpha'), 'unchanged', 'compares with its own write while the cache is stale');
+    // Now it has: the update event is ours, and the object needs nothing.
+    const updated: KubeObject = { ...obj, metadata: { ...obj.metadata, resourceVersion: '12' }, status: written };
+    assert.equal(status.isOwnWrite(updated), true);
+    assert.equal(status.isOwnWrite(updated), false, 'forgotten once seen');
     obj.status = written;
+    obj.metadata.resourceVersion = '12';
     assert.equal(await status.reconcile('team/alpha'), 'unchanged');
+    assert.equal(status.pendingOwnWrites, 0);
     obj.metadata.generation = 2;
     assert.equal(await status.reconcile('team/alpha'), 'waiting-for-render', 'a newer generation waits for its render');
     api.verify();
   });
+
+  it('a status change based on a stale cache is sent with the stale resourceVersion and fails with 409', async () => {
+    const rec = reconciler();
+    api.expect(...expected().map((o) => ({ method: 'PATCH', path: `/api/v1/namespaces/${NS}/${o.kind === 'Secret' ? 'secrets' : 'configmaps'}/${o.metadata.name}` })));
+    await rec.reconcile();
+    const obj = crs[0] as KubeObject;
+    obj.metadata.resourceVersion = '20';
+    const status = new StatusReconciler({
+      crd: CRDS.SipApplication, get: () => obj, results: () => rec.results(),
+      writer: new KubeApiWriter(api.kubeConfig()), clock: new FakeClock(), logger,
+    });
+    api.expect({ method: 'PATCH', path: '/apis/sipflow.io/v1alpha1/namespaces/team/sipapplications/alpha/status', respond: () => ({ ...obj, metadata: { ...obj.metadata, resourceVersion: '21' } }) });
+    assert.equal(await status.reconcile('team/alpha'), 'patched');
+    // The world changes before the cache caught up with the write: the credential disappears.
+    crs = [app('alpha')];
+    api.expect(...expected().map((o) => ({ method: 'PATCH', path: `/api/v1/namespaces/${NS}/${o.kind === 'Secret' ? 'secrets' : 'configmaps'}/${o.metadata.name}` })));
+    await rec.reconcile();
+    api.expect({
+      method: 'PATCH', path: '/apis/sipflow.io/v1alpha1/namespaces/team/sipapplications/alpha/status', status: 409,
+      check: (req) => {
+        const b = req.body as { metadata?: { resourceVersion?: string }; status: { sipUri?: unknown; conditions: { status: string }[] } };
+        assert.equal(b.metadata?.resourceVersion, '20');
+        assert.equal(b.status.conditions[0]?.status, 'False');
+        assert.equal(b.status.sipUri, null, 'merge patch removes sipUri explicitly');
+      },
+      respond: () => ({ kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' }),
+    });
+    await assert.rejects(status.reconcile('team/alpha'), (e: { code?: number }) => e.code === 409);
+    api.verify();
+  });
+
 });

@@ -15,11 +15,11 @@ import { MANAGED_BY_LABELS } from '../render/render.js';
 import { KubeApiWriter, type KubeWriter } from '../runtime/apply.js';
 import { systemClock, type Clock } from '../runtime/clock.js';
 import { Controller } from '../runtime/controller.js';
-import { EventRecorder, EventsV1Sink, type EventSink } from '../runtime/events.js';
+import { EventRecorder, EventsV1Sink, type EventRecorderOptions, type EventSink } from '../runtime/events.js';
 import { Informer, objectKeyOf, type InformerEvent } from '../runtime/informer.js';
 import { KubeLeaseClient, LeaderElector, type LeaseClient } from '../runtime/leader.js';
 import { coreResource, customResource, type CustomResourceName } from '../runtime/resources.js';
-import { CONFIG_KEY, ConfigReconciler, KubeSecretReader, type SecretReader } from './config.js';
+import { CONFIG_KEY, ConfigReconciler, KubeSecretReader, digestOutput, type SecretReader } from './config.js';
 import { ReferencedSecrets } from './secrets.js';
 import { StatusReconciler } from './status.js';
 
@@ -60,6 +60,8 @@ export interface SipflowOperatorOptions {
   drainMs?: number;
   writer?: KubeWriter;
   events?: EventSink;
+  /** Bounds and rate of the best-effort Event queue (defaults in EventRecorderOptions). */
+  eventQueue?: Pick<EventRecorderOptions, 'maxQueued' | 'qps' | 'burst' | 'concurrency'>;
   secretReader?: SecretReader;
 }
 
@@ -83,6 +85,7 @@ export class SipflowOperator {
   private readonly secrets = new ReferencedSecrets();
   private readonly config: ConfigReconciler;
   private readonly statusReconcilers = new Map<SipflowKind, StatusReconciler>();
+  private readonly recorder: EventRecorder;
   private readonly elector: LeaderElector | undefined;
   private term: Term | undefined;
   private termStopping: Promise<void> = Promise.resolve();
@@ -113,12 +116,11 @@ export class SipflowOperator {
     this.secretInformer.metrics = opts.metrics;
     this.secretInformer.on((ev) => this.onSecret(ev));
     this.outputInformers = (['ConfigMap', 'Secret'] as const).map((k) => {
-      const inf = new Informer(kc, { ...common, resource: coreResource(kc, k, opts.namespace), labelSelector: MANAGED_SELECTOR });
+      const inf = new Informer(kc, { ...common, resource: coreResource(kc, k, opts.namespace), labelSelector: MANAGED_SELECTOR, transform: digestOutput });
       inf.metrics = opts.metrics;
       inf.on((ev) => {
         if (ev.type === 'resync') return;
-        this.config.observeOutput(ev.obj as unknown as KubeObject, ev.type === 'delete');
-        this.term?.config.queue.add(CONFIG_KEY);
+        if (this.config.observeOutput(ev.obj as unknown as KubeObject, ev.type === 'delete')) this.term?.config.queue.add(CONFIG_KEY);
       });
       return inf;
     });
@@ -146,7 +148,11 @@ export class SipflowOperator {
       onApplied: (s) => opts.metrics.setConfig(s),
       onWrite: (kind, verb) => opts.metrics.wrote(kind, verb),
     });
-    const recorder = new EventRecorder(opts.events ?? new EventsV1Sink(kc), this.identity, opts.logger.child({ component: 'events' }));
+    this.recorder = new EventRecorder({
+      sink: opts.events ?? new EventsV1Sink(kc), reportingInstance: this.identity, logger: opts.logger.child({ component: 'events' }),
+      clock: this.clock, metrics: opts.metrics, ...opts.eventQueue,
+    });
+    const recorder = this.recorder;
     for (const kind of KINDS) {
       this.statusReconcilers.set(kind, new StatusReconciler({
         crd: CRDS[kind],
@@ -246,7 +252,10 @@ export class SipflowOperator {
     const term = this.term;
     if (!term) return;
     if (specChanged) term.config.queue.add(CONFIG_KEY);
-    if (ev.type !== 'delete') term.status.get(kind)?.queue.add(key);
+    if (ev.type === 'delete') return;
+    // The update our own status write caused: the status reconciler already knows what it says.
+    if (ev.type === 'update' && !specChanged && this.statusReconcilers.get(kind)?.isOwnWrite(ev.obj as unknown as KubeObject)) return;
+    term.status.get(kind)?.queue.add(key);
   }
 
   /**
@@ -292,7 +301,7 @@ export class SipflowOperator {
         logger: this.log,
         metrics,
         // Status writes are independent per object; a few in flight hide the API round trip.
-        workers: this.opts.statusWorkers ?? 8,
+        workers: this.opts.statusWorkers ?? 16,
         queue: { metrics, clock: this.clock },
         describe: (k) => `${kind} ${k}`,
         reconcile: async (key, signal) => {
@@ -321,6 +330,8 @@ export class SipflowOperator {
     const term = this.term;
     if (!term) return;
     this.term = undefined;
+    // Events queued by this term are about transitions a successor will judge for itself.
+    this.recorder.clear();
     const drainMs = this.opts.drainMs ?? 10_000;
     this.log.info('stopped reconciling');
     this.termStopping = Promise.all([term.config, ...term.status.values()].map((c) => c.stop(drainMs))).then(() => undefined);

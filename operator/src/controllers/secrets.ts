@@ -31,15 +31,23 @@ export class ReferencedSecrets {
   has(namespace: string, name: string): boolean { return this.refs.has(`${namespace}/${name}`); }
   keys(): readonly string[] { return [...this.refs]; }
 
-  /** Informer transform: full Secret if referenced now, else metadata only. */
+  /**
+   * Informer transform: identity, type and data if referenced now (what the render reads; labels,
+   * annotations and the rest are dropped), else identity only.
+   */
   readonly transform = <T extends SecretLike>(obj: T): T => {
     const ns = obj.metadata?.namespace ?? '';
     const name = obj.metadata?.name ?? '';
-    if (this.refs.has(`${ns}/${name}`)) return obj;
     const slim = {
       apiVersion: obj.apiVersion, kind: obj.kind,
       metadata: { name, namespace: ns, ...(obj.metadata?.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}), ...(obj.metadata?.uid ? { uid: obj.metadata.uid } : {}) },
-    } as T;
+    } as T & { type?: unknown; data?: unknown };
+    if (this.refs.has(`${ns}/${name}`)) {
+      const full = obj as T & { type?: unknown; data?: unknown };
+      if (full.type !== undefined) slim.type = full.type;
+      if (full.data !== undefined) slim.data = full.data;
+      return slim;
+    }
     this.bare.add(slim);
     return slim;
   };

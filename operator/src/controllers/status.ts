@@ -1,9 +1,14 @@
 /**
  * The status reconciler of one custom-resource kind: it writes what the last applied render
  * said about the object (Ready, observedGeneration, sipUri or entryCount) to the status
- * subresource, only when that differs from what the object shows, and records an Event when
- * Ready flips. It waits for a render of the object's current generation, so Ready=True always
- * means "the config that serves this is written".
+ * subresource, only when that differs from what the object shows, and queues an Event when
+ * Ready flips (sent later, best-effort: see EventRecorder). It waits for a render of the
+ * object's current generation, so Ready=True always means "the config that serves this is written".
+ *
+ * It remembers its own writes until the informer has caught up with them: a visit in between
+ * compares against what it wrote (not the stale cache), so it neither repeats the write nor
+ * records the transition twice, and the watch update its own write causes need not queue the
+ * object again (isOwnWrite).
  */
 import type { KubeObject } from '../api/types.js';
 import type { Logger } from '../log.js';
@@ -21,7 +26,7 @@ export interface StatusReconcilerOptions {
   get(namespace: string, name: string): KubeObject | undefined;
   results(): ReadonlyMap<string, ObjectResult>;
   writer: KubeWriter;
-  recorder?: EventRecorder;
+  recorder?: Pick<EventRecorder, 'record'>;
   clock: Clock;
   logger: Logger;
   onWrite?: (kind: string) => void;
@@ -29,10 +34,36 @@ export interface StatusReconcilerOptions {
 
 export type StatusOutcome = 'gone' | 'waiting-for-render' | 'unchanged' | 'patched';
 
+/** One status write whose watch event the cache may not have delivered yet. */
+interface OwnWrite {
+  /** The resourceVersion the write was based on (the cache's, before). */
+  before: string | undefined;
+  /** The resourceVersion the write produced. */
+  after: string | undefined;
+  status: Record<string, unknown>;
+}
+
 export class StatusReconciler {
+  private readonly written = new Map<string, OwnWrite>();
+
   constructor(private readonly opts: StatusReconcilerOptions) {}
 
   get kind(): string { return this.opts.crd.kind; }
+
+  /** Writes whose watch event has not been seen yet (bounded by the objects being written). */
+  get pendingOwnWrites(): number { return this.written.size; }
+
+  /**
+   * True when `obj` (from a watch update) is the result of our own last status write: nothing
+   * new to reconcile. Forgets the write either way once the cache has moved past it.
+   */
+  isOwnWrite(obj: KubeObject): boolean {
+    const key = `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
+    const w = this.written.get(key);
+    if (!w || obj.metadata.resourceVersion === w.before) return false;
+    this.written.delete(key);
+    return w.after !== undefined && obj.metadata.resourceVersion === w.after;
+  }
 
   /** `key` is `namespace/name`. */
   async reconcile(key: string, signal?: AbortSignal): Promise<StatusOutcome> {
@@ -41,18 +72,31 @@ export class StatusReconciler {
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
     const obj = o.get(namespace, name);
-    if (!obj) return 'gone';
+    if (!obj) {
+      this.written.delete(key);
+      return 'gone';
+    }
     const result = o.results().get(resultKey({ kind: o.crd.kind, namespace, name }));
     // No render of this generation yet: the config key is queued and will queue us again.
     if (!result || result.generation !== obj.metadata.generation) return 'waiting-for-render';
-    const plan = planStatus(o.crd.kind, obj.status, result, o.clock.wallNow());
+    const rv = obj.metadata.resourceVersion;
+    let w = this.written.get(key);
+    if (w && rv !== w.before) {
+      this.written.delete(key);
+      w = undefined;
+    }
+    // The cache still shows the object as it was before our last write: compare with what we wrote.
+    const plan = planStatus(o.crd.kind, w ? w.status : obj.status, result, o.clock.wallNow());
     if (!plan.changed) return 'unchanged';
     if (signal?.aborted) throw new ReconcileAbortedError();
-    await o.writer.patchStatus({ ...o.crd, namespace, name }, plan.status);
+    // Based on a stale cache (w set) the precondition fails with 409 and the retry sees the new object.
+    const after = await o.writer.patchStatus({ ...o.crd, namespace, name }, plan.patch, rv);
+    const status = Object.fromEntries(Object.entries(plan.patch).filter(([, v]) => v !== null));
+    this.written.set(key, { before: rv, after, status });
     o.onWrite?.(o.crd.kind);
     if (plan.transition && o.recorder) {
       const ready = plan.transition.to === 'True';
-      await o.recorder.record(
+      o.recorder.record(
         {
           apiVersion: `${o.crd.group}/${o.crd.version}`, kind: o.crd.kind, namespace, name,
           ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}),
