@@ -46,6 +46,25 @@ export function toCel(value: unknown, schema: SchemaNode | undefined): CelInput 
   return null;
 }
 
+/** Per schema node: does anything below it (rules, set/map list types) need walking? */
+const walkNeeded = new WeakMap<SchemaNode, boolean>();
+
+/**
+ * True when `schema` or a node below it carries a CEL rule or a set/map list type. A subtree
+ * without any produces no errors, so the walk skips it: rendering 10,000 objects otherwise
+ * visited (and built path strings for) every field of every object.
+ */
+export function needsWalk(schema: SchemaNode): boolean {
+  let v = walkNeeded.get(schema);
+  if (v === undefined) {
+    const lt = schema['x-kubernetes-list-type'];
+    v = (schema['x-kubernetes-validations']?.length ?? 0) > 0 || lt === 'set' || lt === 'map' ||
+      Object.values(schema.properties ?? {}).some(needsWalk) || (schema.items !== undefined && needsWalk(schema.items));
+    walkNeeded.set(schema, v);
+  }
+  return v;
+}
+
 export interface WalkOptions {
   /** JSON pointers (ajv instancePath) that already failed schema validation: CEL below them is skipped. */
   failedPointers: string[];
@@ -76,7 +95,7 @@ export function walkRules(
   opts: WalkOptions,
   out: FieldError[],
 ): void {
-  if (value === undefined) return;
+  if (value === undefined || !needsWalk(schema)) return;
   // A rule over a subtree that already failed schema validation would only report noise
   // (or trip over a wrong type); its children are still checked on their own.
   const malformed = opts.failedPointers.some((f) => f === pointer || f.startsWith(pointer + '/'));
@@ -104,9 +123,10 @@ export function walkRules(
   if (isPlainObject(value) && schema.properties) {
     const old = isPlainObject(oldValue) ? oldValue : undefined;
     for (const [k, sub] of Object.entries(schema.properties)) {
+      if (value[k] === undefined || !needsWalk(sub)) continue;
       walkRules(sub, value[k], old?.[k], joinPath(path, k), `${pointer}/${k}`, opts, out);
     }
-  } else if (Array.isArray(value) && schema.items) {
+  } else if (Array.isArray(value) && schema.items && needsWalk(schema.items)) {
     const itemSchema = schema.items;
     const mapKeys = schema['x-kubernetes-list-type'] === 'map' ? schema['x-kubernetes-list-map-keys'] ?? [] : undefined;
     const oldByKey = new Map<string, unknown>();

@@ -169,11 +169,18 @@ function pack<T>(items: T[], size: (item: T) => number, budget: number): T[][] {
   return out;
 }
 
-/** Upper bound of the bytes an item adds when nested two levels deep in canonical JSON. */
+/**
+ * Upper bound of the bytes an item adds when nested two levels deep in canonical JSON. Key order
+ * does not change the length, so this measures plain JSON.stringify (no sorted copy per item):
+ * canonicalJson(value) is that text plus a newline, i.e. one more byte and one more line.
+ */
 function nestedSize(key: string, value: unknown): number {
-  const text = canonicalJson(value);
-  const lines = text.split('\n').length;
-  return Buffer.byteLength(text, 'utf8') + lines * 4 + Buffer.byteLength(key, 'utf8') + 8;
+  const text = JSON.stringify(value, null, 2);
+  let newlines = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) newlines++;
+  const bytes = Buffer.byteLength(text, 'utf8') + 1;
+  const lines = newlines + 2;
+  return bytes + lines * 4 + Buffer.byteLength(key, 'utf8') + 8;
 }
 
 export function render(input: RenderInput): RenderResult {

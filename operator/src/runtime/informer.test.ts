@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, setLogSink } from '../log.js';
 import { FakeClock } from './clock.js';
-import { Informer, type InformerEvent } from './informer.js';
+import { Informer, LAST_APPLIED_ANNOTATION, stripForCache, type InformerEvent } from './informer.js';
 import { coreResource } from './resources.js';
 
 setLogSink(() => {});
@@ -144,5 +144,44 @@ describe('Informer against a fake API server', () => {
     assert.equal(restarts.length, restartsBefore);
     assert.equal(api.lists.length, 3);
     assert.equal(inf.healthy(), false);
+  });
+
+  it('caches listed and watched objects without managedFields or the last-applied annotation', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'f', server: api.url, skipTLSVerify: true }], users: [{ name: 'u' }],
+      contexts: [{ name: 'c', cluster: 'f', user: 'u' }], currentContext: 'c',
+    });
+    const heavy = (name: string, rv: string, annotations: Record<string, string>): unknown => ({
+      apiVersion: 'v1', kind: 'ConfigMap',
+      metadata: {
+        name, namespace: 'ns', resourceVersion: rv, annotations,
+        managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:data': { 'f:k': {} } } }],
+      },
+      data: { k: rv },
+    });
+    const lastApplied = { [LAST_APPLIED_ANNOTATION]: '{"apiVersion":"v1","kind":"ConfigMap"}' };
+    api.listReplies.push({ status: 200, items: [heavy('x', '30', { ...lastApplied, team: 'voice' }), heavy('y', '31', lastApplied)], rv: '31' });
+    const inf = new Informer(kc, { resource: coreResource(kc, 'ConfigMap', 'ns'), logger: createLogger('t'), clock: new FakeClock() });
+    inf.start();
+    try {
+      await inf.synced;
+      await until('the watch', () => api.openWatch()?.query.get('resourceVersion') === '31');
+      api.send('ADDED', heavy('z', '32', lastApplied));
+      await until('the watch event', () => inf.get('z', 'ns') !== undefined);
+      type Meta = { metadata: { managedFields?: unknown; annotations?: Record<string, string> }; data?: Record<string, string> };
+      const x = inf.get('x', 'ns') as unknown as Meta;
+      assert.equal(x.metadata.managedFields, undefined);
+      assert.deepEqual(x.metadata.annotations, { team: 'voice' }, 'other annotations stay');
+      assert.equal(x.data?.k, '30');
+      for (const n of ['y', 'z']) {
+        const o = inf.get(n, 'ns') as unknown as Meta;
+        assert.equal(o.metadata.managedFields, undefined);
+        assert.equal(o.metadata.annotations, undefined, 'an annotation map left empty is dropped');
+      }
+    } finally {
+      await inf.stop();
+    }
+    assert.deepEqual(stripForCache({ apiVersion: 'v1', kind: 'X' }), { apiVersion: 'v1', kind: 'X' }, 'objects without metadata pass');
   });
 });

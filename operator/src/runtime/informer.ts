@@ -105,6 +105,24 @@ function isAbort(e: unknown): boolean {
   return !!o && (o.name === 'AbortError' || o.type === 'aborted');
 }
 
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops what no reconciler reads but every cached object would carry: managedFields (often
+ * larger than the object itself) and kubectl's last-applied-configuration annotation (a second
+ * copy of the spec as a JSON string). Mutates and returns `obj`.
+ */
+export function stripForCache<T extends KubernetesObject>(obj: T): T {
+  const m = obj.metadata;
+  if (!m) return obj;
+  if (m.managedFields) delete m.managedFields;
+  if (m.annotations && LAST_APPLIED_ANNOTATION in m.annotations) {
+    delete m.annotations[LAST_APPLIED_ANNOTATION];
+    if (Object.keys(m.annotations).length === 0) delete m.annotations;
+  }
+  return obj;
+}
+
 export function objectKeyOf(o: KubernetesObject): string {
   const ns = o.metadata?.namespace;
   return ns ? `${ns}/${o.metadata?.name ?? ''}` : (o.metadata?.name ?? '');
@@ -153,7 +171,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       const obj = o as T;
       if (obj.apiVersion === undefined) obj.apiVersion = apiVersion;
       if (obj.kind === undefined) obj.kind = kind;
-      if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+      stripForCache(obj);
       return transform(obj);
     };
     this.watch = new EpochWatch(kc, () => this.activity(), normalize as (o: KubernetesObject) => KubernetesObject);
