@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import plivo from 'plivo';
-import { markedToneFrames, rmsDbfs, tone, toneShare, ulawDecode, wavFile } from './audio.js';
+import { markedToneFrames, rmsDbfs, tone, toneShare, ulawDecode, ulawEncode, wavFile } from './audio.js';
 import { startFileServer, startMediaRig, APP_ID, type FileServer, type MediaRig } from './harness.js';
 import type { ReceivedRtp, TestUac } from './uac.js';
 
@@ -136,6 +136,31 @@ test('<GetDigits> with key presses sent as SIP INFO (application/dtmf-relay and 
   }
   const action = await rig.answer.waitFor('/digits', (q) => q.params.CallUUID === uuid, 15_000);
   assert.equal(action.params.Digits, '4*7', 'the unrelated INFO is ignored and event code 11 is #');
+  await uac.byeFromPod(10_000);
+});
+
+test('<GetDigits> from a caller without telephone-event: its in-band key tones (after G.711) are detected, Digits=3 with # to finish', async () => {
+  rig.answer.route('/digits', '<Response><Hangup/></Response>');
+  const r = plivo.Response();
+  r.addGetDigits({ action: `${rig.answer.url}/digits`, method: 'POST', timeout: 10, finishOnKey: '#', numDigits: 5 }).addSpeak('Enter your code.');
+  rig.answer.route('/answer', r.toXML());
+  const uac = await rig.caller();
+  const final = await uac.invite(rig.pod.sipPort, APP_ID, { telephoneEvent: false });
+  assert.equal(final.status, 200);
+  assert.doesNotMatch(final.body.toString('utf8'), /telephone-event/, 'no telephone-event in the answer');
+  const uuid = await lastCallUuid();
+  await uac.waitUntil(() => audio(uac.rtpIn).length > 5, 10_000, 'the prompt');
+  // 100 ms per key at about −13 dBFS per tone, 80 ms apart, as a phone's keypad sends them.
+  const key = (lo: number, hi: number): Buffer[] => {
+    const high = tone(hi, 800, { amplitude: 7000 });
+    const pcm = tone(lo, 800, { amplitude: 7000 }).map((v, i) => v + high[i]!);
+    return Array.from({ length: 5 }, (_, f) => ulawEncode(pcm.subarray(f * 160, f * 160 + 160)));
+  };
+  const plan = [...key(697, 1477), ...Array<Buffer>(4).fill(SILENCE), ...key(941, 1477)];
+  let i = 0;
+  uac.startSending(() => plan[i++] ?? SILENCE);
+  const action = await rig.answer.waitFor('/digits', (q) => q.params.CallUUID === uuid, 15_000);
+  assert.equal(action.params.Digits, '3');
   await uac.byeFromPod(10_000);
 });
 

@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import { systemClock, type Clock } from '../../clock.js';
 import type { Logger } from '@sipflow/operator/log';
 import { decodeFrame, encodeFrame, type Codec } from '../codec/index.js';
-import { DtmfReceiver, DtmfSender, type DtmfSenderOptions } from '../dtmf/index.js';
+import { DtmfReceiver, DtmfSender, InbandDtmfDetector, type DtmfSenderOptions } from '../dtmf/index.js';
 import { JitterBuffer } from './jitter-buffer.js';
 import type { MediaClock, PacedStream } from './media-clock.js';
 import { createRtpHeader, looksLikeRtcp, parseRtp, RTP_HEADER_SIZE, writeRtpHeaderValues } from './packet.js';
@@ -134,7 +134,7 @@ export class RtpSession implements PacedStream {
   onAudio: ((pcm: Int16Array, meta: InboundMeta) => void) | undefined;
   /** Incoming payload bytes in the negotiated codec, in sequence order, before any decoding. */
   onPayload: ((payload: Uint8Array, codec: Codec, meta: InboundMeta) => void) | undefined;
-  /** A DTMF key press from the peer (RFC 4733), reported once per press. */
+  /** A DTMF key press from the peer (RFC 4733, or in-band tones when it offered no telephone-event), once per press. */
   onDtmf: ((digit: string) => void) | undefined;
   /** No RTP for mediaTimeoutMs (while not on hold). Called once. */
   onMediaTimeout: (() => void) | undefined;
@@ -192,6 +192,8 @@ export class RtpSession implements PacedStream {
   private jitterUnits = 0;
 
   private readonly dtmfRx = new DtmfReceiver();
+  /** Only for peers that did not offer telephone-event: their keys are tones in the audio. */
+  private inbandDtmf: InbandDtmfDetector | undefined;
   private readonly dtmfTx: DtmfSender;
 
   private readonly counters = {
@@ -281,6 +283,7 @@ export class RtpSession implements PacedStream {
       this.timedOut = false;
     }
     this.dtmfTx.mode = p.telephoneEvent ? 'rfc4733' : 'inband';
+    this.inbandDtmf = p.telephoneEvent ? undefined : (this.inbandDtmf ?? new InbandDtmfDetector());
     if (!prev) this.mediaClock.add(this);
   }
 
@@ -522,10 +525,18 @@ export class RtpSession implements PacedStream {
     const m = this.meta;
     m.seq = seq; m.timestamp = timestamp; m.arrivalMs = arrivalMs;
     this.onPayload?.(payload, p.codec, m);
-    if (this.onAudio) {
+    if (this.onAudio || this.inbandDtmf) {
       // Sized to the peer's frame (160 at 20 ms); reallocated only if its ptime changes.
       if (this.pcm.length !== payload.length) this.pcm = new Int16Array(payload.length);
-      this.onAudio(decodeFrame(p.codec, payload, this.pcm), m);
+      const pcm = decodeFrame(p.codec, payload, this.pcm);
+      if (this.inbandDtmf) {
+        const digit = this.inbandDtmf.process(pcm);
+        if (digit !== null) {
+          this.counters.dtmfIn++;
+          this.onDtmf?.(digit);
+        }
+      }
+      this.onAudio?.(pcm, m);
     }
   }
 }
