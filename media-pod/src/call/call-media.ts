@@ -48,6 +48,11 @@ function runGapChecks(): void {
   for (const m of due) m.fillInboundGap();
 }
 
+export interface CallMediaSummary {
+  packetsIn: number; packetsOut: number; lost: number; late: number; reordered: number; jitterMs: number;
+  foreign: number; invalid: number; dtmfIn: number; dtmfOut: number; latchedTo: string | null; silenceFilled: number;
+}
+
 export class CallMedia implements RtpFrameSource {
   private player: ActivePlayer | undefined;
   private bridge: StreamBridge | undefined;
@@ -136,6 +141,16 @@ export class CallMedia implements RtpFrameSource {
   attachBridge(bridge: StreamBridge | undefined): void {
     this.bridge = bridge;
     if (bridge) this.inboundCoveredUntil = Math.max(this.inboundCoveredUntil, this.clock.now());
+  }
+
+  /** What the call's media did, for the end-of-call log line and metrics. */
+  summary(): CallMediaSummary {
+    const s = this.rtp.stats();
+    return {
+      packetsIn: s.packetsIn, packetsOut: s.packetsOut, lost: s.lost, late: s.late, reordered: s.reordered,
+      jitterMs: Math.round(s.jitterMs * 10) / 10, foreign: s.foreign, invalid: s.invalid, dtmfIn: s.dtmfIn, dtmfOut: s.dtmfOut,
+      latchedTo: s.latchedTo ? `${s.latchedTo.address}:${s.latchedTo.port}` : null, silenceFilled: this.stats.silenceFramesFilled,
+    };
   }
 
   /** Silence frames sent to the agent in place of caller audio that did not arrive. */

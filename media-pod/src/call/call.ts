@@ -363,9 +363,23 @@ export class Call implements CallControl {
     const bridge = this.bridge;
     this.bridge = undefined;
     if (bridge) void bridge.stop('call_hangup');
+    const media = this.init.rtpMedia.summary();
     this.init.rtpMedia.close();
     this.svc.metrics.callsEnded.inc({ cause_code: String(cause.code) });
-    this.logger.info('call ended', { causeCode: cause.code, cause: cause.name, source: cause.source, detail: cause.detail, answered: wasAnswered });
+    const m = this.svc.metrics;
+    m.rtpPackets.inc({ kind: 'received' }, media.packetsIn);
+    m.rtpPackets.inc({ kind: 'sent' }, media.packetsOut);
+    m.rtpPackets.inc({ kind: 'lost' }, media.lost);
+    m.rtpPackets.inc({ kind: 'dropped' }, media.foreign + media.invalid);
+    this.logger.info('call ended', { causeCode: cause.code, cause: cause.name, source: cause.source, detail: cause.detail, answered: wasAnswered, media });
+    const answeredMs = this.answerWall === undefined ? 0 : this.svc.clock.wallNow() - this.answerWall;
+    if (wasAnswered && media.packetsIn === 0 && answeredMs >= 2000) {
+      m.callsWithoutRtp.inc();
+      this.logger.warn('no RTP ever arrived from the caller', {
+        advertised: `${this.svc.advertiseHost}:${this.init.rtpMedia.rtp.localPort}`, answeredMs: Math.round(answeredMs),
+        hint: 'check that the RTP port range is reachable from the caller (firewall, NAT) and that the advertised address is the one they can reach',
+      });
+    }
     this.notifyHangup(cause);
     this.resolveEnded(cause);
     this.onGone(this);

@@ -116,6 +116,18 @@ export class MediaMetrics {
     help: 'Audio streams to agents currently open.',
     registers: [this.registry],
   });
+  /** Added once per call, when it ends (per-packet counting would cost the hot path). */
+  readonly rtpPackets = new Counter({
+    name: 'sipflow_rtp_packets_total',
+    help: 'RTP packets of ended calls: received from callers, sent to them, lost on the way in (never arrived in time), dropped (foreign source, malformed).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly callsWithoutRtp = new Counter({
+    name: 'sipflow_calls_without_inbound_rtp_total',
+    help: 'Answered calls that ended without a single RTP packet from the caller (firewall, NAT or SDP address trouble).',
+    registers: [this.registry],
+  });
   readonly draining = new Gauge({
     name: 'sipflow_draining',
     help: '1 while the pod is draining (refusing new calls).',

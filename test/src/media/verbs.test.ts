@@ -9,6 +9,7 @@ import plivo from 'plivo';
 import { markedToneFrames, rmsDbfs, tone, toneShare, ulawDecode, ulawEncode, wavFile } from './audio.js';
 import { startFileServer, startMediaRig, APP_ID, type FileServer, type MediaRig } from './harness.js';
 import type { ReceivedRtp, TestUac } from './uac.js';
+import { metricValue } from '../support/sip-trace.js';
 
 let rig: MediaRig;
 let files: FileServer;
@@ -162,6 +163,32 @@ test('<GetDigits> from a caller without telephone-event: its in-band key tones (
   const action = await rig.answer.waitFor('/digits', (q) => q.params.CallUUID === uuid, 15_000);
   assert.equal(action.params.Digits, '3');
   await uac.byeFromPod(10_000);
+});
+
+test('the call-end log line sums up the media both ways; an answered call that never got RTP is flagged with a hint and a metric', async () => {
+  const r = plivo.Response();
+  r.addSpeak('One moment.');
+  r.addWait({ length: 2 });
+  const withMedia = await call(r.toXML());
+  const uuid1 = await lastCallUuid();
+  await withMedia.byeFromPod(15_000);
+  const ended1 = rig.logs().find((l) => l.msg === 'call ended' && l.callUuid === uuid1);
+  const m1 = ended1?.media as Record<string, unknown> | undefined;
+  assert.ok(m1, 'a media summary on the call-end line');
+  assert.ok((m1.packetsIn as number) >= 100 && (m1.packetsOut as number) >= 100, JSON.stringify(m1));
+  assert.equal(m1.lost, 0);
+  assert.match(String(m1.latchedTo), /^127\.0\.0\.1:\d+$/);
+  const before = metricValue(await rig.pod.metrics(), 'sipflow_calls_without_inbound_rtp_total');
+
+  const silent = await call(r.toXML(), { sendAudio: false });
+  const uuid2 = await lastCallUuid();
+  await silent.byeFromPod(15_000);
+  const warn = rig.logs().find((l) => l.msg === 'no RTP ever arrived from the caller' && l.callUuid === uuid2);
+  assert.ok(warn, 'the silent call is flagged');
+  assert.match(String(warn.advertised), /:\d+$/);
+  assert.equal(metricValue(await rig.pod.metrics(), 'sipflow_calls_without_inbound_rtp_total'), before + 1);
+  assert.ok(!rig.logs().some((l) => l.msg === 'no RTP ever arrived from the caller' && l.callUuid === uuid1), 'the call with media is not');
+  assert.ok(metricValue(await rig.pod.metrics(), 'sipflow_rtp_packets_total', { kind: 'received' }) >= (m1.packetsIn as number));
 });
 
 function pressesOf(uac: TestUac): Array<{ code: number; end: boolean; marker: boolean }> {
