@@ -9,7 +9,7 @@ import type { CallAudioFrame, StreamBridge } from '../stream/index.js';
 import { createLogger } from '@sipflow/operator/log';
 import { CallMedia, INBOUND_GAP_FILL_MS } from './call-media.js';
 
-interface Pushed { kind: 'ulaw' | 'pcm' | 'silence'; silent: boolean; atMs: number }
+interface Pushed { kind: 'ulaw' | 'pcm' | 'silence'; silent: boolean; atMs: number; bytes?: Uint8Array; pcm?: Int16Array }
 
 /** Records what CallMedia hands the bridge; the real bridge is tested in stream/bridge.test.ts. */
 function recordingBridge(clock: FakeClock): { bridge: StreamBridge; pushed: Pushed[] } {
@@ -17,8 +17,8 @@ function recordingBridge(clock: FakeClock): { bridge: StreamBridge; pushed: Push
   const fake = {
     pushInbound(frame: CallAudioFrame) {
       if (frame.silence !== undefined) pushed.push({ kind: 'silence', silent: frame.silence === 160, atMs: clock.now() });
-      else if (frame.ulaw) pushed.push({ kind: 'ulaw', silent: false, atMs: clock.now() });
-      else pushed.push({ kind: 'pcm', silent: false, atMs: clock.now() });
+      else if (frame.ulaw) pushed.push({ kind: 'ulaw', silent: false, atMs: clock.now(), bytes: Uint8Array.from(frame.ulaw) });
+      else pushed.push({ kind: 'pcm', silent: false, atMs: clock.now(), pcm: Int16Array.from(frame.pcm ?? []) });
     },
     pullFrame: () => null,
     dtmfReceived: () => undefined,
@@ -109,4 +109,32 @@ test('without a bridge nothing is filled, and a closed CallMedia fills nothing',
   r.media.close();
   r.media.fillInboundGap();
   assert.equal(r.pushed.length, 0);
+});
+
+test('a caller packetizing at 30 ms or 10 ms: the agent still gets 160-sample frames, every byte once, in order', async () => {
+  const r = await rig();
+  try {
+    const meta = { seq: 0, timestamp: 0, arrivalMs: 0 };
+    const sent: number[] = [];
+    let v = 0;
+    const packet = (n: number): Uint8Array => { const p = new Uint8Array(n); for (let i = 0; i < n; i++) { p[i] = v++ & 0x7f; sent.push(p[i]!); } return p; };
+    for (let i = 0; i < 4; i++) { r.clock.advance(30); r.media.rtp.onPayload?.(packet(240), 'PCMU', meta); }
+    for (let i = 0; i < 6; i++) { r.clock.advance(10); r.media.rtp.onPayload?.(packet(80), 'PCMU', meta); }
+    r.clock.advance(20); r.media.rtp.onPayload?.(packet(160), 'PCMU', meta);
+    const frames = r.pushed.filter((p) => p.kind === 'ulaw');
+    assert.ok(frames.every((f) => f.bytes!.length === 160), `frame sizes ${frames.map((f) => f.bytes!.length).join(',')}`);
+    assert.equal(frames.length, (4 * 240 + 6 * 80 + 160) / 160);
+    assert.deepEqual(frames.flatMap((f) => [...f.bytes!]), sent);
+  } finally { r.media.close(); }
+});
+
+test('a PCMA caller at 30 ms: decoded 160-sample frames', async () => {
+  const r = await rig();
+  try {
+    const meta = { seq: 0, timestamp: 0, arrivalMs: 0 };
+    for (let i = 0; i < 2; i++) { r.clock.advance(30); r.media.rtp.onPayload?.(new Uint8Array(240).fill(0xd5), 'PCMA', meta); }
+    const frames = r.pushed.filter((p) => p.kind === 'pcm');
+    assert.equal(frames.length, 3);
+    assert.ok(frames.every((f) => f.pcm!.length === 160 && f.pcm!.every((x) => Math.abs(x) <= 8)), 'A-law 0xd5 is silence');
+  } finally { r.media.close(); }
 });

@@ -27,6 +27,7 @@ const MAX_PENDING_DIGITS = 64;
  */
 export const INBOUND_GAP_FILL_MS = 60;
 const FRAME_MS = 20;
+const FRAME_SAMPLES = 160;
 /** A stall longer than this is not back-filled frame by frame (the agent gets the recent part). */
 const MAX_FILL_FRAMES = 10;
 /** Packets arriving faster than real time may not push the covered horizon further than this. */
@@ -61,6 +62,9 @@ export class CallMedia implements RtpFrameSource {
   /** Reused per packet: the stream bridge reads a frame before pushInbound returns. */
   private readonly ulawFrame: { ulaw: Uint8Array } = { ulaw: new Uint8Array(0) };
   private readonly pcmFrame: { pcm: Int16Array } = { pcm: new Int16Array(160) };
+  /** Caller audio waiting to fill a 20 ms frame (only for callers whose packets are not 20 ms). */
+  private readonly pending = new Uint8Array(FRAME_SAMPLES);
+  private pendingBytes = 0;
   /** Monotonic time up to which the caller's audio has reached the bridge (real or filled). */
   private inboundCoveredUntil = 0;
   /** In a gap: fill every tick rather than waiting for the threshold again. */
@@ -78,16 +82,40 @@ export class CallMedia implements RtpFrameSource {
       const now = this.clock.now();
       this.inboundCoveredUntil = Math.min(Math.max(this.inboundCoveredUntil, now) + payload.length / 8, now + MAX_COVER_AHEAD_MS);
       this.filling = false;
-      if (codec === 'PCMU') {
-        this.ulawFrame.ulaw = payload;
-        b.pushInbound(this.ulawFrame, this.clock.wallNow());
-        return;
-      }
-      if (this.pcmFrame.pcm.length !== payload.length) this.pcmFrame.pcm = new Int16Array(payload.length);
-      decodeFrame(codec, payload, this.pcmFrame.pcm);
-      b.pushInbound(this.pcmFrame, this.clock.wallNow());
+      if (payload.length === FRAME_SAMPLES && this.pendingBytes === 0) this.pushFrame(b, payload, codec);
+      else this.reframe(b, payload, codec);
     };
     rtp.onDtmf = (digit: string) => this.digitReceived(digit, 'rfc4733');
+  }
+
+  private pushFrame(b: StreamBridge, payload: Uint8Array, codec: Codec): void {
+    if (codec === 'PCMU') {
+      this.ulawFrame.ulaw = payload;
+      b.pushInbound(this.ulawFrame, this.clock.wallNow());
+      return;
+    }
+    if (this.pcmFrame.pcm.length !== payload.length) this.pcmFrame.pcm = new Int16Array(payload.length);
+    decodeFrame(codec, payload, this.pcmFrame.pcm);
+    b.pushInbound(this.pcmFrame, this.clock.wallNow());
+  }
+
+  /**
+   * Callers that packetize at 10, 30, 40 … ms: the agent still gets 20 ms frames, as from Plivo
+   * (agents and Plivo's SDKs expect 160-sample frames). G.711 is one byte per sample, so the
+   * payload bytes are regrouped before decoding.
+   */
+  private reframe(b: StreamBridge, payload: Uint8Array, codec: Codec): void {
+    let at = 0;
+    while (at < payload.length) {
+      const take = Math.min(FRAME_SAMPLES - this.pendingBytes, payload.length - at);
+      this.pending.set(payload.subarray(at, at + take), this.pendingBytes);
+      this.pendingBytes += take;
+      at += take;
+      if (this.pendingBytes === FRAME_SAMPLES) {
+        this.pendingBytes = 0;
+        this.pushFrame(b, this.pending, codec);
+      }
+    }
   }
 
   /** A key press from the caller (RFC 4733 events, or SIP INFO): to the stream and any digit collector. */

@@ -132,6 +132,22 @@ test('L16 16 kHz stream: 640-byte little-endian media with the caller\'s 1 kHz i
   await uac.bye();
 });
 
+test('a caller packetizing at 30 ms: the agent gets 20 ms frames (160 bytes) carrying every byte of the caller\'s audio, in order', async () => {
+  const { uac, conn } = await openStreamCall(rig, streamXml({ keepCallAlive: true }), { sendSilence: false });
+  const sent = Buffer.concat(markedToneFrames(60)); // 1.2 s
+  const packets: Buffer[] = [];
+  for (let o = 0; o < sent.length; o += 240) packets.push(sent.subarray(o, o + 240));
+  // Two 30 ms packets per three 20 ms ticks: real time.
+  let tick = 0; let next = 0;
+  uac.startSending(() => (tick++ % 3 === 2 ? null : packets[next++] ?? null));
+  const payloads = (): Buffer[] => conn.byEvent('media').map((m) => Buffer.from(String((m.json!.media as Record<string, unknown>).payload), 'base64'));
+  const callerBytes = (): Buffer => Buffer.concat(payloads().filter((p) => !p.every((b) => b === 0xff)));
+  await conn.waitFor(() => callerBytes().length >= sent.length, 10_000);
+  assert.ok(payloads().every((p) => p.length === 160), `media sizes ${[...new Set(payloads().map((p) => p.length))].join(',')}`);
+  assert.ok(callerBytes().equals(sent), 'every byte the caller sent, once, in order');
+  await uac.bye();
+});
+
 test('a <Stream> whose agent cannot be reached: the XML goes on to the next verb, and the log says why', async () => {
   // A port that was just free: nothing listens there.
   const dead = await new Promise<number>((resolve) => {
