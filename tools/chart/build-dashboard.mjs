@@ -36,9 +36,11 @@ const rows = [
     ], 12],
     ['Callback fetches by purpose and result', 'timeseries', 'reqps', [[`sum by (purpose, result) (${rate('sipflow_answer_url_duration_seconds_count')})`, '{{purpose}} {{result}}']], 12],
   ]],
-  ['Streams', [
+  ['Streams and media', [
     ['Stream events', 'timeseries', 'short', [[`sum by (event) (increase(sipflow_stream_events_total{${ns}}[$__rate_interval]))`, '{{event}}']], 12],
     ['SIP messages by transport and kind', 'timeseries', 'reqps', [[`sum by (transport, kind) (${rate('sipflow_sip_messages_total')})`, '{{transport}} {{kind}}']], 12],
+    ['RTP packets of ended calls by kind', 'timeseries', 'pps', [[`sum by (kind) (${rate('sipflow_rtp_packets_total')})`, '{{kind}}']], 12],
+    ['Answered calls that got no RTP from the caller', 'timeseries', 'short', [[`sum by (pod) (increase(sipflow_calls_without_inbound_rtp_total{${ns}}[$__rate_interval]))`, '{{pod}}']], 12],
   ]],
   ['Config and operator', [
     ['Config refused (serving older config)', 'timeseries', 'short', [[`max by (pod) (sipflow_config_refused{${ns}})`, '{{pod}}']], 8],
