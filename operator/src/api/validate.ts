@@ -163,7 +163,13 @@ function validateSecret(obj: Record<string, unknown>, errors: FieldError[]): voi
 export function validateObject(input: unknown, options: ValidateOptions = {}): ValidationResult {
   const errors: FieldError[] = [];
   if (!isPlainObject(input)) return { ok: false, errors: [{ path: '', message: 'Invalid value: a manifest must be a YAML/JSON object', keyword: 'type' }] };
-  const obj = structuredClone(input) as Record<string, unknown>;
+  // Only spec gets schema defaults written into it, and metadata a defaulted namespace: copy those
+  // (spec deeply) and share the rest read-only. The status is dropped before anything is copied —
+  // the render validates every object of the cluster on every pass.
+  const obj: Record<string, unknown> = { ...input };
+  if (obj.kind !== 'Secret') delete obj.status;
+  if (isPlainObject(obj.metadata)) obj.metadata = { ...obj.metadata };
+  if (obj.spec !== undefined) obj.spec = structuredClone(obj.spec);
   const { kind, apiVersion } = obj;
   if (typeof kind !== 'string' || kind === '') errors.push({ path: 'kind', message: 'Required value', keyword: 'required' });
   if (typeof apiVersion !== 'string' || apiVersion === '') errors.push({ path: 'apiVersion', message: 'Required value', keyword: 'required' });

@@ -107,7 +107,7 @@ export class SipflowOperator {
       ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
     };
     for (const kind of KINDS) {
-      const inf = new Informer(kc, { ...common, resource: customResource(kc, CRDS[kind]) });
+      const inf = new Informer(kc, { ...common, resource: customResource(kc, CRDS[kind]), shareUnchangedSpec: true });
       inf.metrics = opts.metrics;
       inf.on((ev) => this.onCustomResource(kind, ev));
       this.crInformers.set(kind, inf);

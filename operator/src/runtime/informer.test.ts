@@ -184,4 +184,43 @@ describe('Informer against a fake API server', () => {
     }
     assert.deepEqual(stripForCache({ apiVersion: 'v1', kind: 'X' }), { apiVersion: 'v1', kind: 'X' }, 'objects without metadata pass');
   });
+
+  it('keeps the cached spec object while the generation is unchanged (shareUnchangedSpec)', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'f', server: api.url, skipTLSVerify: true }], users: [{ name: 'u' }],
+      contexts: [{ name: 'c', cluster: 'f', user: 'u' }], currentContext: 'c',
+    });
+    type Obj = { metadata: { name: string; uid?: string; generation?: number }; spec?: { answerUrl: string }; status?: { n: number } };
+    const obj = (rv: string, uid: string, generation: number, answerUrl: string, n: number): unknown => ({
+      apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app', namespace: 'ns', uid, generation, resourceVersion: rv }, spec: { answerUrl }, status: { n },
+    });
+    api.listReplies.push({ status: 200, items: [], rv: '40' });
+    const inf = new Informer(kc, { resource: coreResource(kc, 'ConfigMap', 'ns'), logger: createLogger('t'), clock: new FakeClock(), shareUnchangedSpec: true });
+    const olds: (Obj | undefined)[] = [];
+    inf.on((ev) => { if (ev.type === 'update') olds.push(ev.old as unknown as Obj); });
+    inf.start();
+    try {
+      await inf.synced;
+      await until('the watch', () => api.openWatch()?.query.get('resourceVersion') === '40');
+      const get = (): Obj => inf.get('app', 'ns') as unknown as Obj;
+      api.send('ADDED', obj('41', 'u1', 1, 'https://a/1', 0));
+      await until('add', () => get()?.metadata !== undefined);
+      const spec1 = get().spec;
+      api.send('MODIFIED', obj('42', 'u1', 1, 'https://a/1', 1));
+      await until('status update', () => get().status?.n === 1);
+      assert.equal(get().spec, spec1, 'same generation: the cached spec object is kept');
+      assert.equal(olds[0]?.status?.n, 0, 'the update still carries the old object');
+      api.send('MODIFIED', obj('43', 'u1', 2, 'https://a/2', 1));
+      await until('spec update', () => get().metadata.generation === 2);
+      assert.notEqual(get().spec, spec1);
+      assert.equal(get().spec?.answerUrl, 'https://a/2');
+      // Re-created under the same name while the watch missed the delete: a new uid never inherits the old spec.
+      api.send('MODIFIED', obj('45', 'u2', 2, 'https://b/2', 0));
+      await until('re-create', () => get()?.metadata.uid === 'u2');
+      assert.equal(get().spec?.answerUrl, 'https://b/2');
+    } finally {
+      await inf.stop();
+    }
+  });
 });
