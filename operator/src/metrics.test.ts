@@ -14,6 +14,8 @@ describe('OperatorMetrics and the probe server', () => {
     m.setConfig({ generation: 'g1', applications: 2, bytes: 1234, routingShards: 1, credentialShards: 1 });
     m.setConfig({ generation: 'g2', applications: 3, bytes: 2345, routingShards: 2, credentialShards: 1 });
     m.setLeader(true);
+    m.event('sent');
+    m.event('dropped', 5);
     let ready = false;
     const srv = await startProbeServer({
       host: '127.0.0.1', port: 0, metrics: m,
@@ -34,6 +36,8 @@ describe('OperatorMetrics and the probe server', () => {
       assert.match(text, /sipflow_operator_config_applications 3/);
       assert.match(text, /sipflow_operator_config_shards\{kind="routing"\} 2/);
       assert.match(text, /sipflow_operator_leader 1/);
+      assert.match(text, /sipflow_operator_events_total\{outcome="sent"\} 1/);
+      assert.match(text, /sipflow_operator_events_total\{outcome="dropped"\} 5/);
       const h = await fetch(`${base}/healthz`);
       assert.equal(h.status, 200);
       const r1 = await fetch(`${base}/readyz`);
