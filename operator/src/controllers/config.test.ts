@@ -221,8 +221,8 @@ describe('ConfigReconciler against a scripted API server', () => {
     });
     assert.equal(await status.reconcile('team/alpha'), 'patched');
     const written = (api.seen[api.seen.length - 1]?.body as { status: unknown }).status;
-    // The informer has not delivered our write yet: no second write.
-    assert.equal(await status.reconcile('team/alpha'), 'unchanged', 'compares with its own write while the cache is stale');
+    // The informer has not delivered our write yet: no second write, look again later.
+    assert.equal(await status.reconcile('team/alpha'), 'waiting-for-cache');
     // Now it has: the update event is ours, and the object needs nothing.
     const updated: KubeObject = { ...obj, metadata: { ...obj.metadata, resourceVersion: '12' }, status: written };
     assert.equal(status.isOwnWrite(updated), true);
@@ -236,7 +236,7 @@ describe('ConfigReconciler against a scripted API server', () => {
     api.verify();
   });
 
-  it('a status change based on a stale cache is sent with the stale resourceVersion and fails with 409', async () => {
+  it('waits for the cache after its own write, and a change made meanwhile by someone else is written with a 409 guard', async () => {
     const rec = reconciler();
     api.expect(...expected().map((o) => ({ method: 'PATCH', path: `/api/v1/namespaces/${NS}/${o.kind === 'Secret' ? 'secrets' : 'configmaps'}/${o.metadata.name}` })));
     await rec.reconcile();
@@ -246,23 +246,29 @@ describe('ConfigReconciler against a scripted API server', () => {
       crd: CRDS.SipApplication, get: () => obj, results: () => rec.results(),
       writer: new KubeApiWriter(api.kubeConfig()), clock: new FakeClock(), logger,
     });
-    api.expect({ method: 'PATCH', path: '/apis/sipflow.io/v1alpha1/namespaces/team/sipapplications/alpha/status', respond: () => ({ ...obj, metadata: { ...obj.metadata, resourceVersion: '21' } }) });
+    api.expect({ method: 'PATCH', path: '/apis/sipflow.io/v1alpha1/namespaces/team/sipapplications/alpha/status', respond: (req) => ({ ...obj, metadata: { ...obj.metadata, resourceVersion: '21' }, status: (req.body as { status: unknown }).status }) });
     assert.equal(await status.reconcile('team/alpha'), 'patched');
+    const written = (api.seen[api.seen.length - 1]?.body as { status: unknown }).status;
     // The world changes before the cache caught up with the write: the credential disappears.
     crs = [app('alpha')];
     api.expect(...expected().map((o) => ({ method: 'PATCH', path: `/api/v1/namespaces/${NS}/${o.kind === 'Secret' ? 'secrets' : 'configmaps'}/${o.metadata.name}` })));
     await rec.reconcile();
+    assert.equal(await status.reconcile('team/alpha'), 'waiting-for-cache', 'never plans against the stale object');
+    // Someone else's write lands first (resourceVersion 22, not ours): plan against it, guarded.
+    obj.metadata.resourceVersion = '22';
+    obj.status = written;
     api.expect({
       method: 'PATCH', path: '/apis/sipflow.io/v1alpha1/namespaces/team/sipapplications/alpha/status', status: 409,
       check: (req) => {
         const b = req.body as { metadata?: { resourceVersion?: string }; status: { sipUri?: unknown; conditions: { status: string }[] } };
-        assert.equal(b.metadata?.resourceVersion, '20');
+        assert.equal(b.metadata?.resourceVersion, '22');
         assert.equal(b.status.conditions[0]?.status, 'False');
         assert.equal(b.status.sipUri, null, 'merge patch removes sipUri explicitly');
       },
       respond: () => ({ kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' }),
     });
     await assert.rejects(status.reconcile('team/alpha'), (e: { code?: number }) => e.code === 409);
+    assert.equal(status.pendingOwnWrites, 0);
     api.verify();
   });
 

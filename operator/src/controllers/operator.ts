@@ -21,7 +21,7 @@ import { KubeLeaseClient, LeaderElector, type LeaseClient } from '../runtime/lea
 import { coreResource, customResource, type CustomResourceName } from '../runtime/resources.js';
 import { CONFIG_KEY, ConfigReconciler, KubeSecretReader, digestOutput, type SecretReader } from './config.js';
 import { ReferencedSecrets } from './secrets.js';
-import { StatusReconciler } from './status.js';
+import { CACHE_WAIT_MS, StatusReconciler } from './status.js';
 
 export const CRDS: Record<SipflowKind, CustomResourceName> = {
   SipApplication: { group: GROUP, version: VERSION, plural: 'sipapplications', kind: 'SipApplication' },
@@ -305,7 +305,8 @@ export class SipflowOperator {
         queue: { metrics, clock: this.clock },
         describe: (k) => `${kind} ${k}`,
         reconcile: async (key, signal) => {
-          await rec.reconcile(key, signal);
+          const outcome = await rec.reconcile(key, signal);
+          return outcome === 'waiting-for-cache' ? { requeueAfterMs: CACHE_WAIT_MS } : undefined;
         },
       }));
     }

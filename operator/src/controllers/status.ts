@@ -5,10 +5,10 @@
  * Ready flips (sent later, best-effort: see EventRecorder). It waits for a render of the
  * object's current generation, so Ready=True always means "the config that serves this is written".
  *
- * It remembers its own writes until the informer has caught up with them: a visit in between
- * compares against what it wrote (not the stale cache), so it neither repeats the write nor
- * records the transition twice, and the watch update its own write causes need not queue the
- * object again (isOwnWrite).
+ * It remembers its own writes (two resourceVersions each) until the informer has caught up with
+ * them: a visit in between waits for the cache instead of comparing against the stale object, so
+ * it neither repeats the write nor records the transition twice, and the watch update its own
+ * write causes need not queue the object again (isOwnWrite).
  */
 import type { KubeObject } from '../api/types.js';
 import type { Logger } from '../log.js';
@@ -32,15 +32,17 @@ export interface StatusReconcilerOptions {
   onWrite?: (kind: string) => void;
 }
 
-export type StatusOutcome = 'gone' | 'waiting-for-render' | 'unchanged' | 'patched';
+export type StatusOutcome = 'gone' | 'waiting-for-render' | 'waiting-for-cache' | 'unchanged' | 'patched';
+
+/** How soon to look again at an object whose cache entry predates our own write. */
+export const CACHE_WAIT_MS = 500;
 
 /** One status write whose watch event the cache may not have delivered yet. */
 interface OwnWrite {
   /** The resourceVersion the write was based on (the cache's, before). */
   before: string | undefined;
   /** The resourceVersion the write produced. */
-  after: string | undefined;
-  status: Record<string, unknown>;
+  after: string;
 }
 
 export class StatusReconciler {
@@ -62,7 +64,7 @@ export class StatusReconciler {
     const w = this.written.get(key);
     if (!w || obj.metadata.resourceVersion === w.before) return false;
     this.written.delete(key);
-    return w.after !== undefined && obj.metadata.resourceVersion === w.after;
+    return obj.metadata.resourceVersion === w.after;
   }
 
   /** `key` is `namespace/name`. */
@@ -80,19 +82,17 @@ export class StatusReconciler {
     // No render of this generation yet: the config key is queued and will queue us again.
     if (!result || result.generation !== obj.metadata.generation) return 'waiting-for-render';
     const rv = obj.metadata.resourceVersion;
-    let w = this.written.get(key);
-    if (w && rv !== w.before) {
-      this.written.delete(key);
-      w = undefined;
-    }
-    // The cache still shows the object as it was before our last write: compare with what we wrote.
-    const plan = planStatus(o.crd.kind, w ? w.status : obj.status, result, o.clock.wallNow());
+    const w = this.written.get(key);
+    // The cache still shows the object as it was before our last write: the caller looks again shortly.
+    if (w && rv === w.before) return 'waiting-for-cache';
+    if (w) this.written.delete(key);
+    const plan = planStatus(o.crd.kind, obj.status, result, o.clock.wallNow());
     if (!plan.changed) return 'unchanged';
     if (signal?.aborted) throw new ReconcileAbortedError();
-    // Based on a stale cache (w set) the precondition fails with 409 and the retry sees the new object.
     const after = await o.writer.patchStatus({ ...o.crd, namespace, name }, plan.patch, rv);
-    const status = Object.fromEntries(Object.entries(plan.patch).filter(([, v]) => v !== null));
-    this.written.set(key, { before: rv, after, status });
+    // A write that changed nothing keeps the resourceVersion: there is no watch update to wait for
+    // (and without a resourceVersion back, the 409 guard is what prevents a repeat on a stale cache).
+    if (after !== undefined && after !== rv) this.written.set(key, { before: rv, after });
     o.onWrite?.(o.crd.kind);
     if (plan.transition && o.recorder) {
       const ready = plan.transition.to === 'True';
