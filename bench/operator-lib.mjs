@@ -171,9 +171,14 @@ export function spawnLogged(cmd, args, { logFile, env = {} }) {
 }
 
 /** `sipflow-operator run` as a child process; resolves once its probe server listens. */
-export async function startOperatorProcess({ kubeconfig, sipDomain, logFile, nodeArgs = [], env = {} }) {
-  const proc = spawnLogged(process.execPath, [...nodeArgs, OPERATOR_BIN, 'run', '--kubeconfig', kubeconfig, '--namespace', OUTPUT_NAMESPACE,
-    '--sip-domain', sipDomain, '--http-listen', '127.0.0.1:0', '--identity', 'bench'], { logFile, env });
+export async function startOperatorProcess({ kubeconfig, sipDomain, logFile, nodeArgs = [], env = {}, cgroup }) {
+  const args = [...nodeArgs, OPERATOR_BIN, 'run', '--kubeconfig', kubeconfig, '--namespace', OUTPUT_NAMESPACE,
+    '--sip-domain', sipDomain, '--http-listen', '127.0.0.1:0', '--identity', 'bench'];
+  // In a memory cgroup: the shell joins it, then execs Node (same PID), so Node sees the limit at
+  // start-up and sizes its heap from it, as in a container.
+  const proc = cgroup
+    ? spawnLogged('/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', cgroup.procsFile, process.execPath, ...args], { logFile, env })
+    : spawnLogged(process.execPath, args, { logFile, env });
   const m = await proc.waitForOutput(/"msg":"starting".*?"http":"([^"]+)"/);
   return { ...proc, httpBase: `http://${m[1]}` };
 }
@@ -379,4 +384,34 @@ export function writeResultsFile() {
       `* command: \`${r.command}\``, '', (r.notes ?? []).filter((n) => n !== '').join('\n\n'), '');
   }
   fs.writeFileSync(RESULTS_FILE, lines.join('\n'));
+}
+
+/**
+ * A memory cgroup with a hard limit, as the kubelet gives a container with `resources.limits.memory`
+ * (cgroup v2 if the memory controller is there, else v1). Needs root; null when unavailable.
+ * `peakBytes` is the cgroup's own high-water mark (anonymous memory and page cache charged to it).
+ */
+export function createMemoryCgroup(limitMiB) {
+  const name = `sipflow-bench-${process.pid}-${Date.now()}`;
+  const limit = String(limitMiB * 1024 * 1024);
+  const candidates = [
+    { root: '/sys/fs/cgroup', v2: true }, { root: '/sys/fs/cgroup/unified', v2: true }, { root: '/sys/fs/cgroup/memory', v2: false },
+  ];
+  for (const c of candidates) {
+    try {
+      if (c.v2 && !fs.readFileSync(path.join(c.root, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory')) continue;
+      if (!c.v2 && !fs.existsSync(path.join(c.root, 'memory.limit_in_bytes'))) continue;
+      const dir = path.join(c.root, name);
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, c.v2 ? 'memory.max' : 'memory.limit_in_bytes'), limit);
+      const read = (f) => { try { return fs.readFileSync(path.join(dir, f), 'utf8'); } catch { return ''; } };
+      return {
+        dir, limitMiB, version: c.v2 ? 2 : 1, procsFile: path.join(dir, 'cgroup.procs'),
+        peakBytes: () => Number(read(c.v2 ? 'memory.peak' : 'memory.max_usage_in_bytes').trim()) || NaN,
+        oomKills: () => Number(/oom_kill (\d+)/.exec(read(c.v2 ? 'memory.events' : 'memory.oom_control'))?.[1] ?? 0),
+        remove: () => { try { fs.rmdirSync(dir); } catch { /* still has a process; left for the OS */ } },
+      };
+    } catch { /* not writable here: try the next layout */ }
+  }
+  return null;
 }
