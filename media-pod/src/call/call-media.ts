@@ -69,7 +69,7 @@ export class CallMedia implements RtpFrameSource {
   private inboundCoveredUntil = 0;
   /** In a gap: fill every tick rather than waiting for the threshold again. */
   private filling = false;
-  private readonly stats = { silenceFramesFilled: 0 };
+  private silenceFramesFilledCount = 0;
 
   constructor(readonly rtp: RtpSession, private readonly clock: Clock, private readonly logger: Logger) {
     rtp.setSource(this);
@@ -177,12 +177,12 @@ export class CallMedia implements RtpFrameSource {
     return {
       packetsIn: s.packetsIn, packetsOut: s.packetsOut, lost: s.lost, late: s.late, reordered: s.reordered,
       jitterMs: Math.round(s.jitterMs * 10) / 10, foreign: s.foreign, invalid: s.invalid, dtmfIn: s.dtmfIn, dtmfOut: s.dtmfOut,
-      latchedTo: s.latchedTo ? `${s.latchedTo.address}:${s.latchedTo.port}` : null, silenceFilled: this.stats.silenceFramesFilled,
+      latchedTo: s.latchedTo ? `${s.latchedTo.address}:${s.latchedTo.port}` : null, silenceFilled: this.silenceFramesFilledCount,
     };
   }
 
   /** Silence frames sent to the agent in place of caller audio that did not arrive. */
-  get silenceFramesFilled(): number { return this.stats.silenceFramesFilled; }
+  get silenceFramesFilled(): number { return this.silenceFramesFilledCount; }
 
   /** Sends silence for caller audio that is overdue (see INBOUND_GAP_FILL_MS); run after I/O. */
   fillInboundGap(): void {
@@ -200,7 +200,7 @@ export class CallMedia implements RtpFrameSource {
     const wall = this.clock.wallNow();
     for (let i = 0; i < frames; i++) bridge.pushInbound(SILENCE_FRAME, wall);
     this.inboundCoveredUntil += frames * FRAME_MS;
-    this.stats.silenceFramesFilled += frames;
+    this.silenceFramesFilledCount += frames;
   }
 
   get attachedBridge(): StreamBridge | undefined { return this.bridge; }

@@ -88,6 +88,8 @@ export class Call implements CallControl {
   private sentEarlyMedia = false;
   /** Our SDP went out as an offer (200 OK to an offerless INVITE or re-INVITE); the ACK answers it. */
   private offerAwaitingAck = false;
+  /** RTP configured from a negotiated answer (not yet, for a delayed offer before its ACK). */
+  private mediaStarted = false;
   private answering: Promise<void> | undefined;
   private localCseq = randomInt(1, 1 << 20);
   private bridge: StreamBridge | undefined;
@@ -131,8 +133,6 @@ export class Call implements CallControl {
       contentType: 'application/sdp',
     };
   }
-
-  private mediaStarted = false;
 
   private startMedia(): void {
     this.mediaStarted = true;
