@@ -11,6 +11,7 @@ import { startTestAnswerServer, type RecordedRequest, type TestAnswerServer } fr
 import { startFaultAgent, playAudioFlood, type FaultAgent } from '../support/fault-agent.js';
 import { startTestPod, type TestPod } from '../support/pod.js';
 import { TestUac } from '../media/uac.js';
+import { loopbackAppManifests } from '../support/manifests.js';
 
 const APP = 'agentfaults';
 const SILENCE = Buffer.alloc(160, 0xff);
@@ -22,20 +23,7 @@ const uacs: TestUac[] = [];
 before(async () => {
   answer = await startTestAnswerServer();
   agent = await startFaultAgent();
-  pod = await startTestPod({ manifests: `
-apiVersion: sipflow.io/v1alpha1
-kind: IpAcl
-metadata: { name: loopback, namespace: default }
-spec: { entries: [{ ip: 127.0.0.0, cidrPrefix: 8 }] }
----
-apiVersion: sipflow.io/v1alpha1
-kind: SipApplication
-metadata: { name: ${APP}, namespace: default }
-spec:
-  answerUrl: ${answer.url}/answer
-  hangupUrl: ${answer.url}/hangup
-  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
-` });
+  pod = await startTestPod({ manifests: loopbackAppManifests(APP, `${answer.url}/answer`, `${answer.url}/hangup`) });
   answer.route('/next', '<Response><Hangup/></Response>');
 });
 

@@ -16,6 +16,7 @@ import { repoRoot } from '../support/repo.js';
 import { buildOptions, parseReply, UdpSipPeer } from '../support/sip-peer.js';
 import { metricValue } from '../support/sip-trace.js';
 import { TestUac } from '../media/uac.js';
+import { loopbackAppManifests } from '../support/manifests.js';
 
 const SIP_DIR = path.join(repoRoot(), 'media-pod', 'testdata', 'sip-corpus');
 const XML_DIR = path.join(repoRoot(), 'media-pod', 'testdata', 'xml-corpus');
@@ -57,20 +58,7 @@ before(async () => {
     const s = net.createServer();
     s.listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
   });
-  pod = await startTestPod({ manifests: `
-apiVersion: sipflow.io/v1alpha1
-kind: IpAcl
-metadata: { name: loopback, namespace: default }
-spec: { entries: [{ ip: 127.0.0.0, cidrPrefix: 8 }] }
----
-apiVersion: sipflow.io/v1alpha1
-kind: SipApplication
-metadata: { name: corpus, namespace: default }
-spec:
-  answerUrl: ${docs.url}/doc
-  hangupUrl: ${answer.url}/hangup
-  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
-` });
+  pod = await startTestPod({ manifests: loopbackAppManifests('corpus', `${docs.url}/doc`, `${answer.url}/hangup`) });
 });
 
 after(async () => {

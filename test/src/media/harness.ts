@@ -8,24 +8,12 @@ import { startTestAnswerServer, type TestAnswerServer } from '../support/answer-
 import { startTestPod, type TestPod } from '../support/pod.js';
 import { startWsAgent, type AgentConnection, type WsAgent } from '../support/ws-agent.js';
 import { TestUac } from './uac.js';
+import { loopbackAppManifests } from '../support/manifests.js';
 
 export const APP_ID = 'media';
 
 export function manifestsFor(answerBase: string, appId = APP_ID): string {
-  return `
-apiVersion: sipflow.io/v1alpha1
-kind: IpAcl
-metadata: { name: loopback, namespace: default }
-spec: { entries: [{ ip: 127.0.0.0, cidrPrefix: 8 }] }
----
-apiVersion: sipflow.io/v1alpha1
-kind: SipApplication
-metadata: { name: ${appId}, namespace: default }
-spec:
-  answerUrl: ${answerBase}/answer
-  hangupUrl: ${answerBase}/hangup
-  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
-`;
+  return loopbackAppManifests(appId, `${answerBase}/answer`, `${answerBase}/hangup`);
 }
 
 export interface MediaRig {

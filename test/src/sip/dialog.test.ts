@@ -10,26 +10,14 @@ import { startTestAnswerServer, type RecordedRequest, type TestAnswerServer } fr
 import { startTestPod, type TestPod } from '../support/pod.js';
 import { runSipp, type SippOptions } from '../support/sipp.js';
 import { header, inviteFinals, metricValue, parseSippTrace, responses, type TracedMessage } from '../support/sip-trace.js';
+import { loopbackAppManifests } from '../support/manifests.js';
 
 let answer: TestAnswerServer;
 let pod: TestPod;
 
 before(async () => {
   answer = await startTestAnswerServer();
-  pod = await startTestPod({ manifests: `
-apiVersion: sipflow.io/v1alpha1
-kind: IpAcl
-metadata: { name: loopback, namespace: default }
-spec: { entries: [{ ip: 127.0.0.0, cidrPrefix: 8 }] }
----
-apiVersion: sipflow.io/v1alpha1
-kind: SipApplication
-metadata: { name: dlg, namespace: default }
-spec:
-  answerUrl: ${answer.url}/answer
-  hangupUrl: ${answer.url}/hangup
-  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
-` });
+  pod = await startTestPod({ manifests: loopbackAppManifests('dlg', `${answer.url}/answer`, `${answer.url}/hangup`) });
 });
 
 after(async () => {

@@ -4,6 +4,7 @@ import plivo from 'plivo';
 import { startTestAnswerServer } from '../support/answer-server.js';
 import { startTestPod } from '../support/pod.js';
 import { runSipp } from '../support/sipp.js';
+import { loopbackAppManifests } from '../support/manifests.js';
 
 test('an IP-ACL application answers a sipp call, and the answer and hangup callbacks carry Plivo parameters', async () => {
   const answer = await startTestAnswerServer();
@@ -11,20 +12,7 @@ test('an IP-ACL application answers a sipp call, and the answer and hangup callb
   r.addSpeak('Hello from the test');
   r.addHangup();
   answer.route('/answer', r.toXML());
-  const t = await startTestPod({ manifests: `
-apiVersion: sipflow.io/v1alpha1
-kind: IpAcl
-metadata: { name: loopback, namespace: default }
-spec: { entries: [{ ip: 127.0.0.0, cidrPrefix: 8 }] }
----
-apiVersion: sipflow.io/v1alpha1
-kind: SipApplication
-metadata: { name: smoke, namespace: default }
-spec:
-  answerUrl: ${answer.url}/answer
-  hangupUrl: ${answer.url}/hangup
-  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
-` });
+  const t = await startTestPod({ manifests: loopbackAppManifests('smoke', `${answer.url}/answer`, `${answer.url}/hangup`) });
   try {
     const res = await runSipp({ scenario: 'builtin:uac', service: 'smoke', target: `127.0.0.1:${t.sipPort}`, args: ['-d', '100'] , timeoutSec: 20 });
     const ans = await answer.waitFor('/answer');
