@@ -37,6 +37,8 @@ export interface NegotiateOptions {
   session?: SdpSessionState;
   /** Accept telephone-event if offered (default true). */
   telephoneEvent?: boolean;
+  /** Accept RTCP multiplexing (RFC 5761) if offered (default true). */
+  rtcpMux?: boolean;
 }
 
 export interface NegotiatedMedia {
@@ -55,6 +57,13 @@ export interface NegotiatedMedia {
   hold: boolean;
   /** Index of the m= line used. */
   mediaIndex: number;
+  /**
+   * RTCP goes over the RTP port (RFC 5761): the offer had `a=rtcp-mux` and so does the answer.
+   * Absent counts as false (RTCP on the peer's RTP port + 1, or `rtcpPort`).
+   */
+  rtcpMux?: boolean;
+  /** The peer's `a=rtcp:` port, if it gave one. */
+  rtcpPort?: number | undefined;
 }
 
 export type NegotiateFailureCode = 'BadSdp' | 'NoAudio' | 'NoCommonCodec' | 'UnsupportedTransport' | 'NoConnectionAddress';
@@ -138,17 +147,20 @@ export interface AnswerParams {
   telephoneEvent: TelephoneEventFormat | undefined;
   direction: SdpDirection;
   ptime: number;
+  /** Write `a=rtcp-mux` (only when the offer had it). */
+  rtcpMux?: boolean;
 }
 
 function addrType(address: string): 'IP4' | 'IP6' {
   return address.includes(':') ? 'IP6' : 'IP4';
 }
 
-function audioLines(p: { localPort: number; payloadType: number; codec: Codec; telephoneEvent: TelephoneEventFormat | undefined; direction: SdpDirection; ptime: number }): string[] {
+function audioLines(p: { localPort: number; payloadType: number; codec: Codec; telephoneEvent: TelephoneEventFormat | undefined; direction: SdpDirection; ptime: number; rtcpMux?: boolean | undefined }): string[] {
   const fmts = [p.payloadType, ...(p.telephoneEvent ? [p.telephoneEvent.payloadType] : [])];
   const lines = [`m=audio ${p.localPort} RTP/AVP ${fmts.join(' ')}`, `a=rtpmap:${p.payloadType} ${p.codec}/8000`];
   if (p.telephoneEvent) lines.push(`a=rtpmap:${p.telephoneEvent.payloadType} telephone-event/8000`, `a=fmtp:${p.telephoneEvent.payloadType} 0-16`);
   lines.push(`a=ptime:${p.ptime}`, `a=${p.direction}`);
+  if (p.rtcpMux) lines.push('a=rtcp-mux');
   return lines;
 }
 
@@ -179,6 +191,11 @@ export interface OfferParams {
   telephoneEventPayloadType?: number | null;
   direction?: SdpDirection;
   ptime?: number;
+  /**
+   * Offer RTCP multiplexing (default true). We listen on port + 1 as well, so an answer without
+   * `a=rtcp-mux` still works (RFC 5761 §5.1.1).
+   */
+  rtcpMux?: boolean;
 }
 
 /** Writes an offer (for INVITEs that arrived without SDP, or re-INVITEs we originate). */
@@ -191,6 +208,7 @@ export function buildOffer(state: SdpSessionState, p: OfferParams): string {
   codecs.forEach((c, i) => body.push(`a=rtpmap:${pts[i]} ${c}/8000`));
   if (tePt !== null) body.push(`a=rtpmap:${tePt} telephone-event/8000`, `a=fmtp:${tePt} 0-16`);
   body.push(`a=ptime:${p.ptime ?? 20}`, `a=${p.direction ?? 'sendrecv'}`);
+  if (p.rtcpMux ?? true) body.push('a=rtcp-mux');
   return finish(state, p.localAddress, body);
 }
 
@@ -212,6 +230,8 @@ function describe(sdp: SessionDescription, choice: AudioChoice, ourPtime: number
     remotePtime: choice.media.ptime,
     hold: theirs === 'sendonly' || theirs === 'inactive',
     mediaIndex: choice.index,
+    rtcpMux: choice.media.rtcpMux,
+    rtcpPort: choice.media.rtcpPort,
   };
 }
 
@@ -231,9 +251,11 @@ export function negotiateAnswer(offer: string | SessionDescription, opts: Negoti
   const chosen = chooseAudio(sdp, opts.preferred ?? ['PCMU', 'PCMA'], opts.telephoneEvent ?? true);
   if (!chosen.ok) return chosen;
   const neg = describe(sdp, chosen.choice, ptime, true);
+  neg.rtcpMux = neg.rtcpMux === true && (opts.rtcpMux ?? true);
   const answerSdp = buildAnswer(opts.session ?? createSdpSessionState(), {
     localAddress: opts.localAddress, localPort: opts.localPort, offerMedia: sdp.media, mediaIndex: neg.mediaIndex,
     payloadType: neg.payloadType, codec: neg.codec, telephoneEvent: neg.telephoneEvent, direction: neg.direction, ptime,
+    rtcpMux: neg.rtcpMux,
   });
   return { ok: true, answerSdp, offer: sdp, ...neg };
 }

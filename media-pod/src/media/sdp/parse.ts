@@ -48,6 +48,10 @@ export interface SdpMedia {
   maxptime: number | undefined;
   /** Media-level direction attribute, if present. */
   direction: SdpDirection | undefined;
+  /** `a=rtcp-mux` (RFC 5761): RTCP shares the RTP port. */
+  rtcpMux: boolean;
+  /** The port of `a=rtcp:` (RFC 3605), when RTCP is not on port + 1. */
+  rtcpPort: number | undefined;
 }
 
 export interface SessionDescription {
@@ -106,7 +110,7 @@ function parseMediaLine(value: string): SdpMedia {
   return {
     type: p[0]!.toLowerCase(), port: Number(portText), portCount, proto: p[2]!, formats,
     connection: undefined, attributes: [], rtpmap: new Map(), fmtp: new Map(),
-    ptime: undefined, maxptime: undefined, direction: undefined,
+    ptime: undefined, maxptime: undefined, direction: undefined, rtcpMux: false, rtcpPort: undefined,
   };
 }
 
@@ -136,6 +140,14 @@ function applyMediaAttribute(m: SdpMedia, name: string, value: string | undefine
     }
     case 'ptime': m.ptime = positiveInt(value, 1000); break;
     case 'maxptime': m.maxptime = positiveInt(value, 1000); break;
+    case 'rtcp-mux': m.rtcpMux = true; break;
+    case 'rtcp': {
+      // a=rtcp:<port> [<nettype> <addrtype> <address>]; only the port is used.
+      const mm = /^(\d{1,5})(?:\s|$)/.exec(value ?? '');
+      const port = mm ? Number(mm[1]) : 0;
+      if (port > 0 && port <= 65535) m.rtcpPort = port;
+      break;
+    }
     default:
       if (DIRECTIONS.has(name)) m.direction = name as SdpDirection;
   }

@@ -192,3 +192,33 @@ test('buildOffer / readAnswer for INVITEs without SDP', () => {
   assert.equal(read.telephoneEvent?.payloadType, 101);
   assert.equal(read.direction, 'sendrecv');
 });
+
+test('rtcp-mux: answered only when offered; a=rtcp port read; our offers advertise it', () => {
+  const muxOffer = ASTERISK.replace('a=sendrecv\r\n', 'a=sendrecv\r\na=rtcp-mux\r\n');
+  const muxed = ok(negotiateAnswer(muxOffer, OPTS));
+  assert.equal(muxed.rtcpMux, true);
+  assert.match(muxed.answerSdp, /^a=sendrecv\r\na=rtcp-mux\r$/m);
+  // Without it in the offer the answer is exactly what it was before RTCP support.
+  const plain = ok(negotiateAnswer(ASTERISK, OPTS));
+  assert.equal(plain.rtcpMux, false);
+  assert.equal(plain.answerSdp, muxed.answerSdp.replace('a=rtcp-mux\r\n', '').replace(/^o=.*$/m, /^o=.*$/m.exec(plain.answerSdp)![0]));
+  assert.doesNotMatch(plain.answerSdp, /rtcp/);
+  // Refusing mux by option.
+  const refused = ok(negotiateAnswer(muxOffer, { ...OPTS, rtcpMux: false }));
+  assert.equal(refused.rtcpMux, false);
+  assert.doesNotMatch(refused.answerSdp, /rtcp-mux/);
+  // a=rtcp:<port> [IN IP4 addr] gives the RTCP port; junk is ignored.
+  assert.equal(ok(negotiateAnswer(FREESWITCH, OPTS)).rtcpPort, 24681);
+  assert.equal(ok(negotiateAnswer(ASTERISK, OPTS)).rtcpPort, undefined);
+  assert.equal(parseSdp(crlf(['v=0', 'm=audio 5000 RTP/AVP 0', 'a=rtcp:99999'])).media[0]!.rtcpPort, undefined);
+  assert.equal(parseSdp(crlf(['v=0', 'm=audio 5000 RTP/AVP 0', 'a=rtcp:abc'])).media[0]!.rtcpPort, undefined);
+  assert.equal(parseSdp(crlf(['v=0', 'm=audio 5000 RTP/AVP 0', 'a=rtcp:5001'])).media[0]!.rtcpPort, 5001);
+  // Our offer carries a=rtcp-mux; mux is used only if the answer has it too (RFC 5761 §5.1.1).
+  const offer = buildOffer(createSdpSessionState(), { localAddress: '198.51.100.20', localPort: 40004 });
+  assert.match(offer, /^a=sendrecv\r\na=rtcp-mux\r$/m);
+  assert.doesNotMatch(buildOffer(createSdpSessionState(), { localAddress: '198.51.100.20', localPort: 40004, rtcpMux: false }), /rtcp-mux/);
+  const withMux = ok(negotiateAnswer(offer, { localAddress: '10.9.9.9', localPort: 7000 }));
+  assert.equal(ok(readAnswer(withMux.answerSdp)).rtcpMux, true);
+  const withoutMux = ok(negotiateAnswer(offer, { localAddress: '10.9.9.9', localPort: 7000, rtcpMux: false }));
+  assert.equal(ok(readAnswer(withoutMux.answerSdp)).rtcpMux, false);
+});
