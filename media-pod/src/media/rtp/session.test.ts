@@ -5,8 +5,9 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { FakeClock, systemClock, type Clock } from '../../clock.js';
 import { ulawDecode, ulawEncode } from '../codec/index.js';
 import { MediaClock } from './media-clock.js';
-import { parseRtp, serializeRtp, type RtpHeader } from './packet.js';
+import { looksLikeRtcp, parseRtp, serializeRtp, type RtpHeader } from './packet.js';
 import { RtpPortPool } from './port-pool.js';
+import { buildRtcpReport, dlsrFromMs, ntpMiddle32, parseRtcp, type RtcpCompound, type RtcpPacket, type RtcpReportBlock } from './rtcp.js';
 import { RtpSession, type FrameSource, type RtpMediaParams } from './session.js';
 
 interface Received { h: RtpHeader; payload: Uint8Array; from: number }
@@ -304,4 +305,216 @@ test('IPv6: binds on ::1 and exchanges packets with an IPv6 peer', async (t) => 
     peer.send(serializeRtp({ payloadType: 8, sequenceNumber: 3, timestamp: 0, ssrc: 5 }, new Uint8Array(160)), session.localPort, '::1');
     await until(() => seqs.length === 1, 'IPv6 inbound');
   } finally { session.close(); peer.close(); }
+});
+
+// ---- RTCP ----------------------------------------------------------------------------------------
+
+function bindUdp(port: number, address = '127.0.0.1'): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    sock.once('error', (err) => { sock.close(); reject(err); });
+    sock.bind(port, address, () => resolve(sock));
+  });
+}
+
+/** A far end with RTCP on its RTP port + 1, as carriers and SBCs have it. */
+class FarEnd {
+  readonly rtpGot: Buffer[] = [];
+  readonly rtcpGot: Buffer[] = [];
+  private constructor(readonly rtp: dgram.Socket, readonly rtcp: dgram.Socket) {
+    rtp.on('message', (m) => this.rtpGot.push(m));
+    rtcp.on('message', (m) => this.rtcpGot.push(m));
+  }
+  static async open(): Promise<FarEnd> {
+    for (let i = 0; i < 50; i++) {
+      const a = await bindUdp(0);
+      const port = a.address().port;
+      if (port < 65535) {
+        try { return new FarEnd(a, await bindUdp(port + 1)); } catch { /* neighbour taken: try another */ }
+      }
+      a.close();
+    }
+    throw new Error('no free pair of adjacent UDP ports on loopback');
+  }
+  get rtpPort(): number { return this.rtp.address().port; }
+  sendRtp(to: number, seq: number, ssrc: number): void {
+    this.rtp.send(serializeRtp({ payloadType: 0, sequenceNumber: seq, timestamp: seq * 160, ssrc }, new Uint8Array(160)), to, '127.0.0.1');
+  }
+  /** RTCP packets that reached the RTP port (the muxed case). */
+  get rtcpOnRtp(): Buffer[] { return this.rtpGot.filter((b) => looksLikeRtcp(b)); }
+  close(): void { this.rtp.close(); this.rtcp.close(); }
+}
+
+const FAR_SSRC = 0x5eed0001;
+
+function compound(buf: Buffer | undefined): RtcpCompound {
+  assert.ok(buf, 'an RTCP packet arrived');
+  const c = parseRtcp(buf);
+  assert.equal(typeof c, 'object', `our RTCP parses: ${String(c)}`);
+  return c as RtcpCompound;
+}
+
+function report(p: RtcpPacket | undefined): Extract<RtcpPacket, { type: 'sr' | 'rr' }> {
+  assert.ok(p && (p.type === 'sr' || p.type === 'rr'), `a report first, got ${p?.type}`);
+  return p;
+}
+
+/** Ticks the media clock until the session has sent `n` RTCP packets (the first is due within 1.25–3.75 s). */
+function advanceUntilRtcp(clock: FakeClock, session: RtpSession, n: number): void {
+  for (let i = 0; i < 500 && session.stats().rtcpOut < n; i++) clock.advance(20);
+  assert.equal(session.stats().rtcpOut, n);
+}
+
+test('RTCP: an SR with a report block on the far end\'s port + 1; its report about us gives loss, jitter and RTT', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock);
+  const far = await FarEnd.open();
+  try {
+    assert.ok(session.localRtcpPort !== null && session.localRtcpPort !== session.localPort);
+    session.configure(media(far.rtpPort));
+    session.setSource(toneSource());
+    // Sequence 1..10 with 6 and 7 missing, then the far end's SR, from its RTCP port.
+    for (const seq of [1, 2, 3, 4, 5, 8, 9, 10]) far.sendRtp(session.localPort, seq, FAR_SSRC);
+    const farNtp = { ntpSec: 0xe9001234, ntpFrac: 0x56780000 };
+    far.rtcp.send(buildRtcpReport({ ssrc: FAR_SSRC, sender: { ...farNtp, rtpTimestamp: 1600, packetCount: 8, octetCount: 1280 }, reports: [], cname: 'far@test' }), session.localRtcpPort, '127.0.0.1');
+    await until(() => session.stats().packetsIn === 8 && session.stats().rtcpIn === 1, 'RTP and SR from the far end');
+    const srArrival = clock.now();
+    assert.equal(session.stats().remoteReport, null, 'an SR without a block about us reports nothing yet');
+
+    advanceUntilRtcp(clock, session, 1);
+    const sentAt = clock.now();
+    await until(() => far.rtcpGot.length === 1, 'our report at port + 1');
+    const c = compound(far.rtcpGot[0]);
+    const sr = report(c.packets[0]);
+    assert.equal(sr.type, 'sr', 'we sent RTP, so an SR');
+    assert.equal(sr.ssrc, session.localSsrc);
+    // The report goes out at the start of a tick, before that tick's frame.
+    const sender = sr.type === 'sr' ? sr.sender : undefined;
+    assert.equal(sender?.packetCount, session.stats().packetsOut - 1);
+    assert.equal(sender?.octetCount, (session.stats().packetsOut - 1) * 160);
+    assert.deepEqual(sr.reports, [{
+      ssrc: FAR_SSRC, fractionLost: Math.floor((2 * 256) / 10), cumulativeLost: 2, extendedHighestSeq: 10,
+      jitter: Math.floor(session.stats().jitterMs * 8), lsr: ntpMiddle32(farNtp.ntpSec, farNtp.ntpFrac), dlsr: dlsrFromMs(sentAt - srArrival),
+    } satisfies RtcpReportBlock]);
+    const sdes = c.packets[1];
+    assert.ok(sdes?.type === 'sdes' && sdes.chunks[0]?.ssrc === session.localSsrc && (sdes.chunks[0].cname ?? '').length > 0, 'SDES CNAME follows');
+    assert.equal(far.rtcpOnRtp.length, 0, 'not muxed: no RTCP on the RTP port');
+
+    // The far end answers 1 s later with an RR about our stream, having held our SR for 250 ms.
+    clock.advance(1000);
+    far.rtcp.send(buildRtcpReport({
+      ssrc: FAR_SSRC, cname: 'far@test',
+      reports: [{ ssrc: session.localSsrc, fractionLost: 64, cumulativeLost: 3, extendedHighestSeq: 1234, jitter: 80, lsr: ntpMiddle32(sender!.ntpSec, sender!.ntpFrac), dlsr: dlsrFromMs(250) }],
+    }), session.localRtcpPort, '127.0.0.1');
+    await until(() => session.stats().rtcpIn === 2, 'the far end\'s RR');
+    const rr = session.stats().remoteReport;
+    assert.ok(rr);
+    assert.equal(rr.fractionLost, 0.25);
+    assert.equal(rr.cumulativeLost, 3);
+    assert.equal(rr.jitterMs, 10);
+    assert.ok(rr.rttMs !== null && Math.abs(rr.rttMs - 750) <= 0.1, `RTT ${rr.rttMs} ms, want 1000 − 250`);
+  } finally { session.close(); far.close(); }
+});
+
+test('RTCP: an RR when we send nothing, to RTP port + 1 by convention; a BYE when the session closes', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock);
+  const far = await FarEnd.open();
+  try {
+    session.configure(media(far.rtpPort));
+    for (const seq of [100, 101, 102]) far.sendRtp(session.localPort, seq, FAR_SSRC);
+    await until(() => session.stats().packetsIn === 3, 'RTP');
+    advanceUntilRtcp(clock, session, 1);
+    await until(() => far.rtcpGot.length === 1, 'our RR');
+    const rr = report(compound(far.rtcpGot[0]).packets[0]);
+    assert.equal(rr.type, 'rr');
+    assert.equal(rr.reports.length, 1);
+    assert.deepEqual({ ...rr.reports[0]!, jitter: 0 }, { ssrc: FAR_SSRC, fractionLost: 0, cumulativeLost: 0, extendedHighestSeq: 102, jitter: 0, lsr: 0, dlsr: 0 });
+    session.close();
+    await until(() => far.rtcpGot.length === 2, 'the BYE');
+    const bye = compound(far.rtcpGot[1]);
+    assert.deepEqual(bye.packets.map((p) => p.type), ['rr', 'sdes', 'bye']);
+    assert.deepEqual(bye.packets[2], { type: 'bye', ssrcs: [session.localSsrc], reason: undefined });
+    assert.equal(session.stats().rtcpOut, 2);
+  } finally { session.close(); far.close(); }
+});
+
+test('RTCP muxed (RFC 5761): read on the RTP port, reports and BYE sent to the peer\'s RTP port', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock);
+  const far = await FarEnd.open();
+  try {
+    session.configure(media(far.rtpPort, { rtcpMux: true }));
+    session.setSource(toneSource());
+    for (const seq of [1, 2, 3]) far.sendRtp(session.localPort, seq, FAR_SSRC);
+    const farNtp = { ntpSec: 0xe9000001, ntpFrac: 0x80000000 };
+    far.rtp.send(buildRtcpReport({ ssrc: FAR_SSRC, sender: { ...farNtp, rtpTimestamp: 480, packetCount: 3, octetCount: 480 }, reports: [], cname: 'far@test' }), session.localPort, '127.0.0.1');
+    await until(() => session.stats().rtcpIn === 1 && session.stats().packetsIn === 3, 'muxed SR');
+    assert.equal(session.stats().rtcpIgnored, 0);
+    advanceUntilRtcp(clock, session, 1);
+    await until(() => far.rtcpOnRtp.length === 1, 'our muxed report');
+    const sr = report(compound(far.rtcpOnRtp[0]).packets[0]);
+    assert.equal(sr.type, 'sr');
+    assert.equal(sr.reports[0]?.lsr, ntpMiddle32(farNtp.ntpSec, farNtp.ntpFrac));
+    assert.equal(sr.reports[0]?.extendedHighestSeq, 3);
+    session.close();
+    await until(() => far.rtcpOnRtp.length === 2, 'muxed BYE');
+    assert.equal(compound(far.rtcpOnRtp[1]).packets.at(-1)?.type, 'bye');
+    assert.equal(session.stats().rtcpOut, far.rtcpOnRtp.length, 'every RTCP packet went to the RTP port');
+  } finally { session.close(); far.close(); }
+});
+
+test('RTCP from another address is ignored; unreadable RTCP is counted as rtcpIgnored', async (t) => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock);
+  const far = await FarEnd.open();
+  try {
+    session.configure(media(far.rtpPort));
+    far.sendRtp(session.localPort, 1, FAR_SSRC);
+    await until(() => session.stats().packetsIn === 1, 'RTP');
+    const rtcpPort = session.localRtcpPort!;
+    // Length field past the end of the datagram.
+    far.rtcp.send(Buffer.from('80c9000501020304', 'hex'), rtcpPort, '127.0.0.1');
+    await until(() => session.stats().rtcpIgnored === 1, 'malformed RTCP');
+    const spoof = buildRtcpReport({ ssrc: FAR_SSRC, reports: [{ ssrc: session.localSsrc, fractionLost: 255, cumulativeLost: 99, extendedHighestSeq: 1, jitter: 1, lsr: 0, dlsr: 0 }], cname: 'x' });
+    let stray: dgram.Socket;
+    try { stray = await bindUdp(0, '127.0.0.2'); } catch { t.skip('no 127.0.0.2 on this loopback'); return; }
+    try {
+      stray.send(spoof, rtcpPort, '127.0.0.1');
+      stray.send(spoof, session.localPort, '127.0.0.1');
+      await until(() => session.stats().foreign === 2, 'foreign RTCP dropped');
+      assert.equal(session.stats().rtcpIn, 0);
+      assert.equal(session.stats().remoteReport, null);
+    } finally { stray.close(); }
+  } finally { session.close(); far.close(); }
+});
+
+test('RTCP port taken: the call still runs; RTCP is read on the RTP port and reports leave from it', async () => {
+  const clock = new FakeClock();
+  // Hold an odd port so that a one-pair pool gets its RTP port but not the RTCP port above it.
+  let held: dgram.Socket | undefined; let session: RtpSession | undefined;
+  for (let i = 0; i < 50 && !session; i++) {
+    const s = await bindUdp(0);
+    const port = s.address().port;
+    if (port % 2 === 1 && port > 1025) {
+      try {
+        ({ session } = await openSession(clock, { pool: new RtpPortPool(port - 1, port, { clock }) }));
+        held = s;
+        break;
+      } catch { /* the even port is busy too */ }
+    }
+    s.close();
+  }
+  assert.ok(session && held, 'found an even port with its neighbour held');
+  const far = await FarEnd.open();
+  try {
+    assert.equal(session.localRtcpPort, null);
+    session.configure(media(far.rtpPort));
+    for (const seq of [1, 2]) far.sendRtp(session.localPort, seq, FAR_SSRC);
+    far.rtp.send(buildRtcpReport({ ssrc: FAR_SSRC, reports: [], cname: 'far@test' }), session.localPort, '127.0.0.1');
+    await until(() => session.stats().rtcpIn === 1 && session.stats().packetsIn === 2, 'RTCP on the RTP port');
+    advanceUntilRtcp(clock, session, 1);
+    await until(() => far.rtcpGot.length === 1, 'our RR at port + 1');
+    assert.equal(report(compound(far.rtcpGot[0]).packets[0]).reports[0]?.extendedHighestSeq, 2);
+  } finally { session.close(); held.close(); far.close(); }
 });

@@ -2,11 +2,12 @@
  * One call's RTP stream: a UDP socket on a pooled port, symmetric RTP (reply to where packets
  * really come from, for callers behind NAT), inbound reordering and G.711 decoding, outbound
  * frames pulled from a playback source on the shared 20 ms MediaClock, RFC 4733 DTMF both ways,
- * and a media timeout. Buffers are allocated once per session; the per-packet path does not
- * create closures or timers.
+ * a media timeout, and RTCP (SR/RR reports on port + 1 or muxed on the RTP port, the far end's
+ * view of our stream: loss, jitter, round trip). Buffers are allocated once per session; the
+ * per-packet path does not create closures or timers.
  */
 import dgram from 'node:dgram';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
 import { systemClock, type Clock } from '../../clock.js';
 import type { Logger } from '@sipflow/operator/log';
@@ -16,6 +17,10 @@ import { JitterBuffer } from './jitter-buffer.js';
 import type { MediaClock, PacedStream } from './media-clock.js';
 import { createRtpHeader, looksLikeRtcp, parseRtp, RTP_HEADER_SIZE, writeRtpHeaderValues } from './packet.js';
 import type { RtpPortPool } from './port-pool.js';
+import {
+  buildRtcpReport, dlsrFromMs, ntpFromUnixMs, ntpMiddle32, ntpMiddle32FromUnixMs, parseRtcp, roundTripMs, RtpReceptionStats,
+  type RtcpReportBlock, type RtcpSenderInfo,
+} from './rtcp.js';
 
 export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
@@ -30,6 +35,10 @@ export interface RtpMediaParams {
   direction: MediaDirection;
   /** The peer put the call on hold: the media timeout is suspended. */
   hold?: boolean;
+  /** RTCP multiplexed on the RTP port (RFC 5761, both sides said `a=rtcp-mux`). Default false. */
+  rtcpMux?: boolean | undefined;
+  /** The peer's `a=rtcp:` port; otherwise its RTP port + 1. */
+  rtcpPort?: number | undefined;
 }
 
 /**
@@ -71,6 +80,13 @@ export interface RtpSessionOptions {
   logger?: Logger;
   /** Ports to try when a pooled port is taken by another process. Default 8. */
   bindAttempts?: number;
+  /**
+   * Nominal RTCP report interval (RFC 3550 §6.2: 5 s minimum; each interval is randomised to
+   * 0.5–1.5 times this, the first one is half as long). 0 sends no RTCP at all. Default 5000.
+   */
+  rtcpIntervalMs?: number;
+  /** SDES CNAME in our reports. Default: random per session (RFC 7022), so no host name leaks. */
+  cname?: string;
 }
 
 export interface RtpSessionStats {
@@ -88,12 +104,33 @@ export interface RtpSessionStats {
   /** Packets dropped because they came from another address than the latched one. */
   foreign: number;
   invalid: number;
+  /** RTCP we could not parse. */
   rtcpIgnored: number;
+  /** RTCP compound packets accepted from the peer (either port). */
+  rtcpIn: number;
+  /** RTCP compound packets (reports, the closing BYE) we sent. */
+  rtcpOut: number;
+  /** What the far end last reported about our stream; null until a report about our SSRC came. */
+  remoteReport: RemoteRtcpReport | null;
   /** Packets with a payload type we did not negotiate (comfort noise included). */
   otherPayloadType: number;
   dtmfIn: number;
   dtmfOut: number;
   latchedTo: { address: string; port: number } | null;
+}
+
+/** The far end's reception report about our outbound stream (RFC 3550 §6.4.1). */
+export interface RemoteRtcpReport {
+  /** Loss over its last reporting interval, 0–1. */
+  fractionLost: number;
+  /** Packets of ours it never received, since the start (negative with duplicates). */
+  cumulativeLost: number;
+  /** Its interarrival jitter estimate for our packets, ms. */
+  jitterMs: number;
+  /** Round trip from its LSR/DLSR, ms; null when its report echoed no SR of ours. */
+  rttMs: number | null;
+  /** Our monotonic clock when the report arrived. */
+  atMs: number;
 }
 
 /** Raised by `RtpSession.open` when no port could be bound. */
@@ -106,6 +143,12 @@ export class RtpBindError extends Error {
 
 const MAX_PAYLOAD = 480; // up to 60 ms of G.711; larger frames are truncated
 const SAMPLES_PER_TICK = 160;
+/** Timestamp units per ms: every codec we negotiate is 8 kHz. */
+const UNITS_PER_MS = 8;
+
+function randomCname(): string {
+  return `${randomBytes(12).toString('base64url')}@sipflow`;
+}
 
 function bindSocket(type: 'udp4' | 'udp6', address: string, port: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
@@ -129,6 +172,17 @@ function bindSocket(type: 'udp4' | 'udp6', address: string, port: number): Promi
   });
 }
 
+/** RTCP's socket next to the RTP one; a failure only costs the call its RTCP, so it is logged, not thrown. */
+async function bindRtcpSocket(type: 'udp4' | 'udp6', opts: RtpSessionOptions, port: number): Promise<dgram.Socket | undefined> {
+  if (port > 65535) return undefined;
+  try {
+    return await bindSocket(type, opts.listenAddress, port);
+  } catch (err) {
+    opts.logger?.warn('cannot bind the RTCP port; the call runs without RTCP on it', { port, err: err as Error });
+    return undefined;
+  }
+}
+
 export class RtpSession implements PacedStream {
   /** Incoming audio decoded to 8 kHz PCM (reused buffer: copy it to keep it). */
   onAudio: ((pcm: Int16Array, meta: InboundMeta) => void) | undefined;
@@ -143,8 +197,11 @@ export class RtpSession implements PacedStream {
 
   readonly localPort: number;
   readonly localAddress: string;
+  /** Where we receive RTCP besides the RTP port: rtpPort + 1 from the pool; null if it could not be bound. */
+  readonly localRtcpPort: number | null;
 
   private readonly socket: dgram.Socket;
+  private readonly rtcpSocket: dgram.Socket | undefined;
   private readonly pool: RtpPortPool | undefined;
   private readonly mediaClock: MediaClock;
   private readonly clock: Clock;
@@ -196,21 +253,39 @@ export class RtpSession implements PacedStream {
   private inbandDtmf: InbandDtmfDetector | undefined;
   private readonly dtmfTx: DtmfSender;
 
+  // RTCP state (RFC 3550 §6).
+  private readonly reception = new RtpReceptionStats();
+  private readonly rtcpIntervalMs: number;
+  private readonly cname: string;
+  /** When the next report is due on the monotonic clock; Infinity until media starts. */
+  private nextReportMs = Infinity;
+  private packetsOutAtLastReport = 0;
+  /** The far end's last SR: its SSRC, the middle 32 bits of its NTP time, when it arrived. */
+  private srSsrc = -1;
+  private srMiddle = 0;
+  private srArrivalMs = 0;
+  /** Source port of the peer's RTCP on our RTCP port (symmetric RTCP); 0 until one arrives. */
+  private rtcpPeerPort = 0;
+  private remoteReport: RemoteRtcpReport | null = null;
+
   private readonly counters = {
     packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, ssrcChanges: 0, foreign: 0, invalid: 0,
-    rtcpIgnored: 0, otherPayloadType: 0, dtmfIn: 0, dtmfOut: 0,
+    rtcpIgnored: 0, rtcpIn: 0, rtcpOut: 0, otherPayloadType: 0, dtmfIn: 0, dtmfOut: 0,
   };
 
   /** Allocates a port (from the pool, if any), binds it, and returns an idle session. */
   static async open(opts: RtpSessionOptions): Promise<RtpSession> {
     const type = isIP(opts.listenAddress) === 6 ? 'udp6' : 'udp4';
     if (!opts.pool) {
+      let sock: dgram.Socket;
       try {
-        const sock = await bindSocket(type, opts.listenAddress, opts.port ?? 0);
-        return new RtpSession(sock, opts, undefined);
+        sock = await bindSocket(type, opts.listenAddress, opts.port ?? 0);
       } catch (err) {
         throw new RtpBindError(`cannot bind RTP socket on ${opts.listenAddress}:${opts.port ?? 0}: ${(err as Error).message}`, 'BindFailed');
       }
+      // An explicit port gets its RTCP neighbour; the ephemeral test mode any free port.
+      const rtcp = await bindRtcpSocket(type, opts, opts.port ? opts.port + 1 : 0);
+      return new RtpSession(sock, rtcp, opts, undefined);
     }
     const attempts = opts.bindAttempts ?? 8;
     let lastErr: Error | undefined;
@@ -219,7 +294,8 @@ export class RtpSession implements PacedStream {
       if (!alloc) throw new RtpBindError(`no free RTP port in ${opts.pool.lo}-${opts.pool.hi} (${opts.pool.inUse} in use, ${opts.pool.quarantined} quarantined)`, 'PortsExhausted');
       try {
         const sock = await bindSocket(type, opts.listenAddress, alloc.rtpPort);
-        return new RtpSession(sock, opts, opts.pool);
+        const rtcp = await bindRtcpSocket(type, opts, alloc.rtcpPort);
+        return new RtpSession(sock, rtcp, opts, opts.pool);
       } catch (err) {
         // Someone else holds it; quarantine it like any released port and try the next one.
         lastErr = err as Error;
@@ -230,8 +306,12 @@ export class RtpSession implements PacedStream {
     throw new RtpBindError(`could not bind any of ${attempts} RTP ports on ${opts.listenAddress}: ${lastErr?.message ?? 'unknown error'}`, 'BindFailed');
   }
 
-  private constructor(socket: dgram.Socket, opts: RtpSessionOptions, pool: RtpPortPool | undefined) {
+  private constructor(socket: dgram.Socket, rtcpSocket: dgram.Socket | undefined, opts: RtpSessionOptions, pool: RtpPortPool | undefined) {
     this.socket = socket;
+    this.rtcpSocket = rtcpSocket;
+    this.localRtcpPort = rtcpSocket ? rtcpSocket.address().port : null;
+    this.rtcpIntervalMs = Math.max(0, opts.rtcpIntervalMs ?? 5000);
+    this.cname = opts.cname ?? randomCname();
     this.pool = pool;
     const addr = socket.address();
     this.localPort = addr.port;
@@ -258,6 +338,10 @@ export class RtpSession implements PacedStream {
     this.dtmfTx = new DtmfSender('rfc4733', opts.dtmf);
     socket.on('message', (msg, rinfo) => this.receive(msg, rinfo.address, rinfo.port));
     socket.on('error', (err) => this.logger?.warn('RTP socket error', { err }));
+    if (rtcpSocket) {
+      rtcpSocket.on('message', (msg, rinfo) => this.receiveRtcp(msg, rinfo.address, rinfo.port, false));
+      rtcpSocket.on('error', (err) => this.logger?.warn('RTCP socket error', { err }));
+    }
   }
 
   /** The outbound SSRC (random per session). */
@@ -276,8 +360,11 @@ export class RtpSession implements PacedStream {
     if (!prev || prev.remote.address !== p.remote.address || prev.remote.port !== p.remote.port) {
       this.latched = false;
       this.candCount = 0;
+      this.rtcpPeerPort = 0;
       this.setSendTarget(p.remote.address, p.remote.port);
     }
+    // RFC 3550 §6.2: the first report goes after half the minimum interval, randomised.
+    if (!prev && this.rtcpIntervalMs > 0) this.nextReportMs = this.clock.now() + this.randomInterval() / 2;
     if (!prev || this.watchingTimeout(prev) !== this.watchingTimeout(this.params)) {
       this.lastRxMs = this.clock.now();
       this.timedOut = false;
@@ -313,20 +400,31 @@ export class RtpSession implements PacedStream {
     return {
       ...this.counters,
       lost: j.lost, late: j.late, duplicate: j.duplicate, reordered: j.reordered,
-      jitterMs: this.jitterUnits / 8,
+      jitterMs: this.jitterUnits / UNITS_PER_MS,
       latchedTo: this.latched ? { address: this.latchAddress, port: this.latchPort } : null,
+      remoteReport: this.remoteReport ? { ...this.remoteReport } : null,
     };
   }
 
-  /** Stops pacing, closes the socket and returns the port to the pool's quarantine. Idempotent. */
+  /**
+   * Stops pacing, says goodbye in RTCP (RFC 3550 §6.3.7: only if we ever sent RTP or RTCP),
+   * closes the sockets and returns the port to the pool's quarantine. Idempotent.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.mediaClock.remove(this);
     this.source = null;
     this.dtmfTx.cancel();
+    if (this.params && this.rtcpIntervalMs > 0 && (this.counters.packetsOut > 0 || this.counters.rtcpOut > 0)) {
+      this.sendReport(this.clock.now(), true);
+    }
     this.socket.removeAllListeners('message');
     this.socket.close();
+    if (this.rtcpSocket) {
+      this.rtcpSocket.removeAllListeners('message');
+      this.rtcpSocket.close();
+    }
     this.pool?.release(this.localPort);
   }
 
@@ -354,6 +452,7 @@ export class RtpSession implements PacedStream {
       this.onMediaTimeout?.();
       if (this.closed) return;
     }
+    if (nowMs >= this.nextReportMs) this.sendReport(nowMs, false);
     const ts = this.ts;
     this.ts = (this.ts + SAMPLES_PER_TICK) >>> 0;
     const canSend = (p.direction === 'sendrecv' || p.direction === 'sendonly') && this.sendPort !== 0 && !isNullAddress(this.sendAddress);
@@ -440,7 +539,7 @@ export class RtpSession implements PacedStream {
   private receive(msg: Buffer, address: string, port: number): void {
     const p = this.params;
     if (this.closed) return;
-    if (looksLikeRtcp(msg)) { this.counters.rtcpIgnored++; return; }
+    if (looksLikeRtcp(msg)) { this.receiveRtcp(msg, address, port, true); return; }
     const h = parseRtp(msg, this.hdr);
     if (typeof h === 'string' || !p) { this.counters.invalid++; return; }
     if (!this.acceptSource(address, port)) { this.counters.foreign++; return; }
@@ -450,17 +549,21 @@ export class RtpSession implements PacedStream {
     this.counters.bytesIn += msg.length;
     const payload = new Uint8Array(msg.buffer, msg.byteOffset + h.payloadOffset, h.payloadLength);
 
-    if (h.payloadType === p.payloadType) {
-      if (h.ssrc !== this.remoteSsrc) {
-        if (this.remoteSsrc >= 0) {
-          this.counters.ssrcChanges++;
-          this.jitter.drain();
-          this.logger?.debug('remote SSRC changed', { ssrc: h.ssrc });
-        }
-        this.jitter.reset();
-        this.remoteSsrc = h.ssrc;
-        this.transitValid = false;
+    if (h.payloadType === p.payloadType && h.ssrc !== this.remoteSsrc) {
+      if (this.remoteSsrc >= 0) {
+        this.counters.ssrcChanges++;
+        this.jitter.drain();
+        this.logger?.debug('remote SSRC changed', { ssrc: h.ssrc });
       }
+      this.jitter.reset();
+      this.reception.reset();
+      this.remoteSsrc = h.ssrc;
+      this.transitValid = false;
+    }
+    // Events and comfort noise share the audio stream's sequence numbers, so they count too.
+    if (h.ssrc === this.remoteSsrc) this.reception.update(h.sequenceNumber);
+
+    if (h.payloadType === p.payloadType) {
       this.updateJitter(now, h.timestamp);
       if (p.direction === 'sendrecv' || p.direction === 'recvonly') this.jitter.push(h.sequenceNumber, h.timestamp, payload, now);
       return;
@@ -500,6 +603,7 @@ export class RtpSession implements PacedStream {
     this.latchAddress = address;
     this.latchPort = port;
     this.candCount = 0;
+    this.rtcpPeerPort = 0;
     this.sendAddress = address; // already in the socket's own family
     this.sendPort = port;
     this.sendBlocked = false;
@@ -508,7 +612,7 @@ export class RtpSession implements PacedStream {
 
   private updateJitter(nowMs: number, rtpTs: number): void {
     // RFC 3550 A.8, in 8 kHz timestamp units.
-    const transit = nowMs * 8 - rtpTs;
+    const transit = nowMs * UNITS_PER_MS - rtpTs;
     if (this.transitValid) {
       let d = transit - this.lastTransit;
       if (d < 0) d = -d;
@@ -517,6 +621,90 @@ export class RtpSession implements PacedStream {
     }
     this.lastTransit = transit;
     this.transitValid = true;
+  }
+
+  // ---- RTCP -----------------------------------------------------------------------------------
+
+  private randomInterval(): number {
+    return this.rtcpIntervalMs * (0.5 + Math.random());
+  }
+
+  /** RTCP from the peer, on the RTCP port or (`muxed`) the RTP port. Never throws. */
+  private receiveRtcp(msg: Buffer, address: string, port: number, muxed: boolean): void {
+    if (this.closed) return;
+    // Only the peer's address (latched, or from the SDP until RTP arrives) may report to us.
+    if (!this.params || address !== this.sendAddress) { this.counters.foreign++; return; }
+    const c = parseRtcp(msg);
+    if (typeof c === 'string') {
+      this.counters.rtcpIgnored++;
+      this.logger?.debug('unreadable RTCP', { reason: c, bytes: msg.length });
+      return;
+    }
+    this.counters.rtcpIn++;
+    if (!muxed) this.rtcpPeerPort = port;
+    for (const pkt of c.packets) {
+      if (pkt.type === 'sr' || pkt.type === 'rr') {
+        if (pkt.ssrc === this.ssrc) continue; // our own report looped back
+        if (pkt.type === 'sr') {
+          this.srSsrc = pkt.ssrc;
+          this.srMiddle = ntpMiddle32(pkt.sender.ntpSec, pkt.sender.ntpFrac);
+          this.srArrivalMs = this.clock.now();
+        }
+        for (const b of pkt.reports) if (b.ssrc === this.ssrc) this.takeRemoteReport(b);
+      } else if (pkt.type === 'bye') {
+        this.logger?.debug('RTCP BYE from the peer', { reason: pkt.reason });
+      }
+    }
+  }
+
+  private takeRemoteReport(b: RtcpReportBlock): void {
+    const arrival = ntpMiddle32FromUnixMs(this.clock.wallNow());
+    const rtt = roundTripMs(arrival, b.lsr, b.dlsr);
+    this.remoteReport = {
+      fractionLost: b.fractionLost / 256,
+      cumulativeLost: b.cumulativeLost,
+      jitterMs: b.jitter / UNITS_PER_MS,
+      rttMs: rtt === null ? null : Math.round(rtt * 10) / 10,
+      atMs: this.clock.now(),
+    };
+  }
+
+  /**
+   * Sends an SR (we sent RTP since the last report) or RR, with a block about the peer's stream
+   * once it has sent some, SDES CNAME, and a BYE when `bye`. Once per interval, not per packet.
+   */
+  private sendReport(nowMs: number, bye: boolean): void {
+    this.nextReportMs = nowMs + this.randomInterval();
+    const p = this.params;
+    if (!p || this.sendBlocked || this.sendPort === 0 || isNullAddress(this.sendAddress)) return;
+    const muxed = p.rtcpMux === true;
+    const port = muxed ? this.sendPort : this.rtcpPeerPort || p.rtcpPort || this.sendPort + 1;
+    if (port > 65535) return;
+    // Without our RTCP socket, reports leave from the RTP port (where RTCP is accepted as well).
+    const sock = muxed ? this.socket : this.rtcpSocket ?? this.socket;
+    const c = this.counters;
+    const weSent = c.packetsOut > this.packetsOutAtLastReport;
+    this.packetsOutAtLastReport = c.packetsOut;
+    let sender: RtcpSenderInfo | undefined;
+    if (weSent) {
+      const ntp = ntpFromUnixMs(this.clock.wallNow());
+      // Every packet we send has a plain 12-byte header, so payload octets are bytes less headers.
+      sender = { ntpSec: ntp.sec, ntpFrac: ntp.frac, rtpTimestamp: this.ts, packetCount: c.packetsOut >>> 0, octetCount: (c.bytesOut - RTP_HEADER_SIZE * c.packetsOut) >>> 0 };
+    }
+    const reports: RtcpReportBlock[] = [];
+    if (this.remoteSsrc >= 0 && this.reception.hasData) {
+      const haveSr = this.srSsrc === this.remoteSsrc;
+      const lsr = haveSr ? this.srMiddle : 0;
+      const dlsr = haveSr ? dlsrFromMs(nowMs - this.srArrivalMs) : 0;
+      reports.push(this.reception.reportBlock(this.remoteSsrc, this.jitterUnits, lsr, dlsr));
+    }
+    const buf = buildRtcpReport({ ssrc: this.ssrc, sender, reports, cname: this.cname, bye: bye ? {} : undefined });
+    try {
+      sock.send(buf, port, this.sendAddress);
+      c.rtcpOut++;
+    } catch (err) {
+      this.logger?.warn('cannot send RTCP', { err: err as Error, port });
+    }
   }
 
   private deliver(seq: number, timestamp: number, payload: Uint8Array, arrivalMs: number): void {
