@@ -139,7 +139,7 @@ export class Call implements CallControl {
     const n = this.init.negotiated;
     this.init.rtpMedia.rtp.configure({
       codec: n.codec, payloadType: n.payloadType, telephoneEvent: n.telephoneEvent,
-      remote: n.remote, direction: n.direction, hold: n.hold,
+      remote: n.remote, direction: n.direction, hold: n.hold, rtcpMux: n.rtcpMux, rtcpPort: n.rtcpPort,
     });
   }
 
@@ -365,13 +365,21 @@ export class Call implements CallControl {
     if (bridge) void bridge.stop('call_hangup');
     const media = this.init.rtpMedia.summary();
     this.init.rtpMedia.close();
+    // Read after close, so the RTCP BYE sent there is counted.
+    const rtp = this.init.rtpMedia.rtp.stats();
+    const far = rtp.remoteReport;
+    const rtcp = {
+      rtcpIn: rtp.rtcpIn, rtcpOut: rtp.rtcpOut, rtcpUnreadable: rtp.rtcpIgnored,
+      // What the far end last said about the audio we sent (RTCP receiver report).
+      farEnd: far ? { fractionLost: Math.round(far.fractionLost * 1000) / 1000, cumulativeLost: far.cumulativeLost, jitterMs: Math.round(far.jitterMs * 10) / 10, rttMs: far.rttMs } : null,
+    };
     this.svc.metrics.callsEnded.inc({ cause_code: String(cause.code) });
     const m = this.svc.metrics;
     m.rtpPackets.inc({ kind: 'received' }, media.packetsIn);
     m.rtpPackets.inc({ kind: 'sent' }, media.packetsOut);
     m.rtpPackets.inc({ kind: 'lost' }, media.lost);
     m.rtpPackets.inc({ kind: 'dropped' }, media.foreign + media.invalid);
-    this.logger.info('call ended', { causeCode: cause.code, cause: cause.name, source: cause.source, detail: cause.detail, answered: wasAnswered, media });
+    this.logger.info('call ended', { causeCode: cause.code, cause: cause.name, source: cause.source, detail: cause.detail, answered: wasAnswered, media: { ...media, ...rtcp } });
     const answeredMs = this.answerWall === undefined ? 0 : this.svc.clock.wallNow() - this.answerWall;
     if (wasAnswered && media.packetsIn === 0 && answeredMs >= 2000) {
       m.callsWithoutRtp.inc();
