@@ -25,9 +25,13 @@ import type { Clock } from '../clock.js';
 import type { MediaMetrics } from '../observability/metrics.js';
 import { CallMedia } from './call-media.js';
 import { causeFor } from './causes.js';
+import {
+  DEFAULT_SESSION_TIMER_POLICY, decideSessionTimer, parseSessionExpires, SessionTimer, SUPPORTED_HEADER,
+  type SessionTimerDecision, type SessionTimerPolicy,
+} from './session-timer.js';
 import type { CallControl, DigitCollection, FrameSource, HangupCause, StreamHandle, XmlFetchResult } from './control.js';
 
-export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO';
+export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE';
 
 export interface CallServices {
   transactions: TransactionLayer;
@@ -40,6 +44,8 @@ export interface CallServices {
   clock: Clock;
   /** Host put in Contact (and SDP, through the media layer). */
   advertiseHost: string;
+  /** Session-timer limits (RFC 4028); the RFC's defaults when absent. */
+  sessionTimerPolicy?: SessionTimerPolicy;
 }
 
 export interface CallInit {
@@ -58,6 +64,8 @@ export interface CallInit {
   /** Parameters of the answer_url request; redirects/actions/hangup reuse them. */
   answerParams: Record<string, string>;
   logger: Logger;
+  /** The session timer the INVITE asked for, as the ingress decided it (applied with the 200 OK). */
+  sessionTimer?: SessionTimerDecision;
 }
 
 /** Pre-answer SIP responses for causes that end a call before it was answered. */
@@ -98,6 +106,7 @@ export class Call implements CallControl {
   private resolveEnded!: (c: HangupCause) => void;
   private cause: HangupCause | undefined;
   private readonly logger: Logger;
+  private readonly sessionTimer: SessionTimer;
 
   constructor(private readonly svc: CallServices, private readonly init: CallInit, private readonly onGone: (call: Call) => void) {
     this.callUuid = init.callUuid;
@@ -110,6 +119,10 @@ export class Call implements CallControl {
     this.ended = new Promise((r) => { this.resolveEnded = r; });
     init.rtpMedia.rtp.onMediaTimeout = () => this.end(causeFor(6020, 'Plivo', 'no RTP received'));
     this.offerAwaitingAck = init.delayedOffer === true;
+    this.sessionTimer = new SessionTimer(svc.clock, {
+      refresh: () => this.sendRefresh(),
+      expired: (sec) => this.end(causeFor(9060, 'Error', `no session refresh within ${sec} s`)),
+    });
   }
 
   get answered(): boolean { return this.state === 'answered'; }
@@ -126,9 +139,9 @@ export class Call implements CallControl {
     return `<sip:${this.app.appId}@${host}:${adv.port}${src.transport === 'tcp' ? ';transport=tcp' : ''}>`;
   }
 
-  private withSdp(): { headers: Array<[string, string]>; body: string; contentType: string } {
+  private withSdp(extra: Array<[string, string]> = []): { headers: Array<[string, string]>; body: string; contentType: string } {
     return {
-      headers: [['Contact', this.contactHeader()], ['Allow', ALLOW], ['Supported', '']].filter(([, v]) => v !== '') as Array<[string, string]>,
+      headers: [['Contact', this.contactHeader()], ['Allow', ALLOW], ['Supported', SUPPORTED_HEADER], ...extra],
       body: this.init.negotiated.answerSdp,
       contentType: 'application/sdp',
     };
@@ -184,8 +197,10 @@ export class Call implements CallControl {
   private async doAnswer(): Promise<void> {
     const tx = this.init.invite;
     if (!tx.respondWith) throw new Error('no INVITE transaction');
-    tx.respond(200, 'OK', this.withSdp());
+    const timer = this.init.sessionTimer ?? { kind: 'none' };
+    tx.respond(200, 'OK', this.withSdp(timer.kind === 'active' ? timer.headers : []));
     this.state = 'answered';
+    this.applySessionTimer(timer);
     this.answerWall = this.svc.clock.wallNow();
     this.svc.metrics.invites.inc({ outcome: 'answered' });
     if (!this.sentEarlyMedia && !this.init.delayedOffer) this.startMedia();
@@ -320,26 +335,119 @@ export class Call implements CallControl {
     this.end(causeFor(1000, 'Caller'));
   }
 
-  /** A re-INVITE in this dialog: new SDP (hold/resume, codec change) on the same RTP port. */
+  /**
+   * A re-INVITE in this dialog: new SDP (hold/resume, codec change) on the same RTP port, and/or a
+   * session refresh (RFC 4028).
+   */
   handleReInvite(tx: InviteServerTransaction): void {
     if (this.state !== 'answered') { tx.respond(491, 'Request Pending'); return; }
+    const timer = this.refreshDecision(tx);
+    if (!timer) return;
+    const timerHeaders = timer.kind === 'active' ? timer.headers : [];
     const body = tx.request.body.toString('utf8');
     if (body.trim() === '') {
       // An offerless re-INVITE: offer our current SDP again; the answer comes in the ACK.
-      tx.respond(200, 'OK', this.withSdp());
+      tx.respond(200, 'OK', this.withSdp(timerHeaders));
       this.offerAwaitingAck = true;
+      this.applySessionTimer(timer);
       return;
     }
+    if (!this.applyOffer(tx, body, 're-INVITE')) return;
+    tx.respond(200, 'OK', this.withSdp(timerHeaders));
+    this.applySessionTimer(timer);
+  }
+
+  /**
+   * UPDATE (RFC 3311) in this dialog: most often a session refresh without a body; with SDP it is
+   * an offer (hold, codec change) answered in the 200 like a re-INVITE's.
+   */
+  handleUpdate(tx: NonInviteServerTransaction): void {
+    const body = tx.request.body.toString('utf8');
+    const hasOffer = body.trim() !== '';
+    if (this.state === 'ended') { tx.respond(481, 'Call/Transaction Does Not Exist'); return; }
+    // An offer while ours is unanswered, or on an early dialog, would cross offers (RFC 3311 §5.2).
+    if (hasOffer && (this.state !== 'answered' || this.offerAwaitingAck)) {
+      tx.respond(491, 'Request Pending', { headers: [['Retry-After', '2']] });
+      return;
+    }
+    const timer = this.refreshDecision(tx);
+    if (!timer) return;
+    const timerHeaders: Array<[string, string]> = timer.kind === 'active' ? timer.headers : [];
+    if (!hasOffer) {
+      tx.respond(200, 'OK', { headers: [['Contact', this.contactHeader()], ['Allow', ALLOW], ['Supported', SUPPORTED_HEADER], ...timerHeaders] });
+    } else {
+      if (!this.applyOffer(tx, body, 'UPDATE')) return;
+      tx.respond(200, 'OK', this.withSdp(timerHeaders));
+    }
+    if (this.state === 'answered') this.applySessionTimer(timer);
+  }
+
+  /** The timer a refresh asks for, or undefined after answering 422 (interval below our minimum). */
+  private refreshDecision(tx: InviteServerTransaction | NonInviteServerTransaction): SessionTimerDecision | undefined {
+    const d = decideSessionTimer(tx.request, this.svc.sessionTimerPolicy ?? DEFAULT_SESSION_TIMER_POLICY);
+    if (d.kind !== 'too-small') return d;
+    tx.respond(422, 'Session Interval Too Small', { headers: [['Min-SE', String(d.minSeSec)]] });
+    this.logger.info('session refresh refused: interval too small', { method: tx.method, asked: d.asked, minSe: d.minSeSec });
+    return undefined;
+  }
+
+  /** Negotiates an in-dialog SDP offer; answers 488 and returns false when nothing fits. */
+  private applyOffer(tx: InviteServerTransaction | NonInviteServerTransaction, body: string, what: string): boolean {
     const rtp = this.init.rtpMedia.rtp;
     const neg = negotiateAnswer(body, { localAddress: this.svc.advertiseHost, localPort: rtp.localPort, session: this.init.sdp });
     if (!neg.ok) {
       tx.respond(488, 'Not Acceptable Here', { headers: [['Warning', `399 sipflow "${neg.reason.replace(/"/g, "'")}"`]] });
-      return;
+      return false;
     }
     this.init.negotiated = neg;
-    tx.respond(200, 'OK', this.withSdp());
     this.startMedia();
-    this.logger.info('re-INVITE applied', { hold: neg.hold, direction: neg.direction, codec: neg.codec });
+    this.logger.info(`${what} applied`, { hold: neg.hold, direction: neg.direction, codec: neg.codec });
+    return true;
+  }
+
+  /** Starts, restarts or stops the session timer after a 2xx that carried `decision`. */
+  private applySessionTimer(decision: SessionTimerDecision): void {
+    if (this.state !== 'answered') return;
+    if (decision.kind === 'active') {
+      const was = this.sessionTimer.state;
+      this.sessionTimer.restart(decision.intervalSec, decision.refresher);
+      if (!was || was.intervalSec !== decision.intervalSec || was.refresher !== decision.refresher) {
+        this.logger.info('session timer running', { intervalSec: decision.intervalSec, refresher: decision.refresher });
+      }
+    } else {
+      if (this.sessionTimer.state) this.logger.info('session timer stopped: the refresh asked for none');
+      else if (decision.kind === 'none' && decision.reason) this.logger.info('no session timer', { reason: decision.reason });
+      this.sessionTimer.stop();
+    }
+  }
+
+  /** We are the refresher (RFC 4028 §10): an UPDATE without a body keeps the session alive. */
+  private sendRefresh(): void {
+    const cur = this.sessionTimer.state;
+    if (this.state !== 'answered' || !cur) return;
+    const { req, dest } = this.inDialogRequest('UPDATE', [
+      ['Contact', this.contactHeader()], ['Session-Expires', `${cur.intervalSec};refresher=uas`],
+      ['Supported', SUPPORTED_HEADER], ['Allow', ALLOW],
+    ]);
+    this.svc.transactions.sendRequest(req, dest).then((res) => {
+      if (this.state !== 'answered') return;
+      if (res.status >= 200 && res.status < 300) {
+        const se = parseSessionExpires(res);
+        this.sessionTimer.restart(se?.seconds ?? cur.intervalSec, se?.refresher ?? 'uas');
+        this.logger.debug('session refreshed', { status: res.status });
+      } else if (res.status === 408 || res.status === 481) {
+        this.end(causeFor(9060, 'Error', `session refresh answered ${res.status}`));
+      } else if (res.status === 405 || res.status === 501) {
+        this.logger.warn('session refresh not possible: the caller refused UPDATE; the session timer is off', { status: res.status });
+        this.sessionTimer.stop();
+      } else {
+        this.logger.warn('session refresh refused; trying again', { status: res.status });
+        this.sessionTimer.retryRefresh(res.status === 491 ? 2000 + Math.floor(Math.random() * 2000) : 10_000);
+      }
+    }, (err: unknown) => {
+      if (this.state !== 'answered') return;
+      this.end(causeFor(9060, 'Error', `session refresh not answered: ${(err as Error).message}`));
+    });
   }
 
   /** Ends the call once: SIP (final response or BYE), media, stream, metrics, hangup_url. */
@@ -359,6 +467,7 @@ export class Call implements CallControl {
     }
     // The cause as the reason: abort() without one builds a DOMException (with a stack) per call.
     this.abort.abort(cause);
+    this.sessionTimer.stop();
     for (const wake of [...this.sleeps]) wake();
     const bridge = this.bridge;
     this.bridge = undefined;
@@ -411,8 +520,17 @@ export class Call implements CallControl {
     });
   }
 
-  /** BYE from our side (RFC 3261 §15.1.1): to the caller's Contact, through its Record-Route. */
+  /** BYE from our side (RFC 3261 §15.1.1). */
   private sendBye(): void {
+    const { req, dest } = this.inDialogRequest('BYE', [['Reason', `Q.850;cause=16;text="${this.cause?.name ?? 'Normal Hangup'}"`]]);
+    this.svc.transactions.sendRequest(req, dest).then(
+      (res) => this.logger.debug('BYE answered', { status: res.status }),
+      (err: unknown) => this.logger.warn('BYE not answered', { error: err as Error }),
+    );
+  }
+
+  /** A request of ours in this dialog: to the caller's Contact, through its Record-Route. */
+  private inDialogRequest(method: string, extra: Array<[string, string]>): { req: SipRequest; dest: SipDestination } {
     const inv = this.init.invite.request;
     const contact = parseNameAddrCached(getHeader(inv, 'Contact') ?? '');
     const target = contact?.uriText ?? inv.uri;
@@ -421,25 +539,21 @@ export class Call implements CallControl {
     const to = getHeader(inv, 'To') ?? '';
     const toWithTag = /;\s*tag=/i.test(to) ? to : `${to};tag=${this.localTag}`;
     const headers: Array<[string, string]> = [
-      ['From', toWithTag], ['To', from], ['Call-ID', this.callId], ['CSeq', `${++this.localCseq} BYE`],
+      ['From', toWithTag], ['To', from], ['Call-ID', this.callId], ['CSeq', `${++this.localCseq} ${method}`],
       ...routes.map((r): [string, string] => ['Route', r]),
-      ['Reason', `Q.850;cause=16;text="${this.cause?.name ?? 'Normal Hangup'}"`],
+      ...extra,
     ];
     let req: SipRequest;
     try {
-      req = createRequest({ method: 'BYE', uri: target, headers });
+      req = createRequest({ method, uri: target, headers });
     } catch {
-      req = createRequest({ method: 'BYE', uri: inv.uri, headers });
+      req = createRequest({ method, uri: inv.uri, headers });
     }
-    const dest = this.byeDestination(routes[0]);
-    this.svc.transactions.sendRequest(req, dest).then(
-      (res) => this.logger.debug('BYE answered', { status: res.status }),
-      (err: unknown) => this.logger.warn('BYE not answered', { error: err as Error }),
-    );
+    return { req, dest: this.requestDestination(routes[0]) };
   }
 
   /** Through a proxy when the INVITE was record-routed; otherwise back where the INVITE came from (NAT-safe). */
-  private byeDestination(firstRoute: string | undefined): SipDestination {
+  private requestDestination(firstRoute: string | undefined): SipDestination {
     const src = this.init.invite.source;
     if (firstRoute) {
       const uri = parseNameAddrCached(firstRoute)?.uri ?? parseSipUri(firstRoute);

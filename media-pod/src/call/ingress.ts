@@ -21,13 +21,20 @@ import { Call, ALLOW, type CallServices } from './call.js';
 import { CallMedia } from './call-media.js';
 import { causeFor } from './causes.js';
 import { XmlEngine } from './xml-engine.js';
+import {
+  DEFAULT_SESSION_TIMER_POLICY, decideSessionTimer, SUPPORTED_HEADER, unsupportedRequired, type SessionTimerDecision,
+} from './session-timer.js';
 
 /** Why a request was refused; also the `cause` metric label. */
 export type RejectionCause =
   | 'unknown_application' | 'source_not_in_acl' | 'bad_credentials' | 'locked_out' | 'malformed'
-  | 'draining' | 'not_ready' | 'unsupported_media' | 'no_media_ports' | 'no_dialog' | 'method_not_allowed';
+  | 'draining' | 'not_ready' | 'unsupported_media' | 'no_media_ports' | 'no_dialog' | 'method_not_allowed'
+  | 'bad_extension' | 'session_interval_too_small';
 
-interface Rejection { status: number; reason: string; warning: string; cause: RejectionCause; retryAfter?: number }
+interface Rejection {
+  status: number; reason: string; warning: string; cause: RejectionCause; retryAfter?: number;
+  headers?: Array<[string, string]>;
+}
 
 /** What a delayed-offer call's media is until the ACK's answer says otherwise (nothing is sent before). */
 const PENDING_MEDIA: NegotiatedMedia = {
@@ -35,7 +42,7 @@ const PENDING_MEDIA: NegotiatedMedia = {
   direction: 'sendrecv', ptime: 20, remotePtime: undefined, hold: false, mediaIndex: 0,
 };
 
-const KNOWN_UNSUPPORTED = new Set(['REGISTER', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'MESSAGE', 'REFER', 'UPDATE', 'PRACK']);
+const KNOWN_UNSUPPORTED = new Set(['REGISTER', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'MESSAGE', 'REFER', 'PRACK']);
 
 export interface IngressOptions extends CallServices {
   config: ConfigStore;
@@ -100,6 +107,7 @@ export class SipIngress {
     const headers: Array<[string, string]> = [['Warning', `399 sipflow "${r.warning.replace(/["\\]/g, "'")}"`]];
     if (r.retryAfter !== undefined) headers.push(['Retry-After', String(r.retryAfter)]);
     if (r.status === 405) headers.push(['Allow', ALLOW]);
+    if (r.headers) headers.push(...r.headers);
     tx.respond(r.status, r.reason, { headers });
     this.o.metrics.rejections.inc({ cause: r.cause });
     if (tx.method === 'INVITE') this.o.metrics.invites.inc({ outcome: 'rejected' });
@@ -123,6 +131,7 @@ export class SipIngress {
     if (toTag) {
       const call = this.findDialog(tx.request);
       if (!call) { this.reject(tx, { status: 481, reason: 'Call/Transaction Does Not Exist', warning: 'no dialog matches this re-INVITE', cause: 'no_dialog' }); return; }
+      if (this.rejectUnsupportedExtensions(tx)) return;
       call.handleReInvite(tx);
       return;
     }
@@ -212,11 +221,33 @@ export class SipIngress {
       }
       authUser = result.username;
     }
+    if (this.rejectUnsupportedExtensions(tx, appFields)) return;
+    const sessionTimer = decideSessionTimer(req, this.o.sessionTimerPolicy ?? DEFAULT_SESSION_TIMER_POLICY);
+    if (sessionTimer.kind === 'too-small') {
+      this.reject(tx, {
+        status: 422, reason: 'Session Interval Too Small', cause: 'session_interval_too_small',
+        warning: `Session-Expires ${sessionTimer.asked} is below this server's minimum of ${sessionTimer.minSeSec} s`,
+        headers: [['Min-SE', String(sessionTimer.minSeSec)]],
+      }, appFields);
+      return;
+    }
     if (type === 'None') {
       this.o.metrics.unauthenticatedCalls.inc();
       this.logger.warn('unauthenticated call accepted (sipAuth.type None)', { callId: tx.callId, source: ip, ...appFields });
     }
-    await this.startCall(tx, app, config, authUser);
+    await this.startCall(tx, app, config, authUser, sessionTimer);
+  }
+
+  /** RFC 3261 §8.2.2.3: a request that requires an extension we lack gets 420 naming it. */
+  private rejectUnsupportedExtensions(tx: InviteServerTransaction | NonInviteServerTransaction, fields: Record<string, unknown> = {}): boolean {
+    const missing = unsupportedRequired(tx.request);
+    if (missing.length === 0) return false;
+    this.reject(tx, {
+      status: 420, reason: 'Bad Extension', cause: 'bad_extension',
+      warning: `required extension${missing.length > 1 ? 's' : ''} not supported: ${missing.join(', ')} (supported: ${SUPPORTED_HEADER})`,
+      headers: [['Unsupported', missing.join(', ')]],
+    }, fields);
+    return true;
   }
 
   /** Counts a failed attempt; true when it started a lockout. */
@@ -243,7 +274,9 @@ export class SipIngress {
     return fallback;
   }
 
-  private async startCall(tx: InviteServerTransaction, app: RoutingApp, config: RuntimeConfig, authUser: string | undefined): Promise<void> {
+  private async startCall(
+    tx: InviteServerTransaction, app: RoutingApp, config: RuntimeConfig, authUser: string | undefined, sessionTimer: SessionTimerDecision,
+  ): Promise<void> {
     const req = tx.request;
     const offer = req.body.toString('utf8');
     // No SDP (delayed offer, as some PBXs and SBCs send): our offer goes in the 200 OK and the
@@ -288,7 +321,7 @@ export class SipIngress {
     const authToken = config.appTokens.get(app.appId);
     const media = new CallMedia(rtp, this.o.clock, logger);
     const call = new Call(this.o, {
-      callUuid, app, invite: tx, rtpMedia: media, sdp, negotiated: neg, answerParams: params, logger, delayedOffer,
+      callUuid, app, invite: tx, rtpMedia: media, sdp, negotiated: neg, answerParams: params, logger, delayedOffer, sessionTimer,
       ...(authToken ? { authToken } : {}),
     }, (c) => this.forget(c));
     this.pending.set(tx.id, call);
@@ -346,7 +379,7 @@ export class SipIngress {
           this.reject(tx, { status: 503, reason: 'Service Unavailable - Draining', warning: 'this media pod is draining', cause: 'draining', retryAfter: this.o.drainRetryAfterSec ?? 30 });
           return;
         }
-        tx.respond(200, 'OK', { headers: [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', '']].filter(([, v]) => v !== '') as Array<[string, string]> });
+        tx.respond(200, 'OK', { headers: [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Supported', SUPPORTED_HEADER]] });
         return;
       }
       case 'BYE': {
@@ -354,6 +387,13 @@ export class SipIngress {
         if (!call) { this.reject(tx, { status: 481, reason: 'Call/Transaction Does Not Exist', warning: 'no dialog matches this BYE', cause: 'no_dialog' }); return; }
         tx.respond(200, 'OK');
         call.remoteBye();
+        return;
+      }
+      case 'UPDATE': {
+        const call = this.findDialog(tx.request);
+        if (!call) { this.reject(tx, { status: 481, reason: 'Call/Transaction Does Not Exist', warning: 'no dialog matches this UPDATE', cause: 'no_dialog' }); return; }
+        if (this.rejectUnsupportedExtensions(tx)) return;
+        call.handleUpdate(tx);
         return;
       }
       case 'INFO': {

@@ -41,6 +41,8 @@ export const HANGUP_CAUSES = {
   ACK_TIMEOUT: c(9040, 'Call Not Acknowledged', 'RECOVERY_ON_TIMER_EXPIRE', true),
   /** sipflow: an INVITE without SDP got our offer in the 200 OK, and the ACK brought no usable answer. */
   NO_SDP_ANSWER: c(9050, 'No Usable SDP Answer', 'INCOMPATIBLE_DESTINATION', true),
+  /** sipflow: the SIP session timer (RFC 4028) ran out: no refresh came, or ours was refused with 408/481. */
+  SESSION_TIMER_EXPIRED: c(9060, 'Session Timer Expired', 'RECOVERY_ON_TIMER_EXPIRE', true),
 } as const satisfies Record<string, HangupCause>;
 
 export type HangupCauseKey = keyof typeof HANGUP_CAUSES;

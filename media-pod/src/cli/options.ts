@@ -27,6 +27,8 @@ export interface MediaPodOptions {
   mediaTimeoutSec: number;
   /** Seconds a TCP peer has to finish a SIP message once its first byte arrived (slowloris guard). */
   sipTcpMessageTimeoutSec: number;
+  /** Session timers (RFC 4028): the longest interval granted and the shortest accepted (Min-SE). */
+  sessionTimer: { maxSeSec: number; minSeSec: number };
 }
 
 interface FlagSpec {
@@ -51,6 +53,8 @@ export const FLAGS: Record<string, FlagSpec> = {
   'drain-grace': { env: 'SIPFLOW_DRAIN_GRACE', kind: 'int', help: 'seconds a draining pod keeps its calls (default 3600)' },
   'nonce-key': { env: 'SIPFLOW_NONCE_KEY', kind: 'string', help: 'shared secret that signs digest nonces across pods (default: random per process)' },
   'media-timeout': { env: 'SIPFLOW_MEDIA_TIMEOUT', kind: 'int', help: 'seconds without RTP before a call ends with 6020 (default 60)' },
+  'session-expires': { env: 'SIPFLOW_SESSION_EXPIRES', kind: 'int', help: 'longest SIP session-timer interval granted; longer requests are reduced (default 1800)' },
+  'min-se': { env: 'SIPFLOW_MIN_SE', kind: 'int', help: 'shortest session-timer interval accepted, answered 422 below it (default 90, the RFC 4028 floor)' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
@@ -136,5 +140,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     nonceKey: str('nonce-key'),
     mediaTimeoutSec: int('media-timeout', 60, 1),
     sipTcpMessageTimeoutSec: int('sip-tcp-message-timeout', 10, 1),
+    sessionTimer: sessionTimerFlags(int('session-expires', 1800, 1), int('min-se', 90, 1)),
   };
+}
+
+function sessionTimerFlags(maxSeSec: number, minSeSec: number): { maxSeSec: number; minSeSec: number } {
+  if (maxSeSec < minSeSec) throw new OptionsError(`--session-expires (${maxSeSec}) must not be below --min-se (${minSeSec})`);
+  return { maxSeSec, minSeSec };
 }

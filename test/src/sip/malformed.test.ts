@@ -123,5 +123,5 @@ test('garbage and a bad request line do not stop the pod: a following OPTIONS st
   assert.equal(statusLine(bad), 'SIP/2.0 400 Malformed request line');
   const ok = await exchange(options('still-alive-1'), 'still-alive-1');
   assert.equal(statusLine(ok), 'SIP/2.0 200 OK');
-  assert.match(ok, /\r\nAllow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\r\n/);
+  assert.match(ok, /\r\nAllow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE\r\n/);
 });
