@@ -85,6 +85,20 @@ test('caller refreshes with UPDATE: the 200 grants the pod\'s interval with Requ
   assert.ok(pod.logs().some((l) => l.msg === 'UPDATE applied' && l.hold === true), 'the hold was applied to the media');
 });
 
+test('a re-INVITE is a refresh too: its 200 carries Session-Expires and the expiry moves', async () => {
+  const since = answer.requests.length;
+  const trace = await call({ scenario: 'uac-session-reinvite-refresh.xml' });
+  const finals = inviteFinals(trace);
+  assert.equal(finals.length, 2);
+  for (const f of finals) assert.equal(header(f, 'Session-Expires'), `${INTERVAL};refresher=uac`);
+  const bye = trace.find((m) => m.direction === 'received' && m.method === 'BYE');
+  assert.ok(bye);
+  const deadlineMs = (INTERVAL - Math.min(32, INTERVAL / 3)) * 1000;
+  assert.ok(bye.at - finals[1]!.at >= deadlineMs - 50, `BYE ${bye.at - finals[1]!.at} ms after the re-INVITE's 200`);
+  const hang = await hangupFor('Rita Reinvite', since);
+  assert.equal(hang.params.HangupCauseCode, '9060');
+});
+
 test('caller without timer support behind a proxy that asked for one: the pod is the refresher and sends UPDATEs at half the interval', async () => {
   const since = answer.requests.length;
   const trace = await call({ scenario: 'uac-session-uas-refresh.xml' });
