@@ -12,7 +12,7 @@
 // "RTP arrival at the pod to WebSocket send" from above).
 //
 // usage: node bench/media.mjs [--steps 100,150,200,250,300,350,400,500] [--window-seconds 6] [--setup-cps 80]
-//                             [--profile auto|always|never] [--out DIR]
+//                             [--profile auto|always|never] [--out DIR] [--pod-node-args "--flag ..."] [--baseline no]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -121,7 +121,8 @@ export async function runMediaBench(o = {}) {
     const sipPort = await freePort();
     const pod = await startPod({
       manifestsDir, sipPort, httpPort: await freePort(), rtpPorts: '30000-39999', logFile: podLog,
-      extraArgs: ['--media-timeout', '300'], ...(profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {}),
+      extraArgs: ['--media-timeout', '300'],
+      nodeArgs: [...(o.podNodeArgs ?? []), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
     });
     const gen = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'));
     try {
@@ -203,6 +204,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ...(args.has('setup-cps') ? { setupCps: Number(args.get('setup-cps')) } : {}),
     ...(args.has('profile') ? { profile: args.get('profile') } : {}),
     ...(args.has('out') ? { outDir: path.resolve(args.get('out')) } : {}),
+    ...(args.get('baseline') === 'no' ? { skipBaseline: true } : {}),
+    ...(args.has('pod-node-args') ? { podNodeArgs: args.get('pod-node-args').split(/\s+/).filter(Boolean) } : {}),
   };
   const result = await runMediaBenchProfiled(opts);
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
