@@ -41,6 +41,14 @@ const rows = [
     ['SIP messages by transport and kind', 'timeseries', 'reqps', [[`sum by (transport, kind) (${rate('sipflow_sip_messages_total')})`, '{{transport}} {{kind}}']], 12],
     ['RTP packets of ended calls by kind', 'timeseries', 'pps', [[`sum by (kind) (${rate('sipflow_rtp_packets_total')})`, '{{kind}}']], 12],
     ['Answered calls that got no RTP from the caller', 'timeseries', 'short', [[`sum by (pod) (increase(sipflow_calls_without_inbound_rtp_total{${ns}}[$__rate_interval]))`, '{{pod}}']], 12],
+    ['Loss callers report on our audio (RTCP)', 'timeseries', 'percentunit', [
+      [`histogram_quantile(0.5, sum by (le) (${rate('sipflow_call_far_end_loss_ratio_bucket')}))`, 'p50'],
+      [`histogram_quantile(0.95, sum by (le) (${rate('sipflow_call_far_end_loss_ratio_bucket')}))`, 'p95'],
+    ], 12],
+    ['Media round-trip time (RTCP)', 'timeseries', 's', [
+      [`histogram_quantile(0.5, sum by (le) (${rate('sipflow_call_rtt_seconds_bucket')}))`, 'p50'],
+      [`histogram_quantile(0.95, sum by (le) (${rate('sipflow_call_rtt_seconds_bucket')}))`, 'p95'],
+    ], 12],
   ]],
   ['Config and operator', [
     ['Config refused (serving older config)', 'timeseries', 'short', [[`max by (pod) (sipflow_config_refused{${ns}})`, '{{pod}}']], 8],

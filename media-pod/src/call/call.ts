@@ -488,6 +488,13 @@ export class Call implements CallControl {
     m.rtpPackets.inc({ kind: 'sent' }, media.packetsOut);
     m.rtpPackets.inc({ kind: 'lost' }, media.lost);
     m.rtpPackets.inc({ kind: 'dropped' }, media.foreign + media.invalid);
+    m.rtcpPackets.inc({ kind: 'received' }, rtp.rtcpIn);
+    m.rtcpPackets.inc({ kind: 'sent' }, rtp.rtcpOut);
+    m.rtcpPackets.inc({ kind: 'unreadable' }, rtp.rtcpIgnored);
+    if (far) {
+      m.farEndLoss.observe(far.fractionLost);
+      if (far.rttMs !== null) m.roundTrip.observe(far.rttMs / 1000);
+    }
     this.logger.info('call ended', { causeCode: cause.code, cause: cause.name, source: cause.source, detail: cause.detail, answered: wasAnswered, media: { ...media, ...rtcp } });
     const answeredMs = this.answerWall === undefined ? 0 : this.svc.clock.wallNow() - this.answerWall;
     if (wasAnswered && media.packetsIn === 0 && answeredMs >= 2000) {

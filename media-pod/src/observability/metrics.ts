@@ -123,6 +123,24 @@ export class MediaMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly rtcpPackets = new Counter({
+    name: 'sipflow_rtcp_packets_total',
+    help: 'RTCP packets of ended calls: received from callers, sent to them, and received but unreadable.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly farEndLoss = new Histogram({
+    name: 'sipflow_call_far_end_loss_ratio',
+    help: 'Fraction of our audio the caller\'s side last reported lost (RTCP receiver report), per ended call that sent one.',
+    buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+    registers: [this.registry],
+  });
+  readonly roundTrip = new Histogram({
+    name: 'sipflow_call_rtt_seconds',
+    help: 'Media round-trip time to the caller from RTCP (RFC 3550 §6.4.1), last value per ended call that had one.',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2],
+    registers: [this.registry],
+  });
   readonly callsWithoutRtp = new Counter({
     name: 'sipflow_calls_without_inbound_rtp_total',
     help: 'Answered calls that ended without a single RTP packet from the caller (firewall, NAT or SDP address trouble).',
