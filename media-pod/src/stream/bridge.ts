@@ -15,7 +15,8 @@ import {
   type StreamStatusEvent, type StreamStopReason, type StreamTrack,
 } from './protocol.js';
 import { ControlMessages, MediaMessageEncoder, buildStartMessage, type CallAudioFrame } from './wire-messages.js';
-import { ulawDecode } from '../media/codec/g711.js';
+import { ulawToLinear } from '../media/codec/g711.js';
+import { decodeBase64Into, scanPlayAudio } from './play-audio-scan.js';
 import { createDownsampleState, downsample16kTo8k, type ResamplerState } from '../media/codec/resample.js';
 
 export interface StreamBridgeOptions {
@@ -437,6 +438,16 @@ export class StreamBridge {
     if (this.state !== 'open') return;
     this.stats.agentMessages++;
     if (isBinary) { this.ignored('binary frame ignored'); return; }
+    // Nearly every message is a plain playAudio: read it from the bytes without building a string
+    // or a JSON tree (50 per second per call). Anything else takes the full parser below.
+    if (this.opts.bidirectional && Buffer.isBuffer(data)) {
+      const scan = scanPlayAudio(data);
+      if (scan) {
+        const buf = this.decodeBuffer(scan.payloadEnd - scan.payloadStart);
+        const n = decodeBase64Into(data, scan.payloadStart, scan.payloadEnd, buf);
+        if (n >= 0) { this.playDecoded(scan.encoding, scan.sampleRate, n); return; }
+      }
+    }
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
     const msg = parseAgentMessage(text);
     switch (msg.kind) {
@@ -464,23 +475,37 @@ export class StreamBridge {
     }
   }
 
+  /**
+   * The per-stream buffer base64 text of this length decodes into. Base64 decodes to at most 3/4
+   * of its length; the buffers are bounded by the message cap, so steady playback allocates nothing.
+   */
+  private decodeBuffer(base64Length: number): Buffer {
+    const maxBytes = Math.ceil(base64Length * 3 / 4) + 1;
+    if (!this.decodeBytes || this.decodeBytes.length < maxBytes) this.decodeBytes = Buffer.alloc(Math.max(maxBytes, 4096));
+    return this.decodeBytes;
+  }
+
   private onPlayAudio(encoding: 'audio/x-mulaw' | 'audio/x-l16', rate: 8000 | 16000, payload: string): void {
+    const n = this.decodeBuffer(payload.length).write(payload, 0, 'base64');
+    this.playDecoded(encoding, rate, n);
+  }
+
+  /** Queues the `n` audio bytes of a playAudio that are in `decodeBytes`. */
+  private playDecoded(encoding: 'audio/x-mulaw' | 'audio/x-l16', rate: 8000 | 16000, n: number): void {
     this.stats.playAudioReceived++;
     if (encoding !== this.format.encoding || rate !== this.format.sampleRate) {
       this.log.debug('playAudio format differs from the stream contentType; converting', { encoding, sampleRate: rate });
     }
-    // Base64 decodes to at most 3/4 of its length; the buffers are per stream and bounded by
-    // the message cap, so steady-state playback allocates nothing here.
-    const maxBytes = Math.ceil(payload.length * 3 / 4) + 1;
-    if (!this.decodeBytes || this.decodeBytes.length < maxBytes) this.decodeBytes = Buffer.alloc(Math.max(maxBytes, 4096));
-    const buf = this.decodeBytes;
-    const n = buf.write(payload, 0, 'base64');
+    const buf = this.decodeBytes!;
     if (!this.decodePcm || this.decodePcm.length < n + 1) this.decodePcm = new Int16Array(Math.max(n + 1, 4096));
     const out = this.decodePcm;
     let pcm: Int16Array;
+    let pcmLength: number;
     if (encoding === 'audio/x-mulaw') {
       this.carryByte = -1;
-      pcm = ulawDecode(buf.subarray(0, n), out.subarray(0, n));
+      for (let i = 0; i < n; i++) out[i] = ulawToLinear(buf[i]!);
+      pcm = out;
+      pcmLength = n;
     } else {
       if (this.carryRate !== rate) this.carryByte = -1;
       this.carryRate = rate;
@@ -500,10 +525,11 @@ export class StreamBridge {
         // because the filter reads from its own history copy (state.work), not from `pcm`.
         pcm = downsample16kTo8k(pcm, this.downState, out.subarray(0, (k + 1) >> 1));
       }
+      pcmLength = pcm.length;
     }
-    const accepted = this.queue.append(pcm);
-    if (accepted < pcm.length) {
-      const droppedMs = (pcm.length - accepted) / 8;
+    const accepted = this.queue.append(pcm, 0, pcmLength);
+    if (accepted < pcmLength) {
+      const droppedMs = (pcmLength - accepted) / 8;
       this.stats.playbackDroppedMs += droppedMs;
       this.ignored('playback queue full; audio dropped', { droppedMs, capMs: this.queue.capacityMs });
       if (this.degradedLevel < DEGRADED_LEVELS.length + 1) {

@@ -53,8 +53,8 @@ export class PlaybackQueue {
     const cap = this.ring.length;
     const tail = (this.head + this.size) % cap;
     const first = Math.min(n, cap - tail);
-    this.ring.set(pcm.subarray(offset, offset + first), tail);
-    if (first < n) this.ring.set(pcm.subarray(offset + first, offset + n), 0);
+    copySamples(pcm, offset, this.ring, tail, first);
+    if (first < n) copySamples(pcm, offset + first, this.ring, 0, n - first);
     this.size += n;
     this.written += n;
     return n;
@@ -111,8 +111,8 @@ export class PlaybackQueue {
   private take(n: number): void {
     const cap = this.ring.length;
     const first = Math.min(n, cap - this.head);
-    this.frame.set(this.ring.subarray(this.head, this.head + first), 0);
-    if (first < n) this.frame.set(this.ring.subarray(0, n - first), first);
+    copySamples(this.ring, this.head, this.frame, 0, first);
+    if (first < n) copySamples(this.ring, 0, this.frame, first, n - first);
     this.head = (this.head + n) % cap;
     this.size -= n;
     this.played += n;
@@ -149,4 +149,13 @@ export class PlaybackQueue {
     this.ring = next;
     this.head = 0;
   }
+}
+
+/**
+ * Copies n samples. A frame's worth goes by a plain loop, which creates no subarray views (this
+ * runs twice per frame per call); long runs go through set(), which is a memcpy.
+ */
+function copySamples(src: Int16Array, from: number, dst: Int16Array, to: number, n: number): void {
+  if (n > 1024) { dst.set(src.subarray(from, from + n), to); return; }
+  for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
 }

@@ -113,7 +113,8 @@ export class MediaMessageEncoder {
   private bytes: Buffer = Buffer.alloc(640);
   /** The current message (reused); `encode` returns a view of it. */
   private msg: Buffer = Buffer.alloc(0);
-  private msgLength = 0;
+  /** Where `layout` assembles a message before it is copied into `msg`. */
+  private scratch: Buffer = Buffer.alloc(0);
   private seqAt = 0;
   private tsAt = 0;
   private chunkAt = 0;
@@ -136,7 +137,7 @@ export class MediaMessageEncoder {
 
   /**
    * The message for this frame as UTF-8 JSON text, or undefined when the frame carries no audio.
-   * The Buffer is a view of one reused per-encoder buffer: send it (ws copies it into the masked
+   * The Buffer is one reused per-encoder buffer: send it (ws copies it into the masked
    * frame before send returns) or copy it before the next encode.
    */
   encode(frame: CallAudioFrame, seq: number, chunk: number, wallMs: number): Buffer | undefined {
@@ -152,7 +153,7 @@ export class MediaMessageEncoder {
       writeDecimal(ts, m, this.tsAt);
       writeDecimal(chunk, m, this.chunkAt);
       writeBase64(this.bytes, n, m, this.payloadAt);
-      return m.subarray(0, this.msgLength);
+      return m;
     }
     return this.layout(seq, ts, chunk, n);
   }
@@ -161,8 +162,8 @@ export class MediaMessageEncoder {
   private layout(seq: number, ts: number, chunk: number, n: number): Buffer {
     const need = this.head.length + this.afterSeq.length + this.afterTs.length + this.afterChunk.length + this.tail.length
       + 3 * MAX_DECIMAL + 4 * Math.ceil(n / 3);
-    if (this.msg.length < need) this.msg = Buffer.alloc(need);
-    const m = this.msg;
+    if (this.scratch.length < need) this.scratch = Buffer.alloc(need);
+    const m = this.scratch;
     let o = this.head.copy(m, 0);
     this.seqAt = o;
     o = writeDecimal(seq, m, o);
@@ -176,12 +177,15 @@ export class MediaMessageEncoder {
     this.payloadAt = o;
     o = writeBase64(this.bytes, n, m, o);
     o += this.tail.copy(m, o);
-    this.msgLength = o;
     this.lastBytes = n;
     this.lastSeqLen = decimalLength(seq);
     this.lastTsLen = decimalLength(ts);
     this.lastChunkLen = decimalLength(chunk);
-    return m.subarray(0, o);
+    // Keep the message in a buffer of exactly its length, so the steady path returns the buffer
+    // itself rather than a new view of it every frame.
+    if (this.msg.length !== o) this.msg = Buffer.allocUnsafe(o);
+    m.copy(this.msg, 0, 0, o);
+    return this.msg;
   }
 
   /** Writes the frame's payload into `bytes`; returns its length. */
