@@ -52,6 +52,25 @@ function readString(b: Uint8Array, n: number): boolean {
   return false;
 }
 
+/** `"key":` with whitespace around: the key's bytes into strStart/strEnd, pos at the value. */
+function readKey(b: Uint8Array, n: number): boolean {
+  skip(b, n);
+  if (!readString(b, n)) return false;
+  skip(b, n);
+  if (b[pos] !== 0x3a) return false;
+  pos++;
+  skip(b, n);
+  return true;
+}
+
+/** After a member's value: 1 for `,` (another member), 0 for `}` (object closed), -1 otherwise. */
+function afterMember(b: Uint8Array, n: number): number {
+  skip(b, n);
+  const c = b[pos];
+  pos++;
+  return c === 0x2c ? 1 : c === 0x7d ? 0 : -1;
+}
+
 /** A sampleRate given as a JSON number or as a string of digits, as parseAgentMessage accepts; NaN otherwise. */
 function readRate(b: Uint8Array, n: number): number {
   let start: number; let end: number;
@@ -84,13 +103,8 @@ export function scanPlayAudio(b: Uint8Array, n = b.length): PlayAudioScan | unde
   let rate = NaN;
   let pStart = -1; let pEnd = -1;
   for (;;) {
-    skip(b, n);
-    if (!readString(b, n)) return undefined;
+    if (!readKey(b, n)) return undefined;
     const kS = strStart; const kE = strEnd;
-    skip(b, n);
-    if (b[pos] !== 0x3a) return undefined;
-    pos++;
-    skip(b, n);
     if (bytesEqual(b, kS, kE, 'event')) {
       if (sawEvent || !readString(b, n) || !bytesEqual(b, strStart, strEnd, 'playAudio')) return undefined;
       sawEvent = true;
@@ -102,13 +116,8 @@ export function scanPlayAudio(b: Uint8Array, n = b.length): PlayAudioScan | unde
       sawMedia = true;
       pos++;
       for (;;) {
-        skip(b, n);
-        if (!readString(b, n)) return undefined;
+        if (!readKey(b, n)) return undefined;
         const mS = strStart; const mE = strEnd;
-        skip(b, n);
-        if (b[pos] !== 0x3a) return undefined;
-        pos++;
-        skip(b, n);
         if (bytesEqual(b, mS, mE, 'contentType')) {
           if (encoding !== undefined || !readString(b, n)) return undefined;
           if (bytesEqual(b, strStart, strEnd, 'audio/x-mulaw')) encoding = 'audio/x-mulaw';
@@ -124,18 +133,16 @@ export function scanPlayAudio(b: Uint8Array, n = b.length): PlayAudioScan | unde
         } else {
           return undefined;
         }
-        skip(b, n);
-        if (b[pos] === 0x2c) { pos++; continue; }
-        if (b[pos] === 0x7d) { pos++; break; }
-        return undefined;
+        const next = afterMember(b, n);
+        if (next < 0) return undefined;
+        if (next === 0) break;
       }
     } else {
       return undefined;
     }
-    skip(b, n);
-    if (b[pos] === 0x2c) { pos++; continue; }
-    if (b[pos] === 0x7d) { pos++; break; }
-    return undefined;
+    const next = afterMember(b, n);
+    if (next < 0) return undefined;
+    if (next === 0) break;
   }
   skip(b, n);
   if (pos !== n || !sawEvent || !sawMedia || encoding === undefined || pStart < 0) return undefined;
