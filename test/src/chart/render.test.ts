@@ -3,6 +3,7 @@
 // scope), and that values.schema.json and the template guards refuse bad values with clear messages.
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { FLAGS } from '@sipflow/media-pod/cli/options';
 import { runCommand } from '../support/control-plane.js';
@@ -20,6 +21,7 @@ import {
   mustFind,
   parseManifests,
   podSpec,
+  root,
   type K8sObject,
   type Tools,
 } from './chart-tools.js';
@@ -189,6 +191,16 @@ describe('helm chart', { skip }, () => {
     const s = mustFind(objects, 'Service', 'sipflow-media');
     assert.equal(dig(s, 'spec', 'type'), 'NodePort');
     assert.deepEqual((dig(s, 'spec', 'ports') as { nodePort: number }[]).map((p) => p.nodePort), [30560, 30560]);
+  });
+
+  it('media.singleThreadedGc starts the image\'s entry point with --single-threaded-gc; off by default', async () => {
+    const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(root, 'media-pod', 'Dockerfile'), 'utf8'))?.[1];
+    assert.ok(entry, 'media-pod/Dockerfile has an exec-form ENTRYPOINT');
+    const [node, ...rest] = JSON.parse(entry) as string[];
+    const on = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml'), ['--set', 'media.singleThreadedGc=true']), 'Deployment', 'sipflow-media'), 'media');
+    assert.deepEqual(on.command, [node, '--single-threaded-gc', ...rest], 'the same program as the image runs, with the flag');
+    const off = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media'), 'media');
+    assert.equal(off.command, undefined, 'the image ENTRYPOINT by default');
   });
 
   it('crds.keep=false drops the keep annotation', async () => {
