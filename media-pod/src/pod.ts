@@ -93,6 +93,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     rtpListenAddress: opts.sipListen.host,
     mediaTimeoutMs: opts.mediaTimeoutSec * 1000,
     sessionTimerPolicy: opts.sessionTimer,
+    maxCallDurationMs: opts.maxCallDurationSec * 1000,
     logger: logger.child({ subsystem: 'call' }),
   });
 

@@ -21,7 +21,7 @@ import type { StreamVerb } from '../xml/index.js';
 import { PcmPlayback } from '../audio/playback.js';
 import type { AudioFetcher } from '../audio/fetcher.js';
 import { speechToPcm8k, type SpeechEngine } from '../speech/engine.js';
-import type { Clock } from '../clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import type { MediaMetrics } from '../observability/metrics.js';
 import { CallMedia } from './call-media.js';
 import { causeFor } from './causes.js';
@@ -46,6 +46,8 @@ export interface CallServices {
   advertiseHost: string;
   /** Session-timer limits (RFC 4028); the RFC's defaults when absent. */
   sessionTimerPolicy?: SessionTimerPolicy;
+  /** An answered call ends after this long whatever it is doing (9070); 0 or absent = no limit. */
+  maxCallDurationMs?: number;
 }
 
 export interface CallInit {
@@ -107,6 +109,7 @@ export class Call implements CallControl {
   private cause: HangupCause | undefined;
   private readonly logger: Logger;
   private readonly sessionTimer: SessionTimer;
+  private durationTimer: TimerHandle | undefined;
 
   constructor(private readonly svc: CallServices, private readonly init: CallInit, private readonly onGone: (call: Call) => void) {
     this.callUuid = init.callUuid;
@@ -201,6 +204,10 @@ export class Call implements CallControl {
     tx.respond(200, 'OK', this.withSdp(timer.kind === 'active' ? timer.headers : []));
     this.state = 'answered';
     this.applySessionTimer(timer);
+    const maxMs = this.svc.maxCallDurationMs ?? 0;
+    if (maxMs > 0) {
+      this.durationTimer = this.svc.clock.setTimeout(() => this.end(causeFor(9070, 'Plivo', `answered for ${maxMs / 1000} s`)), maxMs);
+    }
     this.answerWall = this.svc.clock.wallNow();
     this.svc.metrics.invites.inc({ outcome: 'answered' });
     if (!this.sentEarlyMedia && !this.init.delayedOffer) this.startMedia();
@@ -468,6 +475,7 @@ export class Call implements CallControl {
     // The cause as the reason: abort() without one builds a DOMException (with a stack) per call.
     this.abort.abort(cause);
     this.sessionTimer.stop();
+    this.svc.clock.clearTimeout(this.durationTimer);
     for (const wake of [...this.sleeps]) wake();
     const bridge = this.bridge;
     this.bridge = undefined;

@@ -43,6 +43,8 @@ export const HANGUP_CAUSES = {
   NO_SDP_ANSWER: c(9050, 'No Usable SDP Answer', 'INCOMPATIBLE_DESTINATION', true),
   /** sipflow: the SIP session timer (RFC 4028) ran out: no refresh came, or ours was refused with 408/481. */
   SESSION_TIMER_EXPIRED: c(9060, 'Session Timer Expired', 'RECOVERY_ON_TIMER_EXPIRE', true),
+  /** sipflow: the call reached the pod's --max-call-duration (a cap on runaway calls and agent sessions). */
+  MAX_CALL_DURATION: c(9070, 'Max Call Duration Reached', 'ALLOTTED_TIMEOUT', true),
 } as const satisfies Record<string, HangupCause>;
 
 export type HangupCauseKey = keyof typeof HANGUP_CAUSES;

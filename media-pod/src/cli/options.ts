@@ -29,6 +29,8 @@ export interface MediaPodOptions {
   sipTcpMessageTimeoutSec: number;
   /** Session timers (RFC 4028): the longest interval granted and the shortest accepted (Min-SE). */
   sessionTimer: { maxSeSec: number; minSeSec: number };
+  /** Answered calls are ended after this many seconds; 0 = no limit. */
+  maxCallDurationSec: number;
 }
 
 interface FlagSpec {
@@ -55,6 +57,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'media-timeout': { env: 'SIPFLOW_MEDIA_TIMEOUT', kind: 'int', help: 'seconds without RTP before a call ends with 6020 (default 60)' },
   'session-expires': { env: 'SIPFLOW_SESSION_EXPIRES', kind: 'int', help: 'longest SIP session-timer interval granted; longer requests are reduced (default 1800)' },
   'min-se': { env: 'SIPFLOW_MIN_SE', kind: 'int', help: 'shortest session-timer interval accepted, answered 422 below it (default 90, the RFC 4028 floor)' },
+  'max-call-duration': { env: 'SIPFLOW_MAX_CALL_DURATION', kind: 'int', help: 'seconds after answer at which a call is ended with 9070, whatever it is doing; 0 = no limit (default 14400, 4 h)' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
@@ -141,6 +144,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     mediaTimeoutSec: int('media-timeout', 60, 1),
     sipTcpMessageTimeoutSec: int('sip-tcp-message-timeout', 10, 1),
     sessionTimer: sessionTimerFlags(int('session-expires', 1800, 1), int('min-se', 90, 1)),
+    maxCallDurationSec: int('max-call-duration', 14400, 0),
   };
 }
 
