@@ -92,6 +92,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     config: store, digest, lockout, rtpPool, mediaClock,
     rtpListenAddress: opts.sipListen.host,
     mediaTimeoutMs: opts.mediaTimeoutSec * 1000,
+    holdTimeoutMs: opts.mediaHoldTimeoutSec * 1000,
     sessionTimerPolicy: opts.sessionTimer,
     maxCallDurationMs: opts.maxCallDurationSec * 1000,
     logger: logger.child({ subsystem: 'call' }),

@@ -120,7 +120,7 @@ export class Call implements CallControl {
     this.startWall = svc.clock.wallNow();
     this.logger = init.logger;
     this.ended = new Promise((r) => { this.resolveEnded = r; });
-    init.rtpMedia.rtp.onMediaTimeout = () => this.end(causeFor(6020, 'Plivo', 'no RTP received'));
+    init.rtpMedia.rtp.onMediaTimeout = (detail) => this.end(causeFor(6020, 'Plivo', detail));
     this.offerAwaitingAck = init.delayedOffer === true;
     this.sessionTimer = new SessionTimer(svc.clock, {
       refresh: () => this.sendRefresh(),

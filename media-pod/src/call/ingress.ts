@@ -53,6 +53,8 @@ export interface IngressOptions extends CallServices {
   /** Local address RTP sockets bind to. */
   rtpListenAddress: string;
   mediaTimeoutMs: number;
+  /** On hold, for callers that send RTCP: no RTP or RTCP for this long ends the call (6020). */
+  holdTimeoutMs?: number;
   logger: Logger;
   /** Seconds suggested to callers in Retry-After while draining. */
   drainRetryAfterSec?: number;
@@ -287,6 +289,7 @@ export class SipIngress {
       rtp = await RtpSession.open({
         listenAddress: this.o.rtpListenAddress, pool: this.o.rtpPool, mediaClock: this.o.mediaClock, clock: this.o.clock,
         mediaTimeoutMs: this.o.mediaTimeoutMs, logger: this.logger.child({ callId: tx.callId }),
+        ...(this.o.holdTimeoutMs !== undefined ? { holdTimeoutMs: this.o.holdTimeoutMs } : {}),
       });
     } catch (err) {
       const msg = err instanceof RtpBindError ? err.message : String(err);

@@ -25,6 +25,8 @@ export interface MediaPodOptions {
   /** Shared key for digest nonces, so a challenge from one pod verifies on another. */
   nonceKey?: string;
   mediaTimeoutSec: number;
+  /** On hold, for callers that send RTCP: seconds without RTP or RTCP before 6020; 0 = never. */
+  mediaHoldTimeoutSec: number;
   /** Seconds a TCP peer has to finish a SIP message once its first byte arrived (slowloris guard). */
   sipTcpMessageTimeoutSec: number;
   /** Session timers (RFC 4028): the longest interval granted and the shortest accepted (Min-SE). */
@@ -55,6 +57,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'drain-grace': { env: 'SIPFLOW_DRAIN_GRACE', kind: 'int', help: 'seconds a draining pod keeps its calls (default 3600)' },
   'nonce-key': { env: 'SIPFLOW_NONCE_KEY', kind: 'string', help: 'shared secret that signs digest nonces across pods (default: random per process)' },
   'media-timeout': { env: 'SIPFLOW_MEDIA_TIMEOUT', kind: 'int', help: 'seconds without RTP before a call ends with 6020 (default 60)' },
+  'media-hold-timeout': { env: 'SIPFLOW_MEDIA_HOLD_TIMEOUT', kind: 'int', help: 'on hold, for callers that send RTCP: seconds without RTP or RTCP before 6020; 0 = never (default 600)' },
   'session-expires': { env: 'SIPFLOW_SESSION_EXPIRES', kind: 'int', help: 'longest SIP session-timer interval granted; longer requests are reduced (default 1800)' },
   'min-se': { env: 'SIPFLOW_MIN_SE', kind: 'int', help: 'shortest session-timer interval accepted, answered 422 below it (default 90, the RFC 4028 floor)' },
   'max-call-duration': { env: 'SIPFLOW_MAX_CALL_DURATION', kind: 'int', help: 'seconds after answer at which a call is ended with 9070, whatever it is doing; 0 = no limit (default 14400, 4 h)' },
@@ -142,6 +145,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     drainGraceSec: int('drain-grace', 3600, 0),
     nonceKey: str('nonce-key'),
     mediaTimeoutSec: int('media-timeout', 60, 1),
+    mediaHoldTimeoutSec: int('media-hold-timeout', 600, 0),
     sipTcpMessageTimeoutSec: int('sip-tcp-message-timeout', 10, 1),
     sessionTimer: sessionTimerFlags(int('session-expires', 1800, 1), int('min-se', 90, 1)),
     maxCallDurationSec: int('max-call-duration', 14400, 0),

@@ -56,7 +56,7 @@ function media(remotePort: number, extra: Partial<RtpMediaParams> = {}): RtpMedi
   return { codec: 'PCMU', payloadType: 0, telephoneEvent: { payloadType: 101, rate: 8000 }, remote: { address: '127.0.0.1', port: remotePort }, direction: 'sendrecv', ...extra };
 }
 
-async function openSession(clock: Clock, extra: { mediaTimeoutMs?: number; pool?: RtpPortPool } = {}): Promise<{ session: RtpSession; mc: MediaClock }> {
+async function openSession(clock: Clock, extra: { mediaTimeoutMs?: number; holdTimeoutMs?: number; pool?: RtpPortPool } = {}): Promise<{ session: RtpSession; mc: MediaClock }> {
   const mc = new MediaClock({ clock });
   const session = await RtpSession.open({ listenAddress: '127.0.0.1', port: 0, mediaClock: mc, clock, ...extra });
   return { session, mc };
@@ -224,6 +224,29 @@ test('media timeout: inbound packets reset it, hold suspends it, resuming restar
     assert.equal(fired, 0);
     clock.advance(40);
     assert.equal(fired, 1);
+  } finally { session.close(); peer.close(); }
+});
+
+test('on hold, a peer that sends RTCP is watched by it: reports keep the call, their silence ends it', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock, { mediaTimeoutMs: 500, holdTimeoutMs: 1000 });
+  const peer = await Peer.open();
+  try {
+    const details: string[] = [];
+    session.onMediaTimeout = (d) => { details.push(d); };
+    session.configure(media(peer.port, { direction: 'recvonly', hold: true }));
+    clock.advance(5000);
+    assert.deepEqual(details, [], 'a peer that never sent RTCP is not watched on hold');
+    const rr = buildRtcpReport({ ssrc: 0x1234, reports: [], cname: 'held@test' });
+    peer.sock.send(rr, session.localPort, '127.0.0.1'); // muxed on the RTP port
+    await until(() => session.stats().rtcpIn === 1, 'first RTCP');
+    clock.advance(900);
+    peer.sock.send(rr, session.localPort, '127.0.0.1');
+    await until(() => session.stats().rtcpIn === 2, 'second RTCP');
+    clock.advance(900);
+    assert.deepEqual(details, [], 'each report restarts the window');
+    clock.advance(120);
+    assert.deepEqual(details, ['on hold, and neither RTP nor RTCP received']);
   } finally { session.close(); peer.close(); }
 });
 

@@ -69,6 +69,12 @@ export interface RtpSessionOptions {
   clock?: Clock;
   /** No inbound RTP for this long → onMediaTimeout. Default 60 s; 0 disables. Suspended on hold. */
   mediaTimeoutMs?: number;
+  /**
+   * On hold: a peer that has sent RTCP and then sends neither RTP nor RTCP for this long →
+   * onMediaTimeout. Longer than the media timeout because some SBCs pause RTCP on hold, against
+   * RFC 3264 §5.1. Default 600 s; 0 disables.
+   */
+  holdTimeoutMs?: number;
   jitterDepth?: number;
   jitterMaxWaitMs?: number;
   /**
@@ -191,7 +197,7 @@ export class RtpSession implements PacedStream {
   /** A DTMF key press from the peer (RFC 4733, or in-band tones when it offered no telephone-event), once per press. */
   onDtmf: ((digit: string) => void) | undefined;
   /** No RTP for mediaTimeoutMs (while not on hold). Called once. */
-  onMediaTimeout: (() => void) | undefined;
+  onMediaTimeout: ((detail: string) => void) | undefined;
   /** The peer's RTP source address changed (first packet or a confirmed move). */
   onLatch: ((address: string, port: number) => void) | undefined;
 
@@ -207,6 +213,7 @@ export class RtpSession implements PacedStream {
   private readonly clock: Clock;
   private readonly logger: Logger | undefined;
   private readonly mediaTimeoutMs: number;
+  private readonly holdTimeoutMs: number;
   private readonly relatchPackets: number;
   private readonly ipv6Socket: boolean;
 
@@ -266,6 +273,9 @@ export class RtpSession implements PacedStream {
   private srArrivalMs = 0;
   /** Source port of the peer's RTCP on our RTCP port (symmetric RTCP); 0 until one arrives. */
   private rtcpPeerPort = 0;
+  /** When the peer's last readable RTCP arrived (monotonic); whether it ever sent any. */
+  private lastRtcpRxMs = -Infinity;
+  private rtcpFromPeer = false;
   private remoteReport: RemoteRtcpReport | null = null;
 
   private readonly counters = {
@@ -321,6 +331,7 @@ export class RtpSession implements PacedStream {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger?.child({ rtpPort: this.localPort });
     this.mediaTimeoutMs = opts.mediaTimeoutMs ?? 60_000;
+    this.holdTimeoutMs = opts.holdTimeoutMs ?? 600_000;
     this.relatchPackets = Math.max(1, opts.relatchPackets ?? 3);
     this.ssrc = randomInt(0, 2 ** 32 - 1) >>> 0;
     this.seq = randomInt(0, 0x10000);
@@ -446,11 +457,19 @@ export class RtpSession implements PacedStream {
     const p = this.params;
     if (this.closed || !p) return;
     this.jitter.flush(nowMs);
-    if (!this.timedOut && this.mediaTimeoutMs > 0 && this.watchingTimeout(p) && nowMs - this.lastRxMs >= this.mediaTimeoutMs) {
-      this.timedOut = true;
-      this.logger?.info('RTP media timeout', { silentMs: Math.round(nowMs - this.lastRxMs) });
-      this.onMediaTimeout?.();
-      if (this.closed) return;
+    if (!this.timedOut) {
+      // On hold RTP may rightly stop, but a peer that sends RTCP keeps sending it while it is
+      // there (RFC 3550 §6): from such a peer, silence on both is a peer that has gone.
+      const watching = this.watchingTimeout(p);
+      const lastHeard = watching ? this.lastRxMs : Math.max(this.lastRxMs, this.lastRtcpRxMs);
+      const limit = watching ? this.mediaTimeoutMs : this.rtcpFromPeer ? this.holdTimeoutMs : 0;
+      if (limit > 0 && nowMs - lastHeard >= limit) {
+        this.timedOut = true;
+        const detail = watching ? 'no RTP received' : 'on hold, and neither RTP nor RTCP received';
+        this.logger?.info('RTP media timeout', { silentMs: Math.round(nowMs - lastHeard), detail });
+        this.onMediaTimeout?.(detail);
+        if (this.closed) return;
+      }
     }
     if (nowMs >= this.nextReportMs) this.sendReport(nowMs, false);
     const ts = this.ts;
@@ -641,6 +660,8 @@ export class RtpSession implements PacedStream {
       return;
     }
     this.counters.rtcpIn++;
+    this.lastRtcpRxMs = this.clock.now();
+    this.rtcpFromPeer = true;
     if (!muxed) this.rtcpPeerPort = port;
     for (const pkt of c.packets) {
       if (pkt.type === 'sr' || pkt.type === 'rr') {
