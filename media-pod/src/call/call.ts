@@ -440,7 +440,10 @@ export class Call implements CallControl {
       if (this.state !== 'answered') return;
       if (res.status >= 200 && res.status < 300) {
         const se = parseSessionExpires(res);
-        this.sessionTimer.restart(se?.seconds ?? cur.intervalSec, se?.refresher ?? 'uas');
+        // An interval under our minimum in the answer (0, say) would have us refresh in a loop.
+        const minSe = (this.svc.sessionTimerPolicy ?? DEFAULT_SESSION_TIMER_POLICY).minSeSec;
+        const interval = se && se.seconds >= minSe ? se.seconds : cur.intervalSec;
+        this.sessionTimer.restart(interval, se?.refresher ?? 'uas');
         this.logger.debug('session refreshed', { status: res.status });
       } else if (res.status === 408 || res.status === 481) {
         this.end(causeFor(9060, 'Error', `session refresh answered ${res.status}`));

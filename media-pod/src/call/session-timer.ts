@@ -26,6 +26,9 @@ export const DEFAULT_SESSION_TIMER_POLICY: SessionTimerPolicy = { minSeSec: RFC_
 
 export type Refresher = 'uac' | 'uas';
 
+/** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What a session-refresh request (INVITE, re-INVITE, UPDATE) asks for and what we answer. */
 export type SessionTimerDecision =
   /** No timer; `reason` says why when the request asked for one. */
@@ -148,14 +151,15 @@ export class SessionTimer {
     this.stop();
     this.current = { intervalSec, refresher };
     this.expiresAt = this.clock.now() + intervalSec * 1000;
-    if (refresher === 'uas') {
-      // §10: the refresher sends its refresh at half the interval.
-      this.handle = this.clock.setTimeout(() => { this.handle = undefined; this.on.refresh(); }, intervalSec * 500);
-    } else {
-      // §10: the other side gives up the smaller of 32 s and a third of the interval before the end.
-      const graceSec = Math.min(32, intervalSec / 3);
-      this.handle = this.clock.setTimeout(() => { this.handle = undefined; this.on.expired(intervalSec); }, (intervalSec - graceSec) * 1000);
-    }
+    // §10: the refresher sends its refresh at half the interval; the other side gives up the
+    // smaller of 32 s and a third of the interval before the end.
+    const delayMs = refresher === 'uas' ? intervalSec * 500 : (intervalSec - Math.min(32, intervalSec / 3)) * 1000;
+    // A Min-SE can force intervals past what a timer holds (Node fires those at once). Weeks away
+    // is never in practice: the call-duration cap ends the call long before.
+    if (delayMs > MAX_TIMER_MS) return;
+    this.handle = refresher === 'uas'
+      ? this.clock.setTimeout(() => { this.handle = undefined; this.on.refresh(); }, delayMs)
+      : this.clock.setTimeout(() => { this.handle = undefined; this.on.expired(intervalSec); }, delayMs);
   }
 
   /** Our refresh got a non-fatal refusal (491, 5xx): try again in `ms`, as long as the session lives. */
