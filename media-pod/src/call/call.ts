@@ -312,10 +312,12 @@ export class Call implements CallControl {
 
   sleep(ms: number): Promise<boolean> {
     if (this.state === 'ended') return Promise.resolve(false);
+    // Through the clock, which caps delays at what a Node timer holds: a <Wait length> of years
+    // must not fire at once.
+    const clock = this.svc.clock;
     return new Promise((resolve) => {
-      const wake = () => { clearTimeout(t); this.sleeps.delete(wake); resolve(false); };
-      const t = setTimeout(() => { this.sleeps.delete(wake); resolve(true); }, ms);
-      t.unref();
+      const wake = () => { clock.clearTimeout(t); this.sleeps.delete(wake); resolve(false); };
+      const t = clock.setTimeout(() => { this.sleeps.delete(wake); resolve(true); }, ms);
       this.sleeps.add(wake);
     });
   }

@@ -26,8 +26,6 @@ export const DEFAULT_SESSION_TIMER_POLICY: SessionTimerPolicy = { minSeSec: RFC_
 
 export type Refresher = 'uac' | 'uas';
 
-/** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What a session-refresh request (INVITE, re-INVITE, UPDATE) asks for and what we answer. */
 export type SessionTimerDecision =
@@ -154,9 +152,6 @@ export class SessionTimer {
     // §10: the refresher sends its refresh at half the interval; the other side gives up the
     // smaller of 32 s and a third of the interval before the end.
     const delayMs = refresher === 'uas' ? intervalSec * 500 : (intervalSec - Math.min(32, intervalSec / 3)) * 1000;
-    // A Min-SE can force intervals past what a timer holds (Node fires those at once). Weeks away
-    // is never in practice: the call-duration cap ends the call long before.
-    if (delayMs > MAX_TIMER_MS) return;
     this.handle = refresher === 'uas'
       ? this.clock.setTimeout(() => { this.handle = undefined; this.on.refresh(); }, delayMs)
       : this.clock.setTimeout(() => { this.handle = undefined; this.on.expired(intervalSec); }, delayMs);
