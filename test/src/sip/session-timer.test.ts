@@ -120,7 +120,7 @@ test('caller without timer support behind a proxy that asked for one: the pod is
     assert.ok(cseq > lastCseq, 'CSeq grows');
     lastCseq = cseq;
   }
-  // Half the interval between refreshes, never sooner (the second one follows the first's 200).
+  // Half the interval between refreshes, never sooner, though the first 200 named an interval of 0.
   assert.ok(podUpdates[1]!.at - podUpdates[0]!.at >= (INTERVAL / 2) * 1000 - 50);
 
   const hang = await hangupFor('Una Passive', since);
