@@ -95,6 +95,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     holdTimeoutMs: opts.mediaHoldTimeoutSec * 1000,
     sessionTimerPolicy: opts.sessionTimer,
     maxCallDurationMs: opts.maxCallDurationSec * 1000,
+    streamReconnectAttempts: opts.streamReconnectAttempts,
     logger: logger.child({ subsystem: 'call' }),
   });
 

@@ -48,6 +48,8 @@ export interface CallServices {
   sessionTimerPolicy?: SessionTimerPolicy;
   /** An answered call ends after this long whatever it is doing (9070); 0 or absent = no limit. */
   maxCallDurationMs?: number;
+  /** New connections tried when a stream's connection breaks (StreamBridge's default when absent). */
+  streamReconnectAttempts?: number;
 }
 
 export interface CallInit {
@@ -259,6 +261,7 @@ export class Call implements CallControl {
       logger: this.logger.child({ stream: true }),
       sendDtmf: (digits: string) => { this.sendDtmf(digits).catch((err: unknown) => this.logger.warn('sendDTMF failed', { error: err as Error })); },
       onStatus: (e: StreamStatusEvent) => this.onStreamStatus(verb, e),
+      ...(this.svc.streamReconnectAttempts !== undefined ? { reconnectAttempts: this.svc.streamReconnectAttempts } : {}),
       ...(token ? { upgradeHeaders: (url: string) => wsSignature(url, token) } : {}),
     });
     this.bridge = bridge;
@@ -276,9 +279,10 @@ export class Call implements CallControl {
     const closed = bridge.closed.then((info) => {
       this.svc.metrics.streamsActive.dec();
       this.svc.metrics.streams.inc({ event: info.by === 'error' ? 'dropped' : 'stopped' });
+      if (bridge.stats.reconnects > 0) this.svc.metrics.streams.inc({ event: 'reconnected' }, bridge.stats.reconnects);
       if (this.init.rtpMedia.attachedBridge === bridge) this.init.rtpMedia.attachBridge(undefined);
       if (this.bridge === bridge) this.bridge = undefined;
-      this.logger.info('stream closed', { by: info.by, code: info.code, reason: info.reason });
+      this.logger.info('stream closed', { by: info.by, code: info.code, reason: info.reason, reconnects: bridge.stats.reconnects });
       return { by: info.by, ...(info.reason ? { detail: String(info.reason) } : {}) };
     });
     return { closed };

@@ -33,6 +33,8 @@ export interface MediaPodOptions {
   sessionTimer: { maxSeSec: number; minSeSec: number };
   /** Answered calls are ended after this many seconds; 0 = no limit. */
   maxCallDurationSec: number;
+  /** Connection attempts after an open stream's connection breaks; 0 = the stream ends (Plivo's way). */
+  streamReconnectAttempts: number;
 }
 
 interface FlagSpec {
@@ -61,6 +63,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'session-expires': { env: 'SIPFLOW_SESSION_EXPIRES', kind: 'int', help: 'longest SIP session-timer interval granted; longer requests are reduced (default 1800)' },
   'min-se': { env: 'SIPFLOW_MIN_SE', kind: 'int', help: 'shortest session-timer interval accepted, answered 422 below it (default 90, the RFC 4028 floor)' },
   'max-call-duration': { env: 'SIPFLOW_MAX_CALL_DURATION', kind: 'int', help: 'seconds after answer at which a call is ended with 9070, whatever it is doing; 0 = no limit (default 14400, 4 h)' },
+  'stream-reconnect-attempts': { env: 'SIPFLOW_STREAM_RECONNECT_ATTEMPTS', kind: 'int', help: 'new connections tried when an open <Stream> connection breaks (1006, 1001, 1011-1013); 0 ends the stream as Plivo does (default 2)' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
@@ -149,6 +152,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     sipTcpMessageTimeoutSec: int('sip-tcp-message-timeout', 10, 1),
     sessionTimer: sessionTimerFlags(int('session-expires', 1800, 1), int('min-se', 90, 1)),
     maxCallDurationSec: int('max-call-duration', 14400, 0),
+    streamReconnectAttempts: int('stream-reconnect-attempts', 2, 0),
   };
 }
 

@@ -107,7 +107,7 @@ export class MediaMetrics {
   });
   readonly streams = new Counter({
     name: 'sipflow_stream_events_total',
-    help: 'Audio-stream lifecycle events (started, stopped, failed, degraded).',
+    help: 'Audio-stream lifecycle events (started, stopped, dropped, failed, degraded, reconnected).',
     labelNames: ['event'] as const,
     registers: [this.registry],
   });

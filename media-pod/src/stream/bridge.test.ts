@@ -493,13 +493,64 @@ test('drainOnAgentClose false, or a lost connection: queued audio is dropped wit
     assert.deepEqual(await h.bridge.closed, { by: 'agent', code: 1000, reason: 'done' });
     assert.equal(h.bridge.pullFrame(), null);
   });
-  await withBridge({}, async (h) => {
+  await withBridge({ reconnectAttempts: 0 }, async (h) => {
     const conn = await started(h);
     conn.send({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.from(ulawEncode(tone(320))).toString('base64') } });
     await processed(h, 1);
     conn.ws.terminate();
     assert.deepEqual(await h.bridge.closed, { by: 'error', code: 1006, reason: 'connection_lost' });
     assert.equal(h.bridge.pullFrame(), null);
+  });
+});
+
+test('a broken connection is replaced: a fresh start (same streamId, sequence from 1), old queue dropped, media on the new socket', T, async () => {
+  await withBridge({}, async (h) => {
+    const conn = await started(h);
+    conn.send({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.from(ulawEncode(tone(800))).toString('base64') } });
+    await processed(h, 1);
+    h.bridge.pushInbound({ ulaw: new Uint8Array(160).fill(0x55) }, 1);
+    await conn.waitForEvent('media');
+    const firstStart = conn.messages[0]!;
+    conn.ws.terminate();
+    await waitUntil(() => h.bridge.stats.reconnects === 1, 'reconnecting');
+    assert.equal(h.bridge.pullFrame(), null, 'the old agent\'s queued audio is dropped');
+    h.clock.advance(250); // the reconnection's back-off
+    const conn2 = await h.server.connection(1);
+    const start = await conn2.waitForEvent('start');
+    assert.equal(start['sequenceNumber'], 1);
+    assert.equal((start['start'] as Record<string, unknown>)['streamId'], (firstStart['start'] as Record<string, unknown>)['streamId']);
+    await waitUntil(() => h.bridge.isOpen, 'open again');
+    h.bridge.pushInbound({ ulaw: new Uint8Array(160).fill(0x55) }, 2);
+    const m = await conn2.waitForEvent('media');
+    assert.equal(m['sequenceNumber'], 2);
+    assert.equal(media(m)['chunk'], 1);
+    assertAllValid(conn2);
+    assert.deepEqual(h.statuses.map((s) => s.event), ['StartStream'], 'one StartStream for the whole stream');
+    assert.ok(h.logs.some((l) => l.msg === 'stream reconnected'));
+  });
+});
+
+test('a connection that breaks and cannot be replaced ends the stream as before, after the reconnection attempts', T, async () => {
+  await withBridge({ reconnectAttempts: 2 }, async (h) => {
+    const conn = await started(h);
+    await h.server.close(); // the agent is gone for good
+    await conn.closedPromise;
+    await waitUntil(() => h.bridge.stats.reconnects === 1, 'reconnecting');
+    h.clock.advance(250);
+    await waitUntil(() => h.logs.filter((l) => l.msg === 'stream reconnection failed').length === 1, 'first attempt failed');
+    h.clock.advance(500);
+    const info = await h.bridge.closed;
+    assert.equal(info.by, 'error');
+    assert.equal(h.logs.filter((l) => l.msg === 'stream reconnection failed').length, 2);
+  });
+});
+
+test('a normal close (1000) is the agent hanging up: no reconnection', T, async () => {
+  await withBridge({}, async (h) => {
+    const conn = await started(h);
+    conn.ws.close(1000, 'done');
+    assert.deepEqual(await h.bridge.closed, { by: 'agent', code: 1000, reason: 'done' });
+    assert.equal(h.bridge.stats.reconnects, 0);
   });
 });
 

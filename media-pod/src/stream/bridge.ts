@@ -48,6 +48,14 @@ export interface StreamBridgeOptions {
   readonly connectBackoffMs?: number;
   /** Upgrade handshake timeout per attempt. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Connection attempts after an open stream's connection breaks (no close frame, or the agent
+   * closes with 1001 going away, 1011, 1012 service restart or 1013 try again later), so a call
+   * survives an agent pod being replaced. The new connection gets a fresh `start` (sequence
+   * numbers from 1, the same streamId); audio queued from the old one is dropped. 0 keeps
+   * Plivo's behaviour (the stream ends). Default 2; at most 5 reconnections per stream.
+   */
+  readonly reconnectAttempts?: number;
   /** Bytes allowed to sit unsent in the socket before media frames are dropped. */
   readonly maxBufferedBytes?: number;
   /** How long the agent may stay stalled (media being dropped) before the stream is dropped. */
@@ -93,7 +101,14 @@ export interface StreamBridgeStats {
   playAudioReceived: number;
   playbackDroppedMs: number;
   ignoredMessages: number;
+  /** Times the stream's connection broke and a new one took over. */
+  reconnects: number;
 }
+
+/** Close codes after which an agent is worth calling again: the connection, not the agent, gave up. */
+const RECONNECT_CODES = new Set([1001, 1006, 1011, 1012, 1013]);
+/** Reconnections per stream, so an agent that accepts and drops at once cannot loop forever. */
+const MAX_RECONNECTS = 5;
 
 const DEGRADED_LEVELS = [0.3, 0.6, 0.9] as const;
 /** Warn-level logs for agent mistakes are capped per stream so a misbehaving agent cannot flood the log. */
@@ -115,7 +130,7 @@ export class StreamBridge {
   readonly tracks: readonly StreamTrack[];
   /** Resolves once, when the stream is over for any reason (never rejects). */
   readonly closed: Promise<StreamCloseInfo>;
-  readonly stats: StreamBridgeStats = { agentMessages: 0, mediaSent: 0, mediaDropped: 0, playAudioReceived: 0, playbackDroppedMs: 0, ignoredMessages: 0 };
+  readonly stats: StreamBridgeStats = { agentMessages: 0, mediaSent: 0, mediaDropped: 0, playAudioReceived: 0, playbackDroppedMs: 0, ignoredMessages: 0, reconnects: 0 };
 
   private readonly opts: StreamBridgeOptions;
   private readonly log: Logger;
@@ -344,13 +359,20 @@ export class StreamBridge {
       tracks: [...this.tracks], format: this.format, extraHeaders: this.extraHeaders,
     }));
     this.log.info('stream started', { url: redactQuery(this.opts.url), contentType: this.opts.contentType, bidirectional: this.opts.bidirectional });
-    this.status('StartStream');
+    // A reconnection continues the same stream: one StartStream for its status callback.
+    if (this.stats.reconnects === 0) this.status('StartStream');
   }
 
   private onSocketClosed(code: number, reason: string): void {
     // 1006 means the TCP connection went away without a close frame: a failure, not a hangup.
     const info: StreamCloseInfo = this.closeCause
       ?? (code === 1006 ? { by: 'error', code, reason: 'connection_lost' } : { by: 'agent', code, reason: reason || 'agent_closed' });
+    // The connection broke under an open stream (not a close we asked for, not the agent hanging up).
+    const broken = this.closeCause === undefined ? RECONNECT_CODES.has(code) : this.closeCause.reason === 'connection_error';
+    if (broken && this.state === 'open' && (this.opts.reconnectAttempts ?? 2) > 0 && this.stats.reconnects < MAX_RECONNECTS) {
+      void this.reconnect(info, code);
+      return;
+    }
     if (info.by === 'agent' && this.state === 'open' && this.queue.queuedSamples > 0 && this.opts.drainOnAgentClose !== false) {
       this.state = 'draining';
       this.drainInfo = info;
@@ -358,6 +380,42 @@ export class StreamBridge {
       return;
     }
     this.finish(info);
+  }
+
+  /**
+   * A new connection for a stream whose connection broke. Until it opens, caller audio is not
+   * sent and nothing plays; the old connection's queued audio and checkpoints are dropped, since
+   * the agent that queued them may be gone. If no attempt succeeds the stream ends as it would
+   * have without reconnecting.
+   */
+  private async reconnect(lost: StreamCloseInfo, code: number): Promise<void> {
+    this.state = 'connecting';
+    this.closeCause = undefined;
+    this.stats.reconnects++;
+    const dropped = this.queue.clear();
+    this.carryByte = -1;
+    this.degradedLevel = 0;
+    this.stallSince = undefined;
+    this.inboundChunk = 0;
+    this.outboundChunk = 0;
+    this.log.warn('stream connection lost; reconnecting', { code, droppedMs: dropped.droppedSamples / 8, reconnect: this.stats.reconnects });
+    const attempts = Math.max(0, this.opts.reconnectAttempts ?? 2);
+    const backoff = this.opts.connectBackoffMs ?? 250;
+    let lastError = 'unknown';
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      // A short pause first: the agent's load balancer needs a moment to stop sending to a dead pod.
+      await this.sleep(backoff * 2 ** attempt);
+      if (this.state !== 'connecting') return; // the call ended meanwhile
+      try {
+        await this.connectOnce();
+        if ((this.state as BridgeState) === 'open') this.log.info('stream reconnected', { attempt: attempt + 1, reconnects: this.stats.reconnects });
+        return;
+      } catch (err) {
+        lastError = err instanceof Error ? err.message : String(err);
+        this.log.warn('stream reconnection failed', { attempt: attempt + 1, error: lastError });
+      }
+    }
+    if (this.state === 'connecting') this.finish(lost);
   }
 
   private finish(info: StreamCloseInfo): void {

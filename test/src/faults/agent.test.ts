@@ -98,24 +98,63 @@ test('agent server closes the TCP connection on upgrade: the stream fails after 
   }
 });
 
-test('agent drops mid-call (TCP gone, no close frame): DroppedStream "connection_lost", keepCallAlive lets the XML go on', async () => {
+test('agent drops mid-call (TCP gone, no close frame) and cannot be reached again: two reconnection attempts, then DroppedStream "connection_lost", and the XML goes on', async () => {
   const connecting = agent.nextConnection();
   const { uac, callUuid } = await call(streamXml('dropped', `<Redirect method="GET">${answer.url}/next</Redirect>`));
   const conn = await connecting;
   await conn.waitForEvent('start');
   await conn.waitForEvent('media');
   assert.equal((await statusOf('dropped', 'StartStream')).params.CallUUID, callUuid());
+  agent.setPolicy('reject403');
+  const attemptsBefore = agent.attempts.length;
+  try {
+    conn.terminate();
+    const dropped = await statusOf('dropped', 'DroppedStream');
+    assert.equal(dropped.params.StatusReason, 'connection_lost');
+    await answer.waitFor('/next', (r) => r.params.CallUUID === callUuid());
+    await uac.byeFromPod(10_000);
+    assert.equal((await hangupOf(callUuid())).params.HangupCauseCode, '4000');
+    assert.equal(agent.attempts.length - attemptsBefore, 2, 'two reconnection attempts');
+    assert.equal(streamLogs(callUuid(), 'stream reconnection failed').length, 2);
+    const ended = streamLogs(callUuid(), 'stream ended');
+    assert.equal(ended.length, 1);
+    assert.equal(ended[0]!.by, 'error');
+    assert.equal(ended[0]!.code, 1006);
+    assert.equal(ended[0]!.reason, 'connection_lost');
+  } finally {
+    agent.setPolicy('accept');
+  }
+});
+
+test('agent drops mid-call and its replacement answers: the call keeps its stream, the new connection gets a fresh start for the same stream, audio flows again', async () => {
+  const first = agent.nextConnection();
+  const { uac, callUuid } = await call(streamXml('resumed', `<Redirect method="GET">${answer.url}/next</Redirect>`));
+  const conn = await first;
+  const start1 = await conn.waitForEvent('start');
+  await conn.waitForEvent('media');
+  const second = agent.nextConnection();
   conn.terminate();
-  const dropped = await statusOf('dropped', 'DroppedStream');
-  assert.equal(dropped.params.StatusReason, 'connection_lost');
+  const conn2 = await second;
+  const start2 = await conn2.waitForEvent('start');
+  assert.equal(start2.sequenceNumber, 1, 'a new connection starts its sequence at 1');
+  const s1 = start1.start as Record<string, unknown>; const s2 = start2.start as Record<string, unknown>;
+  assert.equal(s2.streamId, s1.streamId, 'the same stream');
+  assert.equal(s2.callId, callUuid());
+  const media = await conn2.waitForEvent('media');
+  assert.equal((media.media as Record<string, unknown>).chunk, 1, 'chunks restart with the connection');
+  // The agent's audio reaches the caller over the new connection.
+  const before = uac.rtpIn.length;
+  conn2.sendAll([JSON.stringify({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.alloc(1600, 0x10).toString('base64') } })]);
+  await uac.waitUntil(() => uac.rtpIn.slice(before).filter((p) => p.payload[0] === 0x10).length >= 10, 5000, 'the new agent\'s audio');
+  // One StartStream for the stream, no DroppedStream; then a normal close lets the XML go on.
+  conn2.close(1000, 'bye');
   await answer.waitFor('/next', (r) => r.params.CallUUID === callUuid());
   await uac.byeFromPod(10_000);
-  assert.equal((await hangupOf(callUuid())).params.HangupCauseCode, '4000');
-  const ended = streamLogs(callUuid(), 'stream ended');
-  assert.equal(ended.length, 1);
-  assert.equal(ended[0]!.by, 'error');
-  assert.equal(ended[0]!.code, 1006);
-  assert.equal(ended[0]!.reason, 'connection_lost');
+  const statuses = answer.requests.filter((r) => r.path === '/status/resumed').map((r) => r.params.Event);
+  assert.deepEqual(statuses.filter((e) => e !== 'DegradedStream'), ['StartStream', 'StopStream']);
+  const closed = streamLogs(callUuid(), 'stream closed');
+  assert.equal(closed[0]?.reconnects, 1);
+  assert.ok(streamLogs(callUuid(), 'stream reconnected').length === 1);
 });
 
 test('agent stops reading but keeps sending clearAudio: media is dropped, the stream is dropped as "agent_stalled" with a bounded backlog, the call goes on', async () => {

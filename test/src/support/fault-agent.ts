@@ -20,6 +20,8 @@ export interface FaultConnection {
   readonly isOpen: boolean;
   /** The TCP connection goes away without a close frame (the pod sees 1006). */
   terminate(): void;
+  /** A normal close handshake with this code. */
+  close(code: number, reason?: string): void;
   /** Stops reading from the socket: the pod's writes back up in its buffers. */
   stopReading(): void;
   /** Sends each message as fast as the socket takes it. */
@@ -111,6 +113,7 @@ function wrap(ws: WebSocket, socket: Duplex, path: string): FaultConnection {
     path, frames, closed,
     get isOpen() { return open; },
     terminate() { ws.terminate(); },
+    close(code, reason) { ws.close(code, reason); },
     stopReading() { socket.pause(); },
     sendAll(messages) { for (const m of messages) if (ws.readyState === ws.OPEN) ws.send(m); },
     count(event) { return frames.filter((f) => f.event === event).length; },
