@@ -88,8 +88,12 @@ async function callSdkAgent(contentType: string): Promise<CallRun> {
     // last one means the whole echo is out; the RTP itself may still be on its way.
     const lastCp = `cp-${FRAMES}`;
     await agent.waitForEvent('played', (d) => d.name === lastCp, 20_000);
+    // The L16 16 kHz path may keep back up to two frames' worth in the resampler and the playback
+    // queue's partial frame. The last of them can still be on its way, so wait for the echo to go
+    // quiet: the pod sends no RTP while its queue is empty, so 200 ms without a packet means done.
     const expectedEcho = contentType.startsWith('audio/x-mulaw') ? FRAMES : FRAMES - 2;
     await uac.waitUntil(() => pcmu(uac.rtpIn).length >= expectedEcho || undefined, 5000, `${expectedEcho} echoed RTP frames`);
+    await uac.rtpQuietFor(200, 5000);
     const echo = pcmu(uac.rtpIn);
 
     const mark = uac.rtpIn.length;
