@@ -273,9 +273,8 @@ export class RtpSession implements PacedStream {
   private srArrivalMs = 0;
   /** Source port of the peer's RTCP on our RTCP port (symmetric RTCP); 0 until one arrives. */
   private rtcpPeerPort = 0;
-  /** When the peer's last readable RTCP arrived (monotonic); whether it ever sent any. */
+  /** When the peer's last readable RTCP arrived (monotonic); -Infinity while it has sent none. */
   private lastRtcpRxMs = -Infinity;
-  private rtcpFromPeer = false;
   private remoteReport: RemoteRtcpReport | null = null;
 
   private readonly counters = {
@@ -462,7 +461,7 @@ export class RtpSession implements PacedStream {
       // there (RFC 3550 §6): from such a peer, silence on both is a peer that has gone.
       const watching = this.watchingTimeout(p);
       const lastHeard = watching ? this.lastRxMs : Math.max(this.lastRxMs, this.lastRtcpRxMs);
-      const limit = watching ? this.mediaTimeoutMs : this.rtcpFromPeer ? this.holdTimeoutMs : 0;
+      const limit = watching ? this.mediaTimeoutMs : this.lastRtcpRxMs > -Infinity ? this.holdTimeoutMs : 0;
       if (limit > 0 && nowMs - lastHeard >= limit) {
         this.timedOut = true;
         const detail = watching ? 'no RTP received' : 'on hold, and neither RTP nor RTCP received';
@@ -661,7 +660,6 @@ export class RtpSession implements PacedStream {
     }
     this.counters.rtcpIn++;
     this.lastRtcpRxMs = this.clock.now();
-    this.rtcpFromPeer = true;
     if (!muxed) this.rtcpPeerPort = port;
     for (const pkt of c.packets) {
       if (pkt.type === 'sr' || pkt.type === 'rr') {
