@@ -1,11 +1,11 @@
 /**
  * Client non-INVITE transaction (RFC 3261 §17.1.2) for requests this pod originates (BYE,
- * OPTIONS, INFO): retransmits over UDP on Timer E, gives up on Timer F, absorbs response
+ * OPTIONS, INFO): retransmits over UDP (not TCP/TLS) on Timer E, gives up on Timer F, absorbs response
  * retransmissions on Timer K.
  */
 import type { Clock, TimerHandle } from '../../clock.js';
 import { serializeMessage, type SipRequest, type SipResponse } from '../message/index.js';
-import type { SipDestination, SipTransport } from '../transport/index.js';
+import { isReliableTransport, type SipDestination, type SipTransport } from '../transport/index.js';
 import { SipTransactionTimeoutError } from './errors.js';
 import type { TransactionTimers } from './timers.js';
 
@@ -36,7 +36,7 @@ export class NonInviteClientTransaction {
 
   start(): void {
     this.transmit();
-    if (this.dest.transport === 'udp') this.scheduleE();
+    if (!isReliableTransport(this.dest.transport)) this.scheduleE();
     const f = 64 * this.ctx.timers.T1;
     this.timerF = this.ctx.clock.setTimeout(() => {
       if (this.st !== 'trying' && this.st !== 'proceeding') return;
@@ -70,7 +70,7 @@ export class NonInviteClientTransaction {
     this.ctx.clock.clearTimeout(this.timerE);
     this.ctx.clock.clearTimeout(this.timerF);
     this.resolve(res);
-    this.timerK = this.ctx.clock.setTimeout(() => this.terminate(), this.dest.transport === 'udp' ? this.ctx.timers.T4 : 0);
+    this.timerK = this.ctx.clock.setTimeout(() => this.terminate(), isReliableTransport(this.dest.transport) ? 0 : this.ctx.timers.T4);
   }
 
   private fail(err: Error): void {

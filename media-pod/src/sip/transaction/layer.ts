@@ -195,7 +195,8 @@ export class TransactionLayer extends EventEmitter<TransactionLayerEvents> {
       branch = existing.params.get('branch')!;
     } else {
       branch = generateBranch();
-      const adv = this.transport.advertised;
+      // TLS listens on its own port; the Via names the one a new connection back would reach.
+      const adv = this.transport.advertisedFor(dest.transport);
       const host = adv.host.includes(':') ? `[${adv.host}]` : adv.host;
       addHeader(req, 'Via', `SIP/2.0/${dest.transport.toUpperCase()} ${host}:${adv.port};branch=${branch};rport`, true);
     }

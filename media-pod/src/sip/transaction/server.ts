@@ -8,7 +8,7 @@ import type { Clock, TimerHandle } from '../../clock.js';
 import {
   createResponse, generateTag, getHeader, parseCSeq, type ResponseOptions, type SipRequest, type SipResponse,
 } from '../message/index.js';
-import type { SipSource, SipTransport } from '../transport/index.js';
+import { isReliableTransport, type SipSource, type SipTransport } from '../transport/index.js';
 import { Reliable2xx, type AckOutcome } from './reliable-2xx.js';
 import { defaultReason, type TransactionTimers } from './timers.js';
 
@@ -42,7 +42,7 @@ abstract class ServerTransactionBase extends EventEmitter<ServerTransactionEvent
 
   constructor(readonly id: string, readonly request: SipRequest, readonly source: SipSource, protected readonly ctx: ServerTransactionContext) {
     super();
-    this.reliable = source.transport === 'tcp';
+    this.reliable = isReliableTransport(source.transport);
   }
 
   get method(): string { return this.request.method; }

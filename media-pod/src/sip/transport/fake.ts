@@ -5,7 +5,10 @@
 import { EventEmitter } from 'node:events';
 import { parseSipMessage, serializeMessage, type SipMessage, type SipRequest, type SipResponse } from '../message/index.js';
 import { responseDestination, stampTopVia } from './routing.js';
-import { SipTransportError, type AdvertisedAddress, type SipDestination, type SipSource, type SipTransport, type SipTransportEvents } from './types.js';
+import {
+  SipTransportError, type AdvertisedAddress, type SipDestination, type SipSource, type SipTransport, type SipTransportEvents,
+  type SipTransportProtocol,
+} from './types.js';
 
 export interface SentMessage {
   message: SipMessage;
@@ -17,7 +20,11 @@ export class FakeSipTransport extends EventEmitter<SipTransportEvents> implement
   /** When set, the next send rejects with this error (then it is cleared). */
   failNextSend?: Error;
 
-  constructor(readonly advertised: AdvertisedAddress = { host: '192.0.2.1', port: 5060 }) { super(); }
+  constructor(readonly advertised: AdvertisedAddress = { host: '192.0.2.1', port: 5060 }, readonly tlsPort = 5061) { super(); }
+
+  advertisedFor(transport: SipTransportProtocol): AdvertisedAddress {
+    return transport === 'tls' ? { host: this.advertised.host, port: this.tlsPort } : this.advertised;
+  }
 
   async send(message: SipMessage | Buffer, dest: SipDestination): Promise<void> {
     if (this.failNextSend) {

@@ -74,3 +74,15 @@ test('stamping twice from the same text gives the same result (the shared parse 
   assert.deepEqual(parseNameAddrCached('"A" <sip:a@example.com>;tag=1'), parseNameAddr('"A" <sip:a@example.com>;tag=1'));
   assert.equal(parseNameAddrCached('<sip:a@example.com'), undefined);
 });
+
+test('TLS responses: the connection first, else the Via sent-by on 5061 checked against its name', () => {
+  const tlsSrc: SipSource = { transport: 'tls', address: '198.51.100.7', port: 40000, family: 'IPv4', connectionId: 'tls-3' };
+  const named = { headers: via('SIP/2.0/TLS pbx.example.com;branch=z9hG4bK1') };
+  assert.deepEqual(responseDestination(named), { transport: 'tls', address: 'pbx.example.com', port: 5061, tlsServerName: 'pbx.example.com' });
+  const h = via('SIP/2.0/TLS pbx.example.com:5071;branch=z9hG4bK1;rport');
+  stampTopVia(h, tlsSrc);
+  assert.deepEqual(responseDestination({ headers: h }, tlsSrc), {
+    transport: 'tls', address: '198.51.100.7', port: 5071, connectionId: 'tls-3', tlsServerName: 'pbx.example.com',
+  });
+  assert.deepEqual(responseDestination({ headers: via('SIP/2.0/TLS 192.0.2.4;branch=z9hG4bK1') }), { transport: 'tls', address: '192.0.2.4', port: 5061 });
+});

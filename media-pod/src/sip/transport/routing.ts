@@ -7,7 +7,7 @@ import {
   createResponse, formatVia, generateTag, parseViaCached, type PartialHeaders, type SipHeader, type SipRequest,
   type SipResponse,
 } from '../message/index.js';
-import type { SipDestination, SipSource, SipTransportProtocol } from './types.js';
+import { defaultPortFor, isReliableTransport, type SipDestination, type SipSource, type SipTransportProtocol } from './types.js';
 
 /** Folds IPv4-mapped IPv6 (`::ffff:1.2.3.4`, seen on dual-stack sockets) back to IPv4. */
 export function normalizeAddress(address: string): { address: string; family: 'IPv4' | 'IPv6' } {
@@ -61,8 +61,8 @@ export function stampTopVia(headers: SipHeader[], source: SipSource): boolean {
 }
 
 /**
- * RFC 3261 §18.2.2 + RFC 3581 §4: where a response goes. TCP: the connection the request came on
- * (if `source` names one), else received/sent-by. UDP: `received` with `rport` when present,
+ * RFC 3261 §18.2.2 + RFC 3581 §4: where a response goes. TCP/TLS: the connection the request came
+ * on (if `source` names one), else received/sent-by (TLS default port 5061). UDP: `received` with `rport` when present,
  * else `received` with the sent-by port, else the sent-by itself; 5060 when no port is given.
  */
 export function responseDestination(res: Pick<SipResponse, 'headers'>, source?: SipSource): SipDestination | undefined {
@@ -71,13 +71,15 @@ export function responseDestination(res: Pick<SipResponse, 'headers'>, source?: 
   if (!via) {
     return source ? { transport: source.transport, address: source.address, port: source.port, ...(source.connectionId ? { connectionId: source.connectionId } : {}) } : undefined;
   }
-  const viaTransport: SipTransportProtocol = via.transport === 'TCP' ? 'tcp' : 'udp';
+  const viaTransport: SipTransportProtocol = via.transport === 'TCP' ? 'tcp' : via.transport === 'TLS' ? 'tls' : 'udp';
   const transport = source?.transport ?? viaTransport;
   const address = via.received ?? via.host;
-  if (transport === 'tcp') {
+  if (isReliableTransport(transport)) {
     // The connection is tried first; if it is gone, §18.2.2 says connect to received/sent-by port.
-    const dest: SipDestination = { transport, address, port: via.port ?? 5060 };
+    const dest: SipDestination = { transport, address, port: via.port ?? defaultPortFor(transport) };
     if (source?.connectionId) dest.connectionId = source.connectionId;
+    // A new TLS connection checks the certificate against the name the peer put in its Via.
+    if (transport === 'tls' && via.hostType === 'name') dest.tlsServerName = via.host;
     return dest;
   }
   const port = via.received !== undefined && via.rport !== undefined ? via.rport : (via.port ?? 5060);
