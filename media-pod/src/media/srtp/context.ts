@@ -124,6 +124,8 @@ export class SrtpSession {
   private readonly receivedRtp = new Map<number, ReplayWindow>();
   private readonly receivedRtcp = new Map<number, ReplayWindow>();
   private readonly roc = Buffer.alloc(4);
+  private readonly expectedRtpTag: Buffer;
+  private readonly expectedRtcpTag: Buffer;
 
   constructor(params: SrtpKeyParams, opts: SrtpSessionOptions = {}) {
     const info = suiteInfo(params.suite);
@@ -138,6 +140,8 @@ export class SrtpSession {
     this.rtpTagLength = info.rtpTagLength;
     this.rtcpTagLength = info.rtcpTagLength;
     this.rtpOverhead = this.mki.length + info.rtpTagLength;
+    this.expectedRtpTag = Buffer.alloc(info.rtpTagLength);
+    this.expectedRtcpTag = Buffer.alloc(info.rtcpTagLength);
     this.rtcpOverhead = SRTCP_INDEX_LENGTH + this.mki.length + info.rtcpTagLength;
     this.windowSize = opts.replayWindow ?? 128;
     new ReplayWindow(this.windowSize); // validates the size before any packet needs it
@@ -175,9 +179,8 @@ export class SrtpSession {
     out.set(packet, 0);
     this.rtp.cipher.apply(this.rtp.ivFor(ssrc, index), out, headerLength, packet.length);
     // The MKI sits between payload and tag and is not authenticated (RFC 3711 §3.1).
-    const tag = this.rtp.hmac.mac(out.subarray(0, packet.length), this.rocBytes(index));
     out.set(this.mki, packet.length);
-    out.set(tag.subarray(0, this.rtpTagLength), packet.length + this.mki.length);
+    this.rtp.hmac.macInto(out.subarray(0, packet.length), this.rocBytes(index), out, packet.length + this.mki.length, this.rtpTagLength);
     if (!window) {
       window = new ReplayWindow(this.windowSize);
       this.sentRtp.set(ssrc, window);
@@ -204,9 +207,8 @@ export class SrtpSession {
     // A new SSRC starts at ROC 0: SDES has no way to signal another (RFC 3711 §3.3.1).
     const index = window ? estimateIndex(window.highestIndex, seq) : seq;
     if (index < 0 || index >= SRTP_MAX_PACKETS || (window && window.check(index) !== 'ok')) return this.fail('replay');
-    const expected = this.rtp.hmac.mac(packet.subarray(0, authEnd), this.rocBytes(index));
-    const tag = packet.subarray(authEnd + this.mki.length);
-    if (!timingSafeEqual(expected.subarray(0, this.rtpTagLength), tag)) return this.fail('auth');
+    this.rtp.hmac.macInto(packet.subarray(0, authEnd), this.rocBytes(index), this.expectedRtpTag, 0, this.rtpTagLength);
+    if (!timingSafeEqual(this.expectedRtpTag, packet.subarray(authEnd + this.mki.length))) return this.fail('auth');
     const out = Buffer.from(packet.subarray(0, authEnd));
     this.rtp.cipher.apply(this.rtp.ivFor(ssrc, index), out, headerLength, authEnd);
     this.accept(this.receivedRtp, window, ssrc, index);
@@ -236,9 +238,8 @@ export class SrtpSession {
     out.set(packet, 0);
     this.rtcp.cipher.apply(this.rtcp.ivFor(ssrc, index), out, RTCP_HEADER, packet.length);
     out.writeUInt32BE((0x8000_0000 | index) >>> 0, packet.length);
-    const tag = this.rtcp.hmac.mac(out.subarray(0, indexEnd));
     out.set(this.mki, indexEnd);
-    out.set(tag.subarray(0, this.rtcpTagLength), indexEnd + this.mki.length);
+    this.rtcp.hmac.macInto(out.subarray(0, indexEnd), undefined, out, indexEnd + this.mki.length, this.rtcpTagLength);
     this.sentRtcp.set(ssrc, index + 1);
     this.rtcpProtected++;
     return out;
@@ -257,9 +258,8 @@ export class SrtpSession {
     const window = this.receivedRtcp.get(ssrc);
     if (!window && this.receivedRtcp.size >= this.maxSsrcs) return this.fail('ssrc-limit');
     if (window && window.check(index) !== 'ok') return this.fail('replay');
-    const expected = this.rtcp.hmac.mac(packet.subarray(0, authEnd));
-    const tag = packet.subarray(authEnd + this.mki.length);
-    if (!timingSafeEqual(expected.subarray(0, this.rtcpTagLength), tag)) return this.fail('auth');
+    this.rtcp.hmac.macInto(packet.subarray(0, authEnd), undefined, this.expectedRtcpTag, 0, this.rtcpTagLength);
+    if (!timingSafeEqual(this.expectedRtcpTag, packet.subarray(authEnd + this.mki.length))) return this.fail('auth');
     const out = Buffer.from(packet.subarray(0, plainEnd));
     // E = 0 is the sender's authenticated choice not to encrypt (RFC 3711 §3.4); accept it as libsrtp does.
     if (encrypted) this.rtcp.cipher.apply(this.rtcp.ivFor(ssrc, index), out, RTCP_HEADER, plainEnd);
