@@ -119,7 +119,7 @@ export class MediaMetrics {
   /** Added once per call, when it ends (per-packet counting would cost the hot path). */
   readonly rtpPackets = new Counter({
     name: 'sipflow_rtp_packets_total',
-    help: 'RTP packets of ended calls: received from callers, sent to them, lost on the way in (never arrived in time), dropped (foreign source, malformed).',
+    help: 'RTP packets of ended calls: received from callers, sent to them, lost on the way in (never arrived in time), dropped (foreign source, malformed), srtp_rejected (SRTP/SRTCP that failed authentication or was replayed).',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

@@ -9,6 +9,7 @@ import { looksLikeRtcp, parseRtp, serializeRtp, type RtpHeader } from './packet.
 import { RtpPortPool } from './port-pool.js';
 import { buildRtcpReport, dlsrFromMs, ntpMiddle32, parseRtcp, type RtcpCompound, type RtcpPacket, type RtcpReportBlock } from './rtcp.js';
 import { RtpSession, type FrameSource, type RtpMediaParams } from './session.js';
+import { generateKeyParams, SrtpSession } from '../srtp/index.js';
 
 interface Received { h: RtpHeader; payload: Uint8Array; from: number }
 
@@ -540,4 +541,69 @@ test('RTCP port taken: the call still runs; RTCP is read on the RTP port and rep
     await until(() => far.rtcpGot.length === 1, 'our RR at port + 1');
     assert.equal(report(compound(far.rtcpGot[0]).packets[0]).reports[0]?.extendedHighestSeq, 2);
   } finally { session.close(); held.close(); far.close(); }
+});
+
+test('SRTP: inbound is authenticated and decrypted before it can latch, outbound RTP and RTCP are protected, a re-INVITE with the same keys keeps the contexts', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock);
+  const peer = await Peer.open(); const attacker = await Peer.open();
+  const raw: Buffer[] = [];
+  peer.sock.on('message', (m) => raw.push(Buffer.from(m)));
+  const podKey = generateKeyParams('AES_CM_128_HMAC_SHA1_80');
+  const peerKey = generateKeyParams('AES_CM_128_HMAC_SHA1_80');
+  const peerTx = new SrtpSession(peerKey);
+  const peerRx = new SrtpSession(podKey);
+  const srtpPacket = (seq: number, fill: number): Buffer =>
+    peerTx.protectRtp(serializeRtp({ payloadType: 0, sequenceNumber: seq, timestamp: seq * 160, ssrc: 0x1234 }, new Uint8Array(160).fill(fill)));
+  try {
+    session.configure(media(peer.port, { rtcpMux: true, srtp: { local: podKey, remote: peerKey } }));
+    const got: number[] = [];
+    session.onPayload = (payload) => { got.push(payload[0]!); };
+    // Plain RTP and a forged SRTP packet from another address are dropped and do not move the latch.
+    attacker.send(session.localPort, 1, new Uint8Array(160).fill(9));
+    const forged = new SrtpSession(peerKey).protectRtp(serializeRtp({ payloadType: 0, sequenceNumber: 1, timestamp: 160, ssrc: 0x1234 }, new Uint8Array(160).fill(7)));
+    forged[forged.length - 1]! ^= 1;
+    attacker.sock.send(forged, session.localPort, '127.0.0.1');
+    await until(() => session.stats().srtpRejected === 2, 'both rejected');
+    assert.equal(session.stats().latchedTo, null);
+    assert.equal(session.stats().packetsIn, 0);
+    const second = srtpPacket(2, 42);
+    peer.sock.send(srtpPacket(1, 41), session.localPort, '127.0.0.1');
+    peer.sock.send(second, session.localPort, '127.0.0.1');
+    peer.sock.send(second, session.localPort, '127.0.0.1'); // a replay
+    peer.sock.send(srtpPacket(3, 43), session.localPort, '127.0.0.1');
+    await until(() => session.stats().srtpRejected === 3, 'the replay rejected').catch((e: Error) => { throw new Error(e.message + JSON.stringify(session.stats())); });
+    await until(() => session.stats().packetsIn === 3, 'three genuine packets');
+    assert.deepEqual(session.stats().latchedTo, { address: '127.0.0.1', port: peer.port });
+    for (let i = 0; i < 5; i++) clock.advance(20);
+    assert.deepEqual(got, [41, 42, 43]);
+
+    session.setSource(toneSource());
+    clock.advance(20);
+    await until(() => raw.length >= 1, 'an outbound packet');
+    const plain = peerRx.unprotectRtp(raw[0]!);
+    assert.ok(plain, 'the pod\'s packet authenticates with the pod\'s key');
+    const h = parseRtp(plain);
+    assert.ok(typeof h !== 'string');
+    assert.equal(h.ssrc, session.localSsrc);
+    assert.deepEqual(plain.subarray(h.payloadOffset), Buffer.from(ulawEncode(toneSource().pull('PCMU') as Int16Array)));
+    assert.equal(raw[0]!.length, plain.length + 10, '80-bit tag');
+
+    // Same keys again (a re-INVITE): the outbound context is kept, so its packets keep authenticating in sequence.
+    session.configure(media(peer.port, { rtcpMux: true, srtp: { local: podKey, remote: peerKey } }));
+    const before = raw.length;
+    clock.advance(20);
+    await until(() => raw.length > before, 'next packet');
+    assert.ok(peerRx.unprotectRtp(raw.at(-1)!), 'still protected under the same context');
+    peer.sock.send(srtpPacket(4, 44), session.localPort, '127.0.0.1');
+    await until(() => session.stats().packetsIn === 4, 'inbound context kept');
+
+    // Reports go as SRTCP on the muxed port.
+    advanceUntilRtcp(clock, session, 1);
+    await until(() => raw.some((m) => looksLikeRtcp(m)), 'an SRTCP report');
+    const rtcp = peerRx.unprotectRtcp(raw.find((m) => looksLikeRtcp(m))!);
+    assert.ok(rtcp, 'SRTCP authenticates');
+    const c = parseRtcp(rtcp);
+    assert.ok(typeof c !== 'string' && c.packets[0]?.type === 'sr');
+  } finally { session.close(); peer.close(); attacker.close(); }
 });

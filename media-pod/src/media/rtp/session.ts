@@ -3,8 +3,8 @@
  * really come from, for callers behind NAT), inbound reordering and G.711 decoding, outbound
  * frames pulled from a playback source on the shared 20 ms MediaClock, RFC 4733 DTMF both ways,
  * a media timeout, and RTCP (SR/RR reports on port + 1 or muxed on the RTP port, the far end's
- * view of our stream: loss, jitter, round trip). Buffers are allocated once per session; the
- * per-packet path does not create closures or timers.
+ * view of our stream: loss, jitter, round trip), and SRTP/SRTCP when SDP agreed keys. Buffers
+ * are allocated once per session; the per-packet path does not create closures or timers.
  */
 import dgram from 'node:dgram';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -17,6 +17,7 @@ import { JitterBuffer } from './jitter-buffer.js';
 import type { MediaClock, PacedStream } from './media-clock.js';
 import { createRtpHeader, looksLikeRtcp, parseRtp, RTP_HEADER_SIZE, writeRtpHeaderValues } from './packet.js';
 import type { RtpPortPool } from './port-pool.js';
+import { SrtpSession, type SrtpKeyParams } from '../srtp/index.js';
 import {
   buildRtcpReport, dlsrFromMs, ntpFromUnixMs, ntpMiddle32, ntpMiddle32FromUnixMs, parseRtcp, roundTripMs, RtpReceptionStats,
   type RtcpReportBlock, type RtcpSenderInfo,
@@ -39,6 +40,16 @@ export interface RtpMediaParams {
   rtcpMux?: boolean | undefined;
   /** The peer's `a=rtcp:` port; otherwise its RTP port + 1. */
   rtcpPort?: number | undefined;
+  /**
+   * SRTP keys from SDES (RFC 4568): `local` protects what we send, `remote` what we receive.
+   * Absent means plain RTP. Packets that fail authentication are dropped before they can move
+   * the symmetric-RTP latch.
+   */
+  srtp?: { local: SrtpKeyParams; remote: SrtpKeyParams } | undefined;
+}
+
+function sameKey(a: SrtpKeyParams | undefined, b: SrtpKeyParams): boolean {
+  return a !== undefined && a.suite === b.suite && a.masterKey.equals(b.masterKey) && a.masterSalt.equals(b.masterSalt);
 }
 
 /**
@@ -120,6 +131,8 @@ export interface RtpSessionStats {
   remoteReport: RemoteRtcpReport | null;
   /** Packets with a payload type we did not negotiate (comfort noise included). */
   otherPayloadType: number;
+  /** SRTP/SRTCP packets dropped: failed authentication, replayed, or not SRTP at all. */
+  srtpRejected: number;
   dtmfIn: number;
   dtmfOut: number;
   latchedTo: { address: string; port: number } | null;
@@ -279,8 +292,17 @@ export class RtpSession implements PacedStream {
 
   private readonly counters = {
     packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, ssrcChanges: 0, foreign: 0, invalid: 0,
-    rtcpIgnored: 0, rtcpIn: 0, rtcpOut: 0, otherPayloadType: 0, dtmfIn: 0, dtmfOut: 0,
+    rtcpIgnored: 0, rtcpIn: 0, rtcpOut: 0, otherPayloadType: 0, dtmfIn: 0, dtmfOut: 0, srtpRejected: 0,
   };
+
+  // SRTP (RFC 3711). The outbound context lives as long as its key: dropping it and starting a
+  // new one with the same key would restart the rollover counter and reuse keystream.
+  private srtpTx: SrtpSession | undefined;
+  private srtpTxKey: SrtpKeyParams | undefined;
+  private srtpRx: SrtpSession | undefined;
+  private srtpRxKey: SrtpKeyParams | undefined;
+  private srtpOn = false;
+  private srtpTxFailed = false;
 
   /** Allocates a port (from the pool, if any), binds it, and returns an idle session. */
   static async open(opts: RtpSessionOptions): Promise<RtpSession> {
@@ -379,9 +401,20 @@ export class RtpSession implements PacedStream {
       this.lastRxMs = this.clock.now();
       this.timedOut = false;
     }
+    this.applySrtp(p.srtp);
     this.dtmfTx.mode = p.telephoneEvent ? 'rfc4733' : 'inband';
     this.inbandDtmf = p.telephoneEvent ? undefined : (this.inbandDtmf ?? new InbandDtmfDetector());
     if (!prev) this.mediaClock.add(this);
+  }
+
+  private applySrtp(keys: RtpMediaParams['srtp']): void {
+    const was = this.srtpOn;
+    this.srtpOn = keys !== undefined;
+    if (keys) {
+      if (!sameKey(this.srtpTxKey, keys.local)) { this.srtpTx = new SrtpSession(keys.local); this.srtpTxKey = keys.local; }
+      if (!sameKey(this.srtpRxKey, keys.remote)) { this.srtpRx = new SrtpSession(keys.remote); this.srtpRxKey = keys.remote; }
+    }
+    if (was !== this.srtpOn) this.logger?.info(this.srtpOn ? 'SRTP on' : 'SRTP off', this.srtpOn ? { suite: keys!.local.suite } : {});
   }
 
   /** Sets (or clears) what is played to the peer. */
@@ -547,17 +580,34 @@ export class RtpSession implements PacedStream {
       }
       return;
     }
+    let out = buf;
+    if (this.srtpOn) {
+      try {
+        out = this.srtpTx!.protectRtp(buf);
+      } catch (err) {
+        // Only a context past its packet limit (2^48) or a repeated index gets here: never send it in clear.
+        if (!this.srtpTxFailed) this.logger?.warn('cannot protect RTP; not sending', { err: err as Error });
+        this.srtpTxFailed = true;
+        return;
+      }
+    }
     this.counters.packetsOut++;
     this.counters.bytesOut += buf.length;
-    this.socket.send(buf, this.sendPort, this.sendAddress);
+    this.socket.send(out, this.sendPort, this.sendAddress);
   }
 
   // ---- inbound --------------------------------------------------------------------------------
 
-  private receive(msg: Buffer, address: string, port: number): void {
+  private receive(wire: Buffer, address: string, port: number): void {
     const p = this.params;
     if (this.closed) return;
-    if (looksLikeRtcp(msg)) { this.receiveRtcp(msg, address, port, true); return; }
+    if (looksLikeRtcp(wire)) { this.receiveRtcp(wire, address, port, true); return; }
+    let msg = wire;
+    if (this.srtpOn && p) {
+      const plain = this.srtpRx!.unprotectRtp(wire);
+      if (!plain) { this.counters.srtpRejected++; return; }
+      msg = plain;
+    }
     const h = parseRtp(msg, this.hdr);
     if (typeof h === 'string' || !p) { this.counters.invalid++; return; }
     if (!this.acceptSource(address, port)) { this.counters.foreign++; return; }
@@ -648,10 +698,16 @@ export class RtpSession implements PacedStream {
   }
 
   /** RTCP from the peer, on the RTCP port or (`muxed`) the RTP port. Never throws. */
-  private receiveRtcp(msg: Buffer, address: string, port: number, muxed: boolean): void {
+  private receiveRtcp(wire: Buffer, address: string, port: number, muxed: boolean): void {
     if (this.closed) return;
     // Only the peer's address (latched, or from the SDP until RTP arrives) may report to us.
     if (!this.params || address !== this.sendAddress) { this.counters.foreign++; return; }
+    let msg = wire;
+    if (this.srtpOn) {
+      const plain = this.srtpRx!.unprotectRtcp(wire);
+      if (!plain) { this.counters.srtpRejected++; return; }
+      msg = plain;
+    }
     const c = parseRtcp(msg);
     if (typeof c === 'string') {
       this.counters.rtcpIgnored++;
@@ -717,9 +773,9 @@ export class RtpSession implements PacedStream {
       const dlsr = haveSr ? dlsrFromMs(nowMs - this.srArrivalMs) : 0;
       reports.push(this.reception.reportBlock(this.remoteSsrc, this.jitterUnits, lsr, dlsr));
     }
-    const buf = buildRtcpReport({ ssrc: this.ssrc, sender, reports, cname: this.cname, bye: bye ? {} : undefined });
+    const plain = buildRtcpReport({ ssrc: this.ssrc, sender, reports, cname: this.cname, bye: bye ? {} : undefined });
     try {
-      sock.send(buf, port, this.sendAddress);
+      sock.send(this.srtpOn ? this.srtpTx!.protectRtcp(plain) : plain, port, this.sendAddress);
       c.rtcpOut++;
     } catch (err) {
       this.logger?.warn('cannot send RTCP', { err: err as Error, port });

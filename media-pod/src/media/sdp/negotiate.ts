@@ -1,10 +1,14 @@
 /**
  * SDP offer/answer (RFC 3264) for the media pod: choose one G.711 codec and telephone-event from
- * the caller's offer, mirror hold directions, and write an answer that carries the pod's
- * advertised address and a stable o= line whose version moves only when the answer changes.
+ * the caller's offer, mirror hold directions, agree SRTP keys (SDES, RFC 4568) when the offer is
+ * RTP/SAVP, and write an answer that carries the pod's advertised address and a stable o= line
+ * whose version moves only when the answer changes.
  */
 import { randomInt } from 'node:crypto';
 import type { Codec } from '../codec/index.js';
+import {
+  formatCryptoAttribute, generateKeyParams, parseCryptoAttribute, type SrtpKeyParams, type SrtpSuite,
+} from '../srtp/index.js';
 import { parseSdp, SdpParseError, type SdpConnection, type SdpDirection, type SdpMedia, type SessionDescription } from './parse.js';
 
 /** Per-call o= line state: create once per call, pass to every answer/offer of that call. */
@@ -15,12 +19,42 @@ export interface SdpSessionState {
   readonly username: string;
   /** Body of the last SDP sent, minus its o= line, to tell whether the next one changed. */
   lastBody: string | undefined;
+  /**
+   * Our SRTP master keys, one per suite, made when first needed and kept for the whole call: a
+   * re-INVITE answered with the same key keeps the outbound stream's rollover counter, so no
+   * keystream is ever used twice (RFC 4568 §7.1.4 lets either side keep its key).
+   */
+  readonly srtpKeys: Map<SrtpSuite, SrtpKeyParams>;
+  /** The crypto lines of the last offer we made (tag → suite), to read the answer's choice. */
+  offeredCrypto: Map<number, SrtpSuite> | undefined;
 }
 
 export function createSdpSessionState(username = 'sipflow'): SdpSessionState {
   // A random decimal id well inside 2^53 so that it survives any JSON round trip.
   const sessionId = String(randomInt(1, 2 ** 47));
-  return { sessionId, version: Number(sessionId.slice(-6)) + 1, username, lastBody: undefined };
+  return { sessionId, version: Number(sessionId.slice(-6)) + 1, username, lastBody: undefined, srtpKeys: new Map(), offeredCrypto: undefined };
+}
+
+function localKey(state: SdpSessionState, suite: SrtpSuite): SrtpKeyParams {
+  let k = state.srtpKeys.get(suite);
+  if (!k) { k = generateKeyParams(suite); state.srtpKeys.set(suite, k); }
+  return k;
+}
+
+/**
+ * Whether calls use SRTP: `off` refuses RTP/SAVP offers (488), `optional` answers each offer in
+ * kind, `required` refuses plain RTP/AVP offers and offers SRTP itself.
+ */
+export type SrtpPolicy = 'off' | 'optional' | 'required';
+
+/** The SRTP agreement of one call: the suite, the crypto tag, and both directions' keys. */
+export interface NegotiatedSrtp {
+  suite: SrtpSuite;
+  tag: number;
+  /** The peer's key: it protects what we receive. */
+  remote: SrtpKeyParams;
+  /** Ours: it protects what we send. */
+  local: SrtpKeyParams;
 }
 
 export interface TelephoneEventFormat { payloadType: number; rate: number }
@@ -39,6 +73,8 @@ export interface NegotiateOptions {
   telephoneEvent?: boolean;
   /** Accept RTCP multiplexing (RFC 5761) if offered (default true). */
   rtcpMux?: boolean;
+  /** Default `optional`. */
+  srtp?: SrtpPolicy;
 }
 
 export interface NegotiatedMedia {
@@ -64,16 +100,20 @@ export interface NegotiatedMedia {
   rtcpMux?: boolean;
   /** The peer's `a=rtcp:` port, if it gave one. */
   rtcpPort?: number | undefined;
+  /** Present when the media is SRTP (RTP/SAVP with an agreed crypto line). */
+  srtp?: NegotiatedSrtp | undefined;
 }
 
-export type NegotiateFailureCode = 'BadSdp' | 'NoAudio' | 'NoCommonCodec' | 'UnsupportedTransport' | 'NoConnectionAddress';
+export type NegotiateFailureCode =
+  | 'BadSdp' | 'NoAudio' | 'NoCommonCodec' | 'UnsupportedTransport' | 'NoConnectionAddress' | 'SrtpRequired' | 'NoCommonCrypto';
 
 export type NegotiateResult =
   | ({ ok: true; answerSdp: string; offer: SessionDescription } & NegotiatedMedia)
   | { ok: false; code: NegotiateFailureCode; reason: string };
 
 const STATIC_PT: Record<number, Codec> = { 0: 'PCMU', 8: 'PCMA' };
-const ACCEPTED_PROTOS = new Set(['RTP/AVP', 'RTP/AVPF']);
+const PLAIN_PROTOS = new Set(['RTP/AVP', 'RTP/AVPF']);
+const SECURE_PROTOS = new Set(['RTP/SAVP', 'RTP/SAVPF']);
 
 function invert(d: SdpDirection): SdpDirection {
   return d === 'sendonly' ? 'recvonly' : d === 'recvonly' ? 'sendonly' : d;
@@ -99,17 +139,45 @@ interface AudioChoice {
   payloadType: number;
   telephoneEvent: TelephoneEventFormat | undefined;
   connection: SdpConnection;
+  /** The offer's proto, upper-cased (the answer repeats it for SRTP). */
+  proto: string;
+  crypto: { tag: number; suite: SrtpSuite; remote: SrtpKeyParams } | undefined;
 }
 
 type ChoiceResult = { ok: true; choice: AudioChoice } | { ok: false; code: NegotiateFailureCode; reason: string };
 
-function chooseAudio(sdp: SessionDescription, preferred: readonly Codec[], wantTe: boolean): ChoiceResult {
+/**
+ * Which SDES crypto line of an SRTP m= line we take: the first usable one in the peer's order.
+ * `allowed` (tag → suite) limits it to what we offered when reading an answer.
+ */
+function chooseCrypto(m: SdpMedia, allowed?: ReadonlyMap<number, SrtpSuite>): AudioChoice['crypto'] {
+  for (const a of m.attributes) {
+    if (a.name.toLowerCase() !== 'crypto' || a.value === undefined) continue;
+    const c = parseCryptoAttribute(a.value);
+    if ('error' in c || !c.params) continue;
+    if (allowed && allowed.get(c.tag) !== c.params.suite) continue;
+    return { tag: c.tag, suite: c.params.suite, remote: c.params };
+  }
+  return undefined;
+}
+
+function chooseAudio(sdp: SessionDescription, preferred: readonly Codec[], wantTe: boolean, policy: SrtpPolicy, allowedCrypto?: ReadonlyMap<number, SrtpSuite>): ChoiceResult {
   let sawAudio = false; let sawRtp = false; let firstTransport: string | undefined;
+  let plainRefused = false; let noCrypto = false;
   for (let i = 0; i < sdp.media.length; i++) {
     const m = sdp.media[i]!;
     if (m.type !== 'audio' || m.port === 0) continue;
     sawAudio = true;
-    if (!ACCEPTED_PROTOS.has(m.proto.toUpperCase())) { firstTransport ??= m.proto; continue; }
+    const proto = m.proto.toUpperCase();
+    const secure = SECURE_PROTOS.has(proto);
+    if (!secure && !PLAIN_PROTOS.has(proto)) { firstTransport ??= m.proto; continue; }
+    if (secure && policy === 'off') { firstTransport ??= m.proto; continue; }
+    if (!secure && policy === 'required') { plainRefused = true; continue; }
+    let crypto: AudioChoice['crypto'];
+    if (secure) {
+      crypto = chooseCrypto(m, allowedCrypto);
+      if (!crypto) { noCrypto = true; continue; }
+    }
     sawRtp = true;
     const offered = new Map<Codec, number>();
     for (const f of m.formats) {
@@ -129,10 +197,15 @@ function chooseAudio(sdp: SessionDescription, preferred: readonly Codec[], wantT
     }
     const connection = m.connection ?? sdp.connection;
     if (!connection) return { ok: false, code: 'NoConnectionAddress', reason: 'no c= line for the audio stream' };
-    return { ok: true, choice: { index: i, media: m, codec, payloadType: offered.get(codec)!, telephoneEvent: te, connection } };
+    return { ok: true, choice: { index: i, media: m, codec, payloadType: offered.get(codec)!, telephoneEvent: te, connection, proto, crypto } };
   }
   if (!sawAudio) return { ok: false, code: 'NoAudio', reason: 'offer has no active audio stream' };
-  if (!sawRtp) return { ok: false, code: 'UnsupportedTransport', reason: `unsupported media transport ${firstTransport ?? ''} (only RTP/AVP)`.trim() };
+  if (!sawRtp) {
+    if (noCrypto) return { ok: false, code: 'NoCommonCrypto', reason: 'no usable a=crypto line (we support AES_CM_128_HMAC_SHA1_80/32 with inline keys)' };
+    if (plainRefused) return { ok: false, code: 'SrtpRequired', reason: 'SRTP is required (offer RTP/SAVP with a=crypto)' };
+    const only = policy === 'off' ? 'RTP/AVP' : 'RTP/AVP or RTP/SAVP';
+    return { ok: false, code: 'UnsupportedTransport', reason: `unsupported media transport ${firstTransport ?? ''} (only ${only})`.replace('  ', ' ') };
+  }
   return { ok: false, code: 'NoCommonCodec', reason: `no common codec (we support ${preferred.join(', ')})` };
 }
 
@@ -149,18 +222,21 @@ export interface AnswerParams {
   ptime: number;
   /** Write `a=rtcp-mux` (only when the offer had it). */
   rtcpMux?: boolean;
+  /** SRTP: the m= line says `proto` (the offer's RTP/SAVP or RTP/SAVPF) and carries our crypto line. */
+  srtp?: { proto: string; tag: number; local: SrtpKeyParams } | undefined;
 }
 
 function addrType(address: string): 'IP4' | 'IP6' {
   return address.includes(':') ? 'IP6' : 'IP4';
 }
 
-function audioLines(p: { localPort: number; payloadType: number; codec: Codec; telephoneEvent: TelephoneEventFormat | undefined; direction: SdpDirection; ptime: number; rtcpMux?: boolean | undefined }): string[] {
+function audioLines(p: Omit<AnswerParams, 'localAddress' | 'offerMedia' | 'mediaIndex'>): string[] {
   const fmts = [p.payloadType, ...(p.telephoneEvent ? [p.telephoneEvent.payloadType] : [])];
-  const lines = [`m=audio ${p.localPort} RTP/AVP ${fmts.join(' ')}`, `a=rtpmap:${p.payloadType} ${p.codec}/8000`];
+  const lines = [`m=audio ${p.localPort} ${p.srtp?.proto ?? 'RTP/AVP'} ${fmts.join(' ')}`, `a=rtpmap:${p.payloadType} ${p.codec}/8000`];
   if (p.telephoneEvent) lines.push(`a=rtpmap:${p.telephoneEvent.payloadType} telephone-event/8000`, `a=fmtp:${p.telephoneEvent.payloadType} 0-16`);
   lines.push(`a=ptime:${p.ptime}`, `a=${p.direction}`);
   if (p.rtcpMux) lines.push('a=rtcp-mux');
+  if (p.srtp) lines.push(`a=crypto:${formatCryptoAttribute(p.srtp.tag, p.srtp.local)}`);
   return lines;
 }
 
@@ -196,7 +272,15 @@ export interface OfferParams {
    * `a=rtcp-mux` still works (RFC 5761 §5.1.1).
    */
   rtcpMux?: boolean;
+  /**
+   * Offer SRTP (RTP/SAVP with one crypto line per suite we support). One m= line cannot offer
+   * both without capability negotiation (RFC 5939), so only `required` offers SRTP.
+   */
+  srtp?: SrtpPolicy;
 }
+
+/** The suites we offer, strongest tag first (RFC 4568 §6.2.1 says the 80-bit tag is the default). */
+const OFFERED_SUITES: readonly SrtpSuite[] = ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
 
 /** Writes an offer (for INVITEs that arrived without SDP, or re-INVITEs we originate). */
 export function buildOffer(state: SdpSessionState, p: OfferParams): string {
@@ -204,15 +288,24 @@ export function buildOffer(state: SdpSessionState, p: OfferParams): string {
   const tePt = p.telephoneEventPayloadType === undefined ? 101 : p.telephoneEventPayloadType;
   const pts = codecs.map((c) => (c === 'PCMU' ? 0 : 8));
   const fmts = [...pts, ...(tePt !== null ? [tePt] : [])];
-  const body = [`m=audio ${p.localPort} RTP/AVP ${fmts.join(' ')}`];
+  const secure = p.srtp === 'required';
+  const body = [`m=audio ${p.localPort} ${secure ? 'RTP/SAVP' : 'RTP/AVP'} ${fmts.join(' ')}`];
   codecs.forEach((c, i) => body.push(`a=rtpmap:${pts[i]} ${c}/8000`));
   if (tePt !== null) body.push(`a=rtpmap:${tePt} telephone-event/8000`, `a=fmtp:${tePt} 0-16`);
   body.push(`a=ptime:${p.ptime ?? 20}`, `a=${p.direction ?? 'sendrecv'}`);
   if (p.rtcpMux ?? true) body.push('a=rtcp-mux');
+  state.offeredCrypto = undefined;
+  if (secure) {
+    state.offeredCrypto = new Map();
+    OFFERED_SUITES.forEach((suite, i) => {
+      state.offeredCrypto!.set(i + 1, suite);
+      body.push(`a=crypto:${formatCryptoAttribute(i + 1, localKey(state, suite))}`);
+    });
+  }
   return finish(state, p.localAddress, body);
 }
 
-function describe(sdp: SessionDescription, choice: AudioChoice, ourPtime: number, flipDirection: boolean): NegotiatedMedia {
+function describe(sdp: SessionDescription, choice: AudioChoice, ourPtime: number, flipDirection: boolean, state: SdpSessionState | undefined): NegotiatedMedia {
   let theirs: SdpDirection = choice.media.direction ?? sdp.direction ?? 'sendrecv';
   const nullAddr = isNullAddress(choice.connection.address);
   if (nullAddr) {
@@ -232,6 +325,9 @@ function describe(sdp: SessionDescription, choice: AudioChoice, ourPtime: number
     mediaIndex: choice.index,
     rtcpMux: choice.media.rtcpMux,
     rtcpPort: choice.media.rtcpPort,
+    srtp: choice.crypto && state
+      ? { suite: choice.crypto.suite, tag: choice.crypto.tag, remote: choice.crypto.remote, local: localKey(state, choice.crypto.suite) }
+      : undefined,
   };
 }
 
@@ -248,29 +344,33 @@ export function negotiateAnswer(offer: string | SessionDescription, opts: Negoti
     throw err;
   }
   const ptime = opts.ptime ?? 20;
-  const chosen = chooseAudio(sdp, opts.preferred ?? ['PCMU', 'PCMA'], opts.telephoneEvent ?? true);
+  const chosen = chooseAudio(sdp, opts.preferred ?? ['PCMU', 'PCMA'], opts.telephoneEvent ?? true, opts.srtp ?? 'optional');
   if (!chosen.ok) return chosen;
-  const neg = describe(sdp, chosen.choice, ptime, true);
+  const state = opts.session ?? createSdpSessionState();
+  const neg = describe(sdp, chosen.choice, ptime, true, state);
   neg.rtcpMux = neg.rtcpMux === true && (opts.rtcpMux ?? true);
-  const answerSdp = buildAnswer(opts.session ?? createSdpSessionState(), {
+  const answerSdp = buildAnswer(state, {
     localAddress: opts.localAddress, localPort: opts.localPort, offerMedia: sdp.media, mediaIndex: neg.mediaIndex,
     payloadType: neg.payloadType, codec: neg.codec, telephoneEvent: neg.telephoneEvent, direction: neg.direction, ptime,
     rtcpMux: neg.rtcpMux,
+    srtp: neg.srtp ? { proto: chosen.choice.proto, tag: neg.srtp.tag, local: neg.srtp.local } : undefined,
   });
   return { ok: true, answerSdp, offer: sdp, ...neg };
 }
 
 /**
- * Reads the answer to an offer we made (`buildOffer`). The answer's direction is the peer's;
- * the returned `direction` is ours (its mirror).
+ * Reads the answer to an offer we made (`buildOffer` with the same `session`). The answer's
+ * direction is the peer's; the returned `direction` is ours (its mirror). After an SRTP offer
+ * only an RTP/SAVP answer naming one of our crypto tags with its suite is usable.
  */
-export function readAnswer(answer: string, opts: { preferred?: readonly Codec[]; ptime?: number } = {}): { ok: true } & NegotiatedMedia | { ok: false; code: NegotiateFailureCode; reason: string } {
+export function readAnswer(answer: string, opts: { preferred?: readonly Codec[]; ptime?: number; session?: SdpSessionState } = {}): { ok: true } & NegotiatedMedia | { ok: false; code: NegotiateFailureCode; reason: string } {
   let sdp: SessionDescription;
   try { sdp = parseSdp(answer); } catch (err) {
     if (err instanceof SdpParseError) return { ok: false, code: 'BadSdp', reason: err.reason };
     throw err;
   }
-  const chosen = chooseAudio(sdp, opts.preferred ?? ['PCMU', 'PCMA'], true);
+  const offered = opts.session?.offeredCrypto;
+  const chosen = chooseAudio(sdp, opts.preferred ?? ['PCMU', 'PCMA'], true, offered ? 'required' : 'off', offered);
   if (!chosen.ok) return chosen;
-  return { ok: true, ...describe(sdp, chosen.choice, opts.ptime ?? 20, true) };
+  return { ok: true, ...describe(sdp, chosen.choice, opts.ptime ?? 20, true, opts.session) };
 }

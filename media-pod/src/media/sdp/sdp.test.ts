@@ -154,7 +154,9 @@ test('failures carry a code and a reason for a 488', () => {
   const g729 = negotiateAnswer(crlf(['v=0', 'c=IN IP4 10.1.1.1', 'm=audio 5000 RTP/AVP 18', 'a=rtpmap:18 G729/8000']), OPTS);
   assert.deepEqual(g729.ok ? undefined : g729.code, 'NoCommonCodec');
   const srtp = negotiateAnswer(crlf(['v=0', 'c=IN IP4 10.1.1.1', 'm=audio 5000 RTP/SAVP 0']), OPTS);
-  assert.equal(srtp.ok ? undefined : srtp.code, 'UnsupportedTransport');
+  assert.equal(srtp.ok ? undefined : srtp.code, 'NoCommonCrypto');
+  const tcp = negotiateAnswer(crlf(['v=0', 'c=IN IP4 10.1.1.1', 'm=audio 5000 TCP/RTP/AVP 0']), OPTS);
+  assert.equal(tcp.ok ? undefined : tcp.code, 'UnsupportedTransport');
   const video = negotiateAnswer(crlf(['v=0', 'c=IN IP4 10.1.1.1', 'm=video 5000 RTP/AVP 96']), OPTS);
   assert.equal(video.ok ? undefined : video.code, 'NoAudio');
   const noC = negotiateAnswer(crlf(['v=0', 'm=audio 5000 RTP/AVP 0']), OPTS);
@@ -221,4 +223,114 @@ test('rtcp-mux: answered only when offered; a=rtcp port read; our offers adverti
   assert.equal(ok(readAnswer(withMux.answerSdp)).rtcpMux, true);
   const withoutMux = ok(negotiateAnswer(offer, { localAddress: '10.9.9.9', localPort: 7000, rtcpMux: false }));
   assert.equal(ok(readAnswer(withoutMux.answerSdp)).rtcpMux, false);
+});
+
+// ---- SRTP (SDES, RFC 4568) ----------------------------------------------------------------------
+
+const KEY_A = Buffer.alloc(30, 7).toString('base64');
+const KEY_B = Buffer.from(Array.from({ length: 30 }, (_, i) => i + 1)).toString('base64');
+
+function savpOffer(cryptoLines: string[], proto = 'RTP/SAVP'): string {
+  return crlf(['v=0', 'o=sbc 1 1 IN IP4 198.51.100.9', 's=-', 'c=IN IP4 198.51.100.9', 't=0 0',
+    `m=audio 31000 ${proto} 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', ...cryptoLines.map((c) => `a=crypto:${c}`)]);
+}
+
+function cryptoLinesOf(sdp: string): string[] {
+  return sdp.split('\r\n').filter((l) => l.startsWith('a=crypto:'));
+}
+
+test('an RTP/SAVP offer is answered with SRTP: the first usable crypto line, our own fresh key', () => {
+  const offer = savpOffer([`1 AEAD_AES_256_GCM inline:${KEY_A}`, `2 AES_CM_128_HMAC_SHA1_32 inline:${KEY_B}|2^31`, `3 AES_CM_128_HMAC_SHA1_80 inline:${KEY_A}`]);
+  const session = createSdpSessionState();
+  const neg = negotiateAnswer(offer, { ...OPTS, session });
+  assert.ok(neg.ok, neg.ok ? '' : neg.reason);
+  assert.match(neg.answerSdp, /^m=audio 40000 RTP\/SAVP 0 101$/m);
+  const lines = cryptoLinesOf(neg.answerSdp);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /^a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:[A-Za-z0-9+/]{40}$/);
+  assert.ok(neg.srtp);
+  assert.equal(neg.srtp.suite, 'AES_CM_128_HMAC_SHA1_32');
+  assert.equal(neg.srtp.tag, 2);
+  // The peer's key is what it sent; ours is 16 + 14 random bytes, not an echo of it.
+  assert.deepEqual(Buffer.concat([neg.srtp.remote.masterKey, neg.srtp.remote.masterSalt]), Buffer.from(KEY_B, 'base64'));
+  const ours = Buffer.concat([neg.srtp.local.masterKey, neg.srtp.local.masterSalt]);
+  assert.equal(ours.length, 30);
+  assert.notDeepEqual(ours, Buffer.from(KEY_B, 'base64'));
+  assert.equal(lines[0]!.split('inline:')[1], ours.toString('base64'));
+
+  // A re-INVITE of the same call keeps our key (and with it the outbound rollover counter).
+  const again = negotiateAnswer(offer, { ...OPTS, session });
+  assert.ok(again.ok && again.srtp);
+  assert.deepEqual(again.srtp.local.masterKey, neg.srtp.local.masterKey);
+  assert.deepEqual(cryptoLinesOf(again.answerSdp), lines);
+  // Another call gets another key.
+  const other = negotiateAnswer(offer, OPTS);
+  assert.ok(other.ok && other.srtp);
+  assert.notDeepEqual(other.srtp.local.masterKey, neg.srtp.local.masterKey);
+});
+
+test('RTP/SAVPF is answered as RTP/SAVPF; a plain offer gets no crypto line', () => {
+  const f = negotiateAnswer(savpOffer([`1 AES_CM_128_HMAC_SHA1_80 inline:${KEY_A}`], 'RTP/SAVPF'), OPTS);
+  assert.ok(f.ok);
+  assert.match(f.answerSdp, /^m=audio 40000 RTP\/SAVPF 0 101$/m);
+  const plain = negotiateAnswer(ASTERISK, OPTS);
+  assert.ok(plain.ok);
+  assert.equal(plain.srtp, undefined);
+  assert.deepEqual(cryptoLinesOf(plain.answerSdp), []);
+  assert.match(plain.answerSdp, /^m=audio 40000 RTP\/AVP /m);
+});
+
+test('SRTP policy: off refuses SAVP, required refuses AVP, and unusable crypto lines are refused', () => {
+  const savp = savpOffer([`1 AES_CM_128_HMAC_SHA1_80 inline:${KEY_A}`]);
+  const off = negotiateAnswer(savp, { ...OPTS, srtp: 'off' });
+  assert.equal(off.ok ? undefined : off.code, 'UnsupportedTransport');
+  const required = negotiateAnswer(ASTERISK, { ...OPTS, srtp: 'required' });
+  assert.equal(required.ok ? undefined : required.code, 'SrtpRequired');
+  assert.ok(negotiateAnswer(savp, { ...OPTS, srtp: 'required' }).ok);
+  for (const bad of [
+    `1 AES_CM_128_HMAC_SHA1_80 inline:${Buffer.alloc(20, 1).toString('base64')}`, // wrong key length
+    `1 AES_CM_128_HMAC_SHA1_80 inline:!!!notbase64!!!`,
+    `1 F8_128_HMAC_SHA1_80 inline:${KEY_A}`, // a suite we do not do
+    `1 AES_CM_128_HMAC_SHA1_80 inline:${KEY_A} KDR=10`, // a key derivation rate we do not do
+  ]) {
+    const r = negotiateAnswer(savpOffer([bad]), OPTS);
+    assert.equal(r.ok ? undefined : r.code, 'NoCommonCrypto', bad);
+  }
+  // When the offer has a second audio line in plain RTP, an unusable SRTP line falls back to it.
+  const both = crlf(['v=0', 'c=IN IP4 10.1.1.1', 't=0 0', 'm=audio 5000 RTP/SAVP 0', 'a=crypto:1 F8_128_HMAC_SHA1_80 inline:' + KEY_A, 'm=audio 5002 RTP/AVP 0']);
+  const fell = negotiateAnswer(both, OPTS);
+  assert.ok(fell.ok);
+  assert.equal(fell.mediaIndex, 1);
+  assert.equal(fell.srtp, undefined);
+});
+
+test('our SRTP offer (delayed-offer INVITE) and the answer to it', () => {
+  const session = createSdpSessionState();
+  const offer = buildOffer(session, { localAddress: '203.0.113.1', localPort: 40000, srtp: 'required' });
+  assert.match(offer, /^m=audio 40000 RTP\/SAVP 0 8 101$/m);
+  const lines = cryptoLinesOf(offer);
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /^a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:/);
+  assert.match(lines[1]!, /^a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:/);
+  const ourKey32 = Buffer.from(lines[1]!.split('inline:')[1]!, 'base64');
+
+  const answer = (c: string, proto = 'RTP/SAVP'): string => crlf(['v=0', 'c=IN IP4 198.51.100.9', 't=0 0', `m=audio 31000 ${proto} 0`, `a=crypto:${c}`]);
+  const ok = readAnswer(answer(`2 AES_CM_128_HMAC_SHA1_32 inline:${KEY_B}`), { session });
+  assert.ok(ok.ok && ok.srtp);
+  assert.equal(ok.srtp.suite, 'AES_CM_128_HMAC_SHA1_32');
+  assert.deepEqual(Buffer.concat([ok.srtp.local.masterKey, ok.srtp.local.masterSalt]), ourKey32);
+  assert.deepEqual(Buffer.concat([ok.srtp.remote.masterKey, ok.srtp.remote.masterSalt]), Buffer.from(KEY_B, 'base64'));
+  // A tag we did not offer, or our tag with another suite, is no answer to our offer.
+  const wrongTag = readAnswer(answer(`7 AES_CM_128_HMAC_SHA1_80 inline:${KEY_B}`), { session });
+  assert.equal(wrongTag.ok ? undefined : wrongTag.code, 'NoCommonCrypto');
+  const wrongSuite = readAnswer(answer(`1 AES_CM_128_HMAC_SHA1_32 inline:${KEY_B}`), { session });
+  assert.equal(wrongSuite.ok ? undefined : wrongSuite.code, 'NoCommonCrypto');
+  const plain = readAnswer(crlf(['v=0', 'c=IN IP4 198.51.100.9', 't=0 0', 'm=audio 31000 RTP/AVP 0']), { session });
+  assert.equal(plain.ok ? undefined : plain.code, 'SrtpRequired');
+
+  // After a plain offer, an SRTP answer is refused.
+  const plainSession = createSdpSessionState();
+  buildOffer(plainSession, { localAddress: '203.0.113.1', localPort: 40000 });
+  const unasked = readAnswer(answer(`1 AES_CM_128_HMAC_SHA1_80 inline:${KEY_B}`), { session: plainSession });
+  assert.equal(unasked.ok ? undefined : unasked.code, 'UnsupportedTransport');
 });
