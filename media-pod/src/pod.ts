@@ -13,7 +13,7 @@ import { loadFromConfigDir, loadFromManifests } from './config/loaders.js';
 import { KubeConfigSource, resolveKubeNamespace } from './config/kube-source.js';
 import { MediaMetrics } from './observability/metrics.js';
 import { startStatusHttpServer, type StatusHttpServer } from './observability/http-server.js';
-import { SipTransportLayer } from './sip/transport/index.js';
+import { SipTransportLayer, TlsCredentialsWatcher, describeCertificate, readTlsCredentials, type TlsCredentialFiles } from './sip/transport/index.js';
 import { TransactionLayer } from './sip/transaction/index.js';
 import { DigestAuthenticator, LockoutTable } from './auth/index.js';
 import { AnswerUrlClient, CallbackClient } from './callbacks/index.js';
@@ -24,7 +24,7 @@ import { AudioFetcher } from './audio/fetcher.js';
 import { SipIngress } from './call/ingress.js';
 
 export interface MediaPod {
-  readonly sipPorts: { udp?: number; tcp?: number };
+  readonly sipPorts: { udp?: number; tcp?: number; tls?: number };
   readonly httpPort: number;
   readonly ingress: SipIngress;
   readonly config: ConfigStore;
@@ -44,6 +44,11 @@ export interface MediaPodDeps {
 export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = {}): Promise<MediaPod> {
   const logger = deps.logger ?? createLogger('media-pod');
   const clock = deps.clock ?? systemClock;
+  // First, before anything starts: told to run TLS, the pod refuses to start without usable credentials.
+  const tlsFiles: TlsCredentialFiles | undefined = opts.sipTls
+    ? { certFile: opts.sipTls.certFile, keyFile: opts.sipTls.keyFile, ...(opts.sipTls.caFile ? { caFile: opts.sipTls.caFile } : {}) }
+    : undefined;
+  const tlsCreds = tlsFiles ? await readTlsCredentials(tlsFiles) : undefined;
   const metrics = new MediaMetrics();
   const store = new ConfigStore(logger.child({ subsystem: 'config' }), metrics);
 
@@ -71,8 +76,22 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   const transport = await SipTransportLayer.listen({
     host: opts.sipListen.host, port: opts.sipListen.port,
     advertised: { host: opts.advertise }, tcpMessageTimeoutMs: opts.sipTcpMessageTimeoutSec * 1000,
+    ...(opts.sipTls && tlsCreds ? {
+      tls: {
+        port: opts.sipTls.port, cert: tlsCreds.cert, key: tlsCreds.key, ...(tlsCreds.ca ? { ca: tlsCreds.ca } : {}),
+        requestClientCert: opts.sipTls.requireClientCert,
+      },
+    } : {}),
     clock, logger: logger.child({ subsystem: 'sip-transport' }),
   });
+  // A renewed certificate (cert-manager rotating the Secret) serves new connections; calls keep theirs.
+  const tlsWatcher = opts.sipTls && tlsFiles && tlsCreds
+    ? new TlsCredentialsWatcher(tlsFiles, {
+      initial: tlsCreds, apply: (c) => transport.reloadTlsCredentials(c), pollMs: opts.sipTls.reloadIntervalSec * 1000,
+      clock, logger: logger.child({ subsystem: 'sip-tls' }),
+    })
+    : undefined;
+  tlsWatcher?.start();
   // Finished transactions linger 32 s (Timer J/K/I, RFC 6026 Accepted), so 300 calls/s keeps ~20,000 alive.
   const transactions = new TransactionLayer(transport, { clock, maxTransactions: 60_000, logger: logger.child({ subsystem: 'sip-transaction' }) });
   const digest = new DigestAuthenticator({ clock, ...(opts.nonceKey ? { nonceKey: Buffer.from(opts.nonceKey, 'utf8') } : {}) });
@@ -113,6 +132,10 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   kubeSource?.start();
   logger.info('media pod started', {
     sip: `${opts.sipListen.host}:${transport.ports.udp ?? transport.ports.tcp}`, advertise: opts.advertise,
+    ...(transport.ports.tls !== undefined && tlsCreds ? {
+      sipTls: `${opts.sipListen.host}:${transport.ports.tls}`, sipTlsAdvertised: `${transport.advertisedFor('tls').host}:${transport.advertisedFor('tls').port}`,
+      tlsCertificate: describeCertificate(tlsCreds.cert), tlsClientCertRequired: opts.sipTls?.requireClientCert ?? false,
+    } : {}),
     http: `${http.address.address}:${http.address.port}`, rtpPorts: `${opts.rtpPorts.lo}-${opts.rtpPorts.hi}`, configSource: origin,
   });
 
@@ -120,6 +143,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     if (stopped) return;
     stopped = true;
     ingress.endAll(9020, 'media pod stopping');
+    tlsWatcher?.stop();
     watcher?.stop();
     watcher = undefined;
     await kubeSource?.stop();

@@ -137,11 +137,16 @@ export class Call implements CallControl {
   get inviteTx(): InviteServerTransaction { return this.init.invite; }
   get source(): SipSource { return this.init.invite.source; }
 
+  /**
+   * Our Contact names the transport the INVITE came on, with TLS's own port. An INVITE to a sips:
+   * URI over TLS gets a sips: Contact (RFC 5630 §3: no transport=tls with sips:).
+   */
   private contactHeader(): string {
     const src = this.init.invite.source;
-    const adv = this.svc.transport.advertised;
+    const adv = this.svc.transport.advertisedFor(src.transport);
     const host = adv.host.includes(':') ? `[${adv.host}]` : adv.host;
-    return `<sip:${this.app.appId}@${host}:${adv.port}${src.transport === 'tcp' ? ';transport=tcp' : ''}>`;
+    if (src.transport === 'tls' && this.init.invite.request.parsedUri.scheme === 'sips') return `<sips:${this.app.appId}@${host}:${adv.port}>`;
+    return `<sip:${this.app.appId}@${host}:${adv.port}${src.transport === 'udp' ? '' : `;transport=${src.transport}`}>`;
   }
 
   private withSdp(extra: Array<[string, string]> = []): { headers: Array<[string, string]>; body: string; contentType: string } {
@@ -576,15 +581,32 @@ export class Call implements CallControl {
     return { req, dest: this.requestDestination(routes[0]) };
   }
 
-  /** Through a proxy when the INVITE was record-routed; otherwise back where the INVITE came from (NAT-safe). */
+  /**
+   * Through a proxy when the INVITE was record-routed; otherwise back where the INVITE came from
+   * (NAT-safe): over TCP/TLS on its connection while that is open, else a new one to the caller's
+   * Contact. A call that came over TLS never falls back to plain text; sips: or transport=tls asks for TLS.
+   */
   private requestDestination(firstRoute: string | undefined): SipDestination {
     const src = this.init.invite.source;
+    const transportOf = (uri: { scheme: string; params: ReadonlyMap<string, string | null> }): SipDestination['transport'] => {
+      const t = uri.params.get('transport')?.toLowerCase();
+      if (src.transport === 'tls' || uri.scheme === 'sips' || t === 'tls') return 'tls';
+      return t === 'tcp' ? 'tcp' : t === 'udp' ? 'udp' : src.transport;
+    };
+    const toUri = (uri: { host: string; port?: number; scheme: string; params: ReadonlyMap<string, string | null> }): SipDestination => {
+      const transport = transportOf(uri);
+      const dest: SipDestination = { transport, address: uri.host, port: uri.port ?? (transport === 'tls' ? 5061 : 5060) };
+      // The connection the INVITE came on is the way back to the same peer (RFC 5923's reasoning).
+      if (src.connectionId && transport === src.transport && (uri.host === src.address || !firstRoute)) dest.connectionId = src.connectionId;
+      return dest;
+    };
     if (firstRoute) {
       const uri = parseNameAddrCached(firstRoute)?.uri ?? parseSipUri(firstRoute);
-      if (uri && uri.host) {
-        const transport = uri.params.get('transport')?.toLowerCase() === 'tcp' ? 'tcp' : src.transport;
-        return { transport, address: uri.host, port: uri.port ?? 5060 };
-      }
+      if (uri && uri.host) return toUri(uri);
+    }
+    if (src.transport !== 'udp') {
+      const contact = parseNameAddrCached(getHeader(this.init.invite.request, 'Contact') ?? '')?.uri;
+      if (contact && contact.host) return toUri(contact);
     }
     return { transport: src.transport, address: src.address, port: src.port, ...(src.connectionId ? { connectionId: src.connectionId } : {}) };
   }

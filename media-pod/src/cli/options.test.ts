@@ -29,3 +29,20 @@ test('bad values are refused with a message naming the flag', () => {
   assert.throws(() => parseOptions(['--manifests', 'a'], {}), /--advertise is required/);
   assert.throws(() => parseOptions(['--manifests', 'a', '--bogus'], {}), /unknown flag --bogus/);
 });
+
+test('SIP over TLS: on with a certificate and a key, port 5061 by default; half a pair or stray TLS flags are refused', () => {
+  const base = ['--manifests', 'x', '--sip-listen', '127.0.0.1:5060'];
+  assert.equal(parseOptions(base, {}).sipTls, undefined, 'off by default');
+  const on = parseOptions([...base, '--sip-tls-cert', '/tls/tls.crt'], { SIPFLOW_SIP_TLS_KEY: '/tls/tls.key' });
+  assert.deepEqual(on.sipTls, { port: 5061, certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', requireClientCert: false, reloadIntervalSec: 10 });
+  const env = {
+    SIPFLOW_SIP_TLS_CERT: '/c', SIPFLOW_SIP_TLS_KEY: '/k', SIPFLOW_SIP_TLS_PORT: '5071', SIPFLOW_SIP_TLS_CA: '/ca',
+    SIPFLOW_SIP_TLS_REQUIRE_CLIENT_CERT: 'true', SIPFLOW_SIP_TLS_RELOAD_INTERVAL: '30',
+  };
+  assert.deepEqual(parseOptions(base, env).sipTls, { port: 5071, certFile: '/c', keyFile: '/k', caFile: '/ca', requireClientCert: true, reloadIntervalSec: 30 });
+  assert.throws(() => parseOptions([...base, '--sip-tls-cert', '/c'], {}), /--sip-tls-cert is set but --sip-tls-key is not/);
+  assert.throws(() => parseOptions([...base, '--sip-tls-key', '/k'], {}), /--sip-tls-key is set but --sip-tls-cert is not/);
+  assert.throws(() => parseOptions([...base, '--sip-tls-port', '5071'], {}), /--sip-tls-port need\(s\) --sip-tls-cert and --sip-tls-key/);
+  assert.throws(() => parseOptions([...base, '--sip-tls-cert', '/c', '--sip-tls-key', '/k', '--sip-tls-port', '5060'], {}), /is the --sip-listen port/);
+  assert.throws(() => parseOptions([...base, '--sip-tls-cert', '/c', '--sip-tls-key', '/k', '--sip-tls-port', '70000'], {}), /out of range/);
+});

@@ -5,6 +5,18 @@
 
 export interface HostPort { host: string; port: number }
 
+/** SIP over TLS: on when a certificate and key are given. */
+export interface SipTlsFlags {
+  port: number;
+  certFile: string;
+  keyFile: string;
+  /** Extra trusted CAs: client certificates (mutual TLS) and servers the pod connects to. */
+  caFile?: string;
+  requireClientCert: boolean;
+  /** How often the certificate files are re-read for a renewal. */
+  reloadIntervalSec: number;
+}
+
 export interface MediaPodOptions {
   /** Local mode: render manifests from this directory in-process and reload on change. */
   manifests?: string;
@@ -35,6 +47,8 @@ export interface MediaPodOptions {
   maxCallDurationSec: number;
   /** Connection attempts after an open stream's connection breaks; 0 = the stream ends (Plivo's way). */
   streamReconnectAttempts: number;
+  /** SIP over TLS; absent = no TLS listener. */
+  sipTls?: SipTlsFlags;
 }
 
 interface FlagSpec {
@@ -64,6 +78,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   'min-se': { env: 'SIPFLOW_MIN_SE', kind: 'int', help: 'shortest session-timer interval accepted, answered 422 below it (default 90, the RFC 4028 floor)' },
   'max-call-duration': { env: 'SIPFLOW_MAX_CALL_DURATION', kind: 'int', help: 'seconds after answer at which a call is ended with 9070, whatever it is doing; 0 = no limit (default 14400, 4 h)' },
   'stream-reconnect-attempts': { env: 'SIPFLOW_STREAM_RECONNECT_ATTEMPTS', kind: 'int', help: 'new connections tried when an open <Stream> connection breaks (1006, 1001, 1011-1013); 0 ends the stream as Plivo does (default 2)' },
+  'sip-tls-cert': { env: 'SIPFLOW_SIP_TLS_CERT', kind: 'string', help: 'PEM certificate (chain) FILE for SIP over TLS; with --sip-tls-key it turns TLS on (default: off)' },
+  'sip-tls-key': { env: 'SIPFLOW_SIP_TLS_KEY', kind: 'string', help: 'PEM private key FILE (unencrypted) for SIP over TLS' },
+  'sip-tls-port': { env: 'SIPFLOW_SIP_TLS_PORT', kind: 'int', help: 'port of the SIP over TLS listener, on the --sip-listen host (default 5061)' },
+  'sip-tls-ca': { env: 'SIPFLOW_SIP_TLS_CA', kind: 'string', help: 'PEM FILE of extra trusted CAs: for client certificates, and added to the system roots for servers the pod connects to' },
+  'sip-tls-require-client-cert': { env: 'SIPFLOW_SIP_TLS_REQUIRE_CLIENT_CERT', kind: 'bool', help: 'mutual TLS: refuse TLS clients without a valid certificate (default false)' },
+  'sip-tls-reload-interval': { env: 'SIPFLOW_SIP_TLS_RELOAD_INTERVAL', kind: 'int', help: 'seconds between checks of the TLS files for a renewed certificate (default 10)' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
@@ -153,6 +173,30 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     sessionTimer: sessionTimerFlags(int('session-expires', 1800, 1), int('min-se', 90, 1)),
     maxCallDurationSec: int('max-call-duration', 14400, 0),
     streamReconnectAttempts: int('stream-reconnect-attempts', 2, 0),
+    sipTls: sipTlsFlags(raw, sipListen, int),
+  };
+}
+
+const TLS_ONLY_FLAGS = ['sip-tls-port', 'sip-tls-ca', 'sip-tls-require-client-cert', 'sip-tls-reload-interval'];
+
+function sipTlsFlags(raw: Map<string, string>, sipListen: HostPort, int: (n: string, dflt: number, min: number) => number): SipTlsFlags | undefined {
+  const certFile = raw.get('sip-tls-cert');
+  const keyFile = raw.get('sip-tls-key');
+  if (!certFile && !keyFile) {
+    const stray = TLS_ONLY_FLAGS.filter((n) => raw.has(n));
+    if (stray.length > 0) throw new OptionsError(`${stray.map((n) => `--${n}`).join(', ')} need(s) --sip-tls-cert and --sip-tls-key (TLS is on only with both)`);
+    return undefined;
+  }
+  // Fail closed: told to run TLS, the pod does not start without it.
+  if (!certFile) throw new OptionsError('--sip-tls-key is set but --sip-tls-cert is not: SIP over TLS needs both');
+  if (!keyFile) throw new OptionsError('--sip-tls-cert is set but --sip-tls-key is not: SIP over TLS needs both');
+  const port = int('sip-tls-port', 5061, 0);
+  if (port > 65535) throw new OptionsError(`--sip-tls-port: port ${port} is out of range`);
+  if (port !== 0 && port === sipListen.port) throw new OptionsError(`--sip-tls-port ${port} is the --sip-listen port, which UDP and TCP already use`);
+  return {
+    port, certFile, keyFile, ...(raw.get('sip-tls-ca') ? { caFile: raw.get('sip-tls-ca')! } : {}),
+    requireClientCert: /^(1|true|yes)$/i.test(raw.get('sip-tls-require-client-cert') ?? 'false'),
+    reloadIntervalSec: int('sip-tls-reload-interval', 10, 1),
   };
 }
 
