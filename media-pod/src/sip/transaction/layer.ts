@@ -10,7 +10,7 @@ import {
   BRANCH_MAGIC, addHeader, createResponse, formatHost, generateBranch, generateTag, getHeader, formatVia,
   parseCSeq, parseNameAddrCached, parseVia, parseViaCached, type SipRequest, type SipResponse,
 } from '../message/index.js';
-import type { SipDestination, SipSource, SipTransport } from '../transport/index.js';
+import { SipTransportError, type AdvertisedAddress, type SipDestination, type SipSource, type SipTransport } from '../transport/index.js';
 import { NonInviteClientTransaction } from './client.js';
 import { TransactionLimitError } from './errors.js';
 import { Reliable2xx } from './reliable-2xx.js';
@@ -196,7 +196,12 @@ export class TransactionLayer extends EventEmitter<TransactionLayerEvents> {
     } else {
       branch = generateBranch();
       // TLS listens on its own port; the Via names the one a new connection back would reach.
-      const adv = this.transport.advertisedFor(dest.transport);
+      let adv: AdvertisedAddress;
+      try {
+        adv = this.transport.advertisedFor(dest.transport);
+      } catch (err) {
+        return Promise.reject(new SipTransportError(`cannot send ${req.method} over ${dest.transport}: ${(err as Error).message}`, dest, { cause: err }));
+      }
       const host = adv.host.includes(':') ? `[${adv.host}]` : adv.host;
       addHeader(req, 'Via', `SIP/2.0/${dest.transport.toUpperCase()} ${host}:${adv.port};branch=${branch};rport`, true);
     }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../../clock.js';
 import { createLogger } from '@sipflow/operator/log';
 import { createRequest, getHeader, parseVia } from '../message/index.js';
-import { FakeSipTransport, type SipSource } from '../transport/index.js';
+import { FakeSipTransport, SipTransportError, type SipSource } from '../transport/index.js';
 import { TransactionLayer } from './layer.js';
 import type { InviteServerTransaction } from './server.js';
 
@@ -66,4 +66,18 @@ test('our BYE over TLS: Via SIP/2.0/TLS with the TLS port, no Timer E, Timer K 0
   clock.advance(0);
   assert.equal(layer.size, 0, 'Timer K is 0 over TLS');
   layer.close();
+});
+
+test('a request for a transport the pod does not run is refused as a rejected promise, not a throw', async () => {
+  const transport = new FakeSipTransport();
+  transport.advertisedFor = (t) => { if (t === 'tls') throw new Error('TLS is not enabled'); return transport.advertised; };
+  const layer = new TransactionLayer(transport, { clock: new FakeClock(), logger: quiet });
+  const bye = createRequest({ method: 'BYE', uri: 'sips:alice@198.51.100.7', headers: [
+    ['From', '<sip:app1@sip.example.com>;tag=srv'], ['To', '<sip:alice@example.org>;tag=a1'], ['Call-ID', 'call-x'], ['CSeq', '2 BYE'],
+  ] });
+  let p: Promise<unknown> | undefined;
+  assert.doesNotThrow(() => { p = layer.sendRequest(bye, { transport: 'tls', address: '198.51.100.7', port: 5061 }); });
+  await assert.rejects(p!, (e: Error) => e instanceof SipTransportError && /TLS is not enabled/.test(e.message));
+  assert.equal(transport.take().length, 0);
+  assert.equal(layer.size, 0);
 });
