@@ -113,6 +113,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     mediaTimeoutMs: opts.mediaTimeoutSec * 1000,
     holdTimeoutMs: opts.mediaHoldTimeoutSec * 1000,
     sessionTimerPolicy: opts.sessionTimer,
+    srtpPolicy: opts.srtp,
     maxCallDurationMs: opts.maxCallDurationSec * 1000,
     streamReconnectAttempts: opts.streamReconnectAttempts,
     logger: logger.child({ subsystem: 'call' }),
@@ -137,6 +138,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
       tlsCertificate: describeCertificate(tlsCreds.cert), tlsClientCertRequired: opts.sipTls?.requireClientCert ?? false,
     } : {}),
     http: `${http.address.address}:${http.address.port}`, rtpPorts: `${opts.rtpPorts.lo}-${opts.rtpPorts.hi}`, configSource: origin,
+    srtp: opts.srtp,
   });
 
   const stop = async (): Promise<void> => {

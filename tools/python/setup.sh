@@ -7,5 +7,5 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=venv-lib.sh
 . "$here/venv-lib.sh"
 
-agents_import() { "$1/bin/python" -c 'import plivo_stream, pipecat.serializers.plivo, uvicorn'; }
+agents_import() { "$1/bin/python" -c 'import plivo_stream, pipecat.serializers.plivo, uvicorn, pylibsrtp'; }
 ensure_venv venv "$here/../../test/python/requirements.txt" 11 agents_import

@@ -12,7 +12,7 @@ import {
 } from '../sip/message/index.js';
 import type { InviteServerTransaction, NonInviteServerTransaction, TransactionLayer } from '../sip/transaction/index.js';
 import type { SipDestination, SipSource, SipTransport } from '../sip/transport/index.js';
-import { negotiateAnswer, readAnswer, type NegotiatedMedia, type SdpSessionState } from '../media/sdp/index.js';
+import { negotiateAnswer, readAnswer, type NegotiatedMedia, type SdpSessionState, type SrtpPolicy } from '../media/sdp/index.js';
 import type { AnswerUrlClient, CallbackClient } from '../callbacks/index.js';
 import { hangupParams, signedHeaders } from '../callbacks/index.js';
 import type { HangupSource } from '../callbacks/hangupCauses.js';
@@ -46,6 +46,8 @@ export interface CallServices {
   advertiseHost: string;
   /** Session-timer limits (RFC 4028); the RFC's defaults when absent. */
   sessionTimerPolicy?: SessionTimerPolicy;
+  /** SRTP for calls (SDES): `optional` (default) answers RTP/SAVP and RTP/AVP offers in kind. */
+  srtpPolicy?: SrtpPolicy;
   /** An answered call ends after this long whatever it is doing (9070); 0 or absent = no limit. */
   maxCallDurationMs?: number;
   /** New connections tried when a stream's connection breaks (StreamBridge's default when absent). */
@@ -141,7 +143,7 @@ export class Call implements CallControl {
    * Our Contact names the transport the INVITE came on, with TLS's own port. An INVITE to a sips:
    * URI over TLS gets a sips: Contact (RFC 5630 §3: no transport=tls with sips:).
    */
-  private contactHeader(): string {
+  contactHeader(): string {
     const src = this.init.invite.source;
     const adv = this.svc.transport.advertisedFor(src.transport);
     const host = adv.host.includes(':') ? `[${adv.host}]` : adv.host;
@@ -163,6 +165,7 @@ export class Call implements CallControl {
     this.init.rtpMedia.rtp.configure({
       codec: n.codec, payloadType: n.payloadType, telephoneEvent: n.telephoneEvent,
       remote: n.remote, direction: n.direction, hold: n.hold, rtcpMux: n.rtcpMux, rtcpPort: n.rtcpPort,
+      srtp: n.srtp ? { local: n.srtp.local, remote: n.srtp.remote } : undefined,
     });
   }
 
@@ -185,7 +188,7 @@ export class Call implements CallControl {
   ackReceived(req: SipRequest): void {
     if (!this.offerAwaitingAck || this.state === 'ended') return;
     const body = req.body.toString('utf8');
-    const read = body.trim() === '' ? { ok: false as const, reason: 'the ACK has no SDP' } : readAnswer(body);
+    const read = body.trim() === '' ? { ok: false as const, reason: 'the ACK has no SDP' } : readAnswer(body, { session: this.init.sdp });
     if (!read.ok) {
       this.logger.warn('no usable SDP answer in the ACK', { reason: read.reason });
       if (this.init.delayedOffer && !this.mediaStarted) this.end(causeFor(9050, 'Error', read.reason));
@@ -364,7 +367,10 @@ export class Call implements CallControl {
     const timerHeaders = timer.kind === 'active' ? timer.headers : [];
     const body = tx.request.body.toString('utf8');
     if (body.trim() === '') {
-      // An offerless re-INVITE: offer our current SDP again; the answer comes in the ACK.
+      // An offerless re-INVITE: offer our current SDP again; the answer comes in the ACK and must
+      // keep the crypto line (if any) that the SDP we repeat carries.
+      const srtp = this.init.negotiated.srtp;
+      this.init.sdp.offeredCrypto = srtp ? new Map([[srtp.tag, srtp.suite]]) : undefined;
       tx.respond(200, 'OK', this.withSdp(timerHeaders));
       this.offerAwaitingAck = true;
       this.applySessionTimer(timer);
@@ -412,7 +418,9 @@ export class Call implements CallControl {
   /** Negotiates an in-dialog SDP offer; answers 488 and returns false when nothing fits. */
   private applyOffer(tx: InviteServerTransaction | NonInviteServerTransaction, body: string, what: string): boolean {
     const rtp = this.init.rtpMedia.rtp;
-    const neg = negotiateAnswer(body, { localAddress: this.svc.advertiseHost, localPort: rtp.localPort, session: this.init.sdp });
+    const neg = negotiateAnswer(body, {
+      localAddress: this.svc.advertiseHost, localPort: rtp.localPort, session: this.init.sdp, srtp: this.svc.srtpPolicy ?? 'optional',
+    });
     if (!neg.ok) {
       tx.respond(488, 'Not Acceptable Here', { headers: [['Warning', `399 sipflow "${neg.reason.replace(/"/g, "'")}"`]] });
       return false;
@@ -501,6 +509,7 @@ export class Call implements CallControl {
     const far = rtp.remoteReport;
     const rtcp = {
       rtcpIn: rtp.rtcpIn, rtcpOut: rtp.rtcpOut, rtcpUnreadable: rtp.rtcpIgnored,
+      ...(this.init.negotiated.srtp ? { srtp: this.init.negotiated.srtp.suite, srtpRejected: rtp.srtpRejected } : {}),
       // What the far end last said about the audio we sent (RTCP receiver report).
       farEnd: far ? { fractionLost: Math.round(far.fractionLost * 1000) / 1000, cumulativeLost: far.cumulativeLost, jitterMs: Math.round(far.jitterMs * 10) / 10, rttMs: far.rttMs } : null,
     };
@@ -510,6 +519,7 @@ export class Call implements CallControl {
     m.rtpPackets.inc({ kind: 'sent' }, media.packetsOut);
     m.rtpPackets.inc({ kind: 'lost' }, media.lost);
     m.rtpPackets.inc({ kind: 'dropped' }, media.foreign + media.invalid);
+    if (rtp.srtpRejected > 0) m.rtpPackets.inc({ kind: 'srtp_rejected' }, rtp.srtpRejected);
     m.rtcpPackets.inc({ kind: 'received' }, rtp.rtcpIn);
     m.rtcpPackets.inc({ kind: 'sent' }, rtp.rtcpOut);
     m.rtcpPackets.inc({ kind: 'unreadable' }, rtp.rtcpIgnored);

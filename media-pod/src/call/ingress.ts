@@ -298,8 +298,8 @@ export class SipIngress {
     }
     const sdp = createSdpSessionState();
     const neg = delayedOffer
-      ? { ok: true as const, ...PENDING_MEDIA, answerSdp: buildOffer(sdp, { localAddress: this.o.advertiseHost, localPort: rtp.localPort }) }
-      : negotiateAnswer(offer, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, session: sdp });
+      ? { ok: true as const, ...PENDING_MEDIA, answerSdp: buildOffer(sdp, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, srtp: this.o.srtpPolicy ?? 'optional' }) }
+      : negotiateAnswer(offer, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, session: sdp, srtp: this.o.srtpPolicy ?? 'optional' });
     if (!neg.ok) {
       rtp.close();
       this.reject(tx, { status: 488, reason: 'Not Acceptable Here', warning: neg.reason, cause: 'unsupported_media' }, { appId: app.appId, sdpProblem: neg.code });
@@ -331,9 +331,11 @@ export class SipIngress {
     this.dialogs.set(this.dialogKey(call.callId, call.remoteTag, call.localTag), call);
     this.o.metrics.activeCalls.set(this.activeCalls);
     tx.once('ackTimeout', () => call.end(causeFor(9040, 'Error', 'no ACK for 200 OK')));
-    logger.info('call accepted', { source: `${tx.source.address}:${tx.source.port}`, transport: tx.source.transport, authType: app.auth.type, user: authUser, ...(delayedOffer ? { sdp: 'none in INVITE (we offer)' } : { codec: neg.codec }) });
+    logger.info('call accepted', { source: `${tx.source.address}:${tx.source.port}`, transport: tx.source.transport, authType: app.auth.type, user: authUser, ...(delayedOffer ? { sdp: 'none in INVITE (we offer)' } : { codec: neg.codec }),
+      // SDES keys sent over clear-text SIP protect the media only from those who cannot see the signalling (RFC 4568 §8.3).
+      ...(neg.srtp ? { srtp: neg.srtp.suite, sdesKeysInClearSignalling: tx.source.transport !== 'tls' } : {}) });
 
-    tx.respond(180, 'Ringing', { headers: [['Contact', `<sip:${app.appId}@${hostForUri(this.transport.advertised.host)}:${this.transport.advertised.port}>`]] });
+    tx.respond(180, 'Ringing', { headers: [['Contact', call.contactHeader()]] });
     const started = performance.now();
     // The engine runs the document the validator parsed (a fallback answer replaces it).
     let validated: { xml: string; parsed: PlivoXmlParseResult } | undefined;
@@ -439,6 +441,5 @@ export function dtmfFromInfo(contentType: string, body: Buffer): string | undefi
   return /^[0-9*#A-D]$/.test(key) ? key : undefined;
 }
 
-function hostForUri(host: string): string { return host.includes(':') ? `[${host}]` : host; }
 
 export type { SipSource };

@@ -46,3 +46,11 @@ test('SIP over TLS: on with a certificate and a key, port 5061 by default; half 
   assert.throws(() => parseOptions([...base, '--sip-tls-cert', '/c', '--sip-tls-key', '/k', '--sip-tls-port', '5060'], {}), /is the --sip-listen port/);
   assert.throws(() => parseOptions([...base, '--sip-tls-cert', '/c', '--sip-tls-key', '/k', '--sip-tls-port', '70000'], {}), /out of range/);
 });
+
+test('SRTP policy: optional by default, off/required from flag or env, anything else refused', () => {
+  const base = ['--manifests', 'x', '--sip-listen', '127.0.0.1:5060'];
+  assert.equal(parseOptions(base, {}).srtp, 'optional');
+  assert.equal(parseOptions([...base, '--srtp', 'required'], {}).srtp, 'required');
+  assert.equal(parseOptions(base, { SIPFLOW_SRTP: 'OFF' }).srtp, 'off');
+  assert.throws(() => parseOptions([...base, '--srtp', 'maybe'], {}), /--srtp: expected off, optional or required/);
+});

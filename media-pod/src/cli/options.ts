@@ -49,6 +49,8 @@ export interface MediaPodOptions {
   streamReconnectAttempts: number;
   /** SIP over TLS; absent = no TLS listener. */
   sipTls?: SipTlsFlags;
+  /** SRTP with SDES keys: refuse it, answer each offer in kind, or refuse plain RTP. */
+  srtp: 'off' | 'optional' | 'required';
 }
 
 interface FlagSpec {
@@ -84,6 +86,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'sip-tls-ca': { env: 'SIPFLOW_SIP_TLS_CA', kind: 'string', help: 'PEM FILE of extra trusted CAs: for client certificates, and added to the system roots for servers the pod connects to' },
   'sip-tls-require-client-cert': { env: 'SIPFLOW_SIP_TLS_REQUIRE_CLIENT_CERT', kind: 'bool', help: 'mutual TLS: refuse TLS clients without a valid certificate (default false)' },
   'sip-tls-reload-interval': { env: 'SIPFLOW_SIP_TLS_RELOAD_INTERVAL', kind: 'int', help: 'seconds between checks of the TLS files for a renewed certificate (default 10)' },
+  srtp: { env: 'SIPFLOW_SRTP', kind: 'string', help: 'SRTP with SDES keys (RFC 4568): off, optional (RTP/SAVP and RTP/AVP offers answered in kind) or required (plain RTP refused with 488) (default optional)' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
@@ -174,7 +177,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     maxCallDurationSec: int('max-call-duration', 14400, 0),
     streamReconnectAttempts: int('stream-reconnect-attempts', 2, 0),
     sipTls: sipTlsFlags(raw, sipListen, int),
+    srtp: srtpPolicy(str('srtp')),
   };
+}
+
+function srtpPolicy(text: string | undefined): 'off' | 'optional' | 'required' {
+  const v = (text ?? 'optional').toLowerCase();
+  if (v === 'off' || v === 'optional' || v === 'required') return v;
+  throw new OptionsError(`--srtp: expected off, optional or required, got "${text}"`);
 }
 
 const TLS_ONLY_FLAGS = ['sip-tls-port', 'sip-tls-ca', 'sip-tls-require-client-cert', 'sip-tls-reload-interval'];

@@ -110,6 +110,13 @@ export async function pythonAgentsSkipReason(): Promise<string | undefined> {
   return `Python agents unavailable (set SIPFLOW_REQUIRE_PYTHON_AGENTS=1 to fail instead): ${v.problem}`;
 }
 
+/** The venv's python executable, for peers that are not WebSocket agents (the SRTP caller). */
+export async function venvPython(): Promise<string> {
+  const v = await pythonVenv();
+  if (!('python' in v)) throw new PythonAgentError(`no Python venv: ${v.problem}`, '');
+  return v.python;
+}
+
 export async function startPythonAgent(script: string, args: readonly string[] = [], opts: StartPythonAgentOptions = {}): Promise<PythonAgent> {
   const v = await pythonVenv();
   if (!('python' in v)) throw new PythonAgentError(`no Python venv: ${v.problem}`, '');

@@ -88,14 +88,19 @@ export class TestUac {
    * Calls the pod. `delayedOffer` sends the INVITE without SDP, as some PBXs do: the pod's offer
    * comes in the 200 OK and our answer goes in the ACK (or, with 'no-answer-in-ack', does not).
    */
-  async invite(podPort: number, user: string, opts: { telephoneEvent?: boolean; codec?: 'PCMU' | 'PCMA'; timeoutMs?: number; delayedOffer?: 'answer-in-ack' | 'no-answer-in-ack' } = {}): Promise<SipResponse> {
+  async invite(podPort: number, user: string, opts: {
+    telephoneEvent?: boolean; codec?: 'PCMU' | 'PCMA'; timeoutMs?: number; delayedOffer?: 'answer-in-ack' | 'no-answer-in-ack';
+    /** Another media endpoint (an SRTP peer): its RTP port, m= proto and extra media-level lines. */
+    media?: { port: number; proto: string; lines: readonly string[] };
+  } = {}): Promise<SipResponse> {
     this.target = { port: podPort, user };
     const te = opts.telephoneEvent ?? true;
     const [pt, rtpmap] = opts.codec === 'PCMA' ? [8, 'a=rtpmap:8 PCMA/8000'] : [0, 'a=rtpmap:0 PCMU/8000'];
     const sdp = [
       'v=0', `o=uac ${Date.now() % 100000} 1 IN IP4 127.0.0.1`, 's=sipflow test caller', 'c=IN IP4 127.0.0.1', 't=0 0',
-      `m=audio ${this.rtpPort} RTP/AVP ${pt}${te ? ' 101' : ''}`, rtpmap,
-      ...(te ? ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15'] : []), 'a=ptime:20', 'a=sendrecv', '',
+      `m=audio ${opts.media?.port ?? this.rtpPort} ${opts.media?.proto ?? 'RTP/AVP'} ${pt}${te ? ' 101' : ''}`, rtpmap,
+      ...(te ? ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15'] : []), 'a=ptime:20', 'a=sendrecv',
+      ...(opts.media?.lines ?? []), '',
     ].join('\r\n');
     this.ackSdp = opts.delayedOffer === 'answer-in-ack' ? sdp : undefined;
     this.inviteBranch = `z9hG4bK${randomBytes(8).toString('hex')}`;
