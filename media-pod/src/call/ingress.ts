@@ -86,6 +86,7 @@ export class SipIngress {
       this.logger.warn('malformed SIP message', { cause: 'malformed', source: `${source.address}:${source.port}`, transport: source.transport, reason: err.reason, callId: err.partial?.callId });
     });
     this.transport.on('request', (req, source) => this.o.metrics.sipMessages.inc({ transport: source.transport, kind: req.method.length <= 10 ? req.method : 'other' }));
+    this.transport.on('connectionClosed', (_id, reason, source) => this.o.metrics.sipConnectionsClosed.inc({ transport: source.transport, reason }));
   }
 
   /** Every call, answered or not, is in `dialogs` (its To tag is ours from the first response). */

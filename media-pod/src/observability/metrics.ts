@@ -66,6 +66,13 @@ export class MediaMetrics {
     labelNames: ['transport', 'kind'] as const,
     registers: [this.registry],
   });
+
+  readonly sipConnectionsClosed = new Counter({
+    name: 'sipflow_sip_connections_closed_total',
+    help: 'SIP TCP/TLS connections closed, by transport and reason (idle, slow, oversize, framing, limit, peer, error, shutdown, connect_timeout, tls_handshake).',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly configReloads = new Counter({
     name: 'sipflow_config_reloads_total',
     help: 'Config generations seen, by result (applied, refused, unchanged).',

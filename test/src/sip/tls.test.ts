@@ -19,6 +19,7 @@ import { createTestPki, opensslAvailable, type TestPki } from '@sipflow/media-po
 import { startTestAnswerServer, type TestAnswerServer } from '../support/answer-server.js';
 import { loopbackAppManifests } from '../support/manifests.js';
 import { startTestPod, type TestPod } from '../support/pod.js';
+import { metricValue } from '../support/sip-trace.js';
 import { TlsSipClient } from './tls-sip-client.js';
 
 const skip = opensslAvailable() ? false : 'openssl is not installed';
@@ -104,9 +105,10 @@ test('a whole call over TLS: 100/180/200 with a TLS Contact, ACK, the pod BYE on
     const d: Dialog = { callId: randomBytes(10).toString('hex'), fromTag: randomBytes(4).toString('hex'), local: `127.0.0.1:${c.localPort}` };
     await c.send(invite(c, d, `sip:${APP}@127.0.0.1:${tlsPort()}`));
     await c.waitFor('100 Trying', isResponse(100, 'INVITE'));
-    await c.waitFor('180 Ringing', isResponse(180, 'INVITE'));
+    const ringing = await c.waitFor('180 Ringing', isResponse(180, 'INVITE')) as SipResponse;
     const ok = await c.waitFor('200 to the INVITE', isResponse(200, 'INVITE')) as SipResponse;
     assert.equal(getHeader(ok, 'Contact'), `<sip:${APP}@127.0.0.1:${tlsPort()};transport=tls>`);
+    assert.equal(getHeader(ringing, 'Contact'), getHeader(ok, 'Contact'), 'the 180 names the same TLS Contact');
     const via = parseVia(getHeader(ok, 'Via')!)!;
     assert.equal(via.transport, 'TLS');
     assert.equal(via.received, '127.0.0.1');
@@ -150,6 +152,7 @@ test('a sips: call gets a sips: Contact; our BYE on the connection is answered 2
 
 test('plain SIP at the TLS port: that connection is closed with a log line, TLS clients are still served', T, async () => {
   const before = pod.logs().filter((l) => l.msg === 'tls handshake failed; connection closed').length;
+  const closedBefore = metricValue(await pod.metrics(), 'sipflow_sip_connections_closed_total', { transport: 'tls', reason: 'tls_handshake' });
   const s = net.connect({ host: '127.0.0.1', port: tlsPort() });
   await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
   const closed = new Promise<void>((r) => s.once('close', () => r()));
@@ -162,6 +165,7 @@ test('plain SIP at the TLS port: that connection is closed with a log line, TLS 
   const line = pod.logs().filter((l) => l.msg === 'tls handshake failed; connection closed').at(-1);
   assert.ok(line && pod.logs().filter((l) => l.msg === 'tls handshake failed; connection closed').length > before, 'a log line for the failed handshake');
   assert.match(String(line.code), /WRONG_VERSION_NUMBER|HTTP_REQUEST|PACKET_LENGTH|RECORD/i);
+  assert.equal(metricValue(await pod.metrics(), 'sipflow_sip_connections_closed_total', { transport: 'tls', reason: 'tls_handshake' }) - closedBefore, 1, 'counted once as tls_handshake');
 
   const c = await TlsSipClient.open(tlsPort(), { ca: pki.caCert });
   try {
