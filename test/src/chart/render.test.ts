@@ -203,6 +203,31 @@ describe('helm chart', { skip }, () => {
     assert.equal(off.command, undefined, 'the image ENTRYPOINT by default');
   });
 
+  it('media.sipTls: the Secret mounted as a directory (so renewals arrive), TLS env and ports; media.srtp reaches the pod; both off by default', async () => {
+    const off = mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media');
+    const offC = container(off, 'media');
+    assert.equal(envOf(offC, 'SIPFLOW_SIP_TLS_CERT'), undefined);
+    assert.equal(envOf(offC, 'SIPFLOW_SRTP')?.value, 'optional');
+    assert.ok(!(offC.ports as { name: string }[]).some((p) => p.name === 'sip-tls'));
+    const objects = await render(tools, join(ciDir, 'defaults-values.yaml'), [
+      '--set', 'media.sipTls.enabled=true,media.sipTls.secretName=sip-cert,media.sipTls.requireClientCert=true,media.sipTls.port=5071,media.srtp=required',
+    ]);
+    const d = mustFind(objects, 'Deployment', 'sipflow-media');
+    const c = container(d, 'media');
+    const mount = (c.volumeMounts as { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[]).find((m) => m.name === 'sip-tls');
+    assert.deepEqual(mount, { name: 'sip-tls', mountPath: '/etc/sipflow/sip-tls', readOnly: true }, 'a directory mount without subPath');
+    const vol = (podSpec(d).volumes as { name: string; secret?: { secretName: string; defaultMode: number } }[]).find((v) => v.name === 'sip-tls');
+    assert.deepEqual(vol?.secret, { secretName: 'sip-cert', defaultMode: 0o440 });
+    assert.equal(envOf(c, 'SIPFLOW_SIP_TLS_CERT')?.value, '/etc/sipflow/sip-tls/tls.crt');
+    assert.equal(envOf(c, 'SIPFLOW_SIP_TLS_KEY')?.value, '/etc/sipflow/sip-tls/tls.key');
+    assert.equal(envOf(c, 'SIPFLOW_SIP_TLS_CA')?.value, '/etc/sipflow/sip-tls/ca.crt', 'mutual TLS trusts the Secret\'s CA');
+    assert.equal(envOf(c, 'SIPFLOW_SIP_TLS_PORT')?.value, '5071');
+    assert.equal(envOf(c, 'SIPFLOW_SRTP')?.value, 'required');
+    assert.deepEqual((c.ports as { name: string; containerPort: number; protocol: string }[]).find((p) => p.name === 'sip-tls'), { name: 'sip-tls', containerPort: 5071, protocol: 'TCP' });
+    const svcPorts = dig(mustFind(objects, 'Service', 'sipflow-media'), 'spec', 'ports') as { name: string; port: number; targetPort: string }[];
+    assert.deepEqual(svcPorts.find((p) => p.name === 'sip-tls'), { name: 'sip-tls', port: 5071, targetPort: 'sip-tls', protocol: 'TCP' });
+  });
+
   it('crds.keep=false drops the keep annotation', async () => {
     const objects = await render(tools, join(ciDir, 'defaults-values.yaml'), ['--set', 'crds.keep=false']);
     const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
@@ -242,6 +267,9 @@ describe('helm chart', { skip }, () => {
       ['the SIP port inside the RTP range', ['--set', 'media.sipPort=25000'], /media\.sipPort \(25000\) lies inside media\.rtpPorts/],
       ['an HPA on a DaemonSet', ['--set', 'media.kind=DaemonSet,media.autoscaling.enabled=true'], /media\.autoscaling\.enabled needs media\.kind=Deployment/],
       ['two operators without leader election', ['--set', 'operator.leaderElect=false'], /operator\.replicas > 1 needs operator\.leaderElect=true/],
+      ['SIP over TLS without a Secret', ['--set', 'media.sipTls.enabled=true'], /media\.sipTls\.enabled needs media\.sipTls\.secretName/],
+      ['the TLS port equal to the SIP port', ['--set', 'media.sipTls.enabled=true,media.sipTls.secretName=c,media.sipTls.port=5060'], /media\.sipTls\.port \(5060\) must differ from media\.sipPort/],
+      ['an SRTP policy outside the enum', ['--set', 'media.srtp=sometimes'], /\/media\/srtp.*'off', 'optional', 'required'/],
     ];
     for (const [what, args, message] of cases) {
       it(what, async () => {
