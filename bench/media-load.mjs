@@ -4,7 +4,7 @@
 // that come back. Calls are set up with a minimal SIP UAC over UDP (INVITE, 100/180/200, ACK;
 // BYE at the end) against the media pod, or, for the baseline relay, RTP goes straight to the
 // ports the relay opened. Controlled over IPC by media.mjs:
-//   init {mode:'sip', sipHost, sipPort, user} | {mode:'raw'}
+//   init {mode:'sip', sipHost, sipPort, user, srtp?} | {mode:'raw'}   (srtp: offer RTP/SAVP, SDES keys)
 //   add {count, cps} | add {targets:[port...]}   -> { established, failed }
 //   window {win}  (0 ends the window)             -> { sent }
 //   peek {win}                                   -> { sent, echoed }
@@ -13,6 +13,7 @@
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { parseSipMessage, getHeader } from '../media-pod/dist/sip/message/index.js';
+import { formatCryptoAttribute, generateKeyParams, parseCryptoAttribute, SrtpSession } from '../media-pod/dist/media/srtp/index.js';
 import { serveRequests, percentile, sleep } from './lib/common.mjs';
 import { FRAME_BYTES, makeFrame, monoUs, readStamp, writeStamp } from './lib/stamp.mjs';
 
@@ -22,6 +23,8 @@ const PHASES = 20;
 const calls = [];
 const phases = Array.from({ length: PHASES }, () => []);
 let mode = 'sip';
+let srtp = false;
+const SRTP_SUITE = 'AES_CM_128_HMAC_SHA1_80';
 let sip; // { sock, host, port, user, localPort, pending: Map<callId, tx> }
 let window = 0;
 const sentBy = new Map();
@@ -34,6 +37,8 @@ class Call {
     this.index = index;
     this.sock = sock;
     this.port = sock.address().port;
+    this.tx = undefined; // SrtpSession for what we send, when the call is SRTP
+    this.rx = undefined;
     this.seq = 0;
     this.rtpSeq = randomBytes(2).readUInt16BE(0);
     this.ts = randomBytes(4).readUInt32BE(0);
@@ -58,10 +63,12 @@ class Call {
     const w = window;
     writeStamp(b, RTP_HEADER, this.index, this.seq++, w, monoUs());
     if (w > 0) sentBy.set(w, (sentBy.get(w) ?? 0) + 1);
-    this.sock.send(b, this.targetPort, this.targetHost);
+    this.sock.send(this.tx ? this.tx.protectRtp(b) : b, this.targetPort, this.targetHost);
   }
 
-  onRtp(msg) {
+  onRtp(wire) {
+    const msg = this.rx ? this.rx.unprotectRtp(wire) : wire;
+    if (!msg) return;
     if (msg.length < RTP_HEADER + 34) return;
     const cc = msg[0] & 0x0f;
     const ext = (msg[0] & 0x10) !== 0;
@@ -119,10 +126,10 @@ function addCall(sock) {
 
 function branch() { return `z9hG4bK${randomBytes(8).toString('hex')}`; }
 
-function sdpOffer(port) {
+function sdpOffer(port, key) {
   return ['v=0', 'o=bench 1 1 IN IP4 127.0.0.1', 's=bench', 'c=IN IP4 127.0.0.1', 't=0 0',
-    `m=audio ${port} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-16',
-    'a=ptime:20', 'a=sendrecv', ''].join('\r\n');
+    `m=audio ${port} ${key ? 'RTP/SAVP' : 'RTP/AVP'} 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-16',
+    'a=ptime:20', 'a=sendrecv', ...(key ? [`a=crypto:${formatCryptoAttribute(1, key)}`] : []), ''].join('\r\n');
 }
 
 function request(method, c, cseq, extra = [], body = '') {
@@ -190,8 +197,16 @@ async function setupSipCall() {
   c.branch = branch();
   c.requestUri = `sip:${sip.user}@${sip.host}:${sip.port}`;
   sip.byCallId.set(c.callId, c);
-  const res = await transact(`${c.callId} INVITE`, request('INVITE', c, 1, [], sdpOffer(c.port)), 15000);
+  const key = srtp ? generateKeyParams(SRTP_SUITE) : undefined;
+  const res = await transact(`${c.callId} INVITE`, request('INVITE', c, 1, [], sdpOffer(c.port, key)), 15000);
   if (!res || res.status >= 300) { c.failed = res ? `status ${res.status}` : 'timeout'; return false; }
+  if (key) {
+    const line = /^a=crypto:(.*)$/m.exec(res.body)?.[1]?.trim();
+    const answer = line ? parseCryptoAttribute(line) : undefined;
+    if (!answer || 'error' in answer || !answer.params) { c.failed = 'no SRTP answer'; return false; }
+    c.tx = new SrtpSession(key);
+    c.rx = new SrtpSession(answer.params);
+  }
   const port = Number(/^m=audio (\d+)/m.exec(res.body)?.[1] ?? 0);
   const host = /^c=IN IP4 (\S+)/m.exec(res.body)?.[1] ?? '127.0.0.1';
   if (!port) { c.failed = 'no SDP answer'; return false; }
@@ -205,6 +220,7 @@ async function setupSipCall() {
 serveRequests({
   async init(m) {
     mode = m.mode;
+    srtp = m.srtp === true;
     if (mode === 'sip') {
       const sock = dgram.createSocket('udp4');
       await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));

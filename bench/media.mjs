@@ -13,6 +13,8 @@
 //
 // usage: node bench/media.mjs [--steps 100,150,200,250,300,350,400,500] [--window-seconds 6] [--setup-cps 80]
 //                             [--profile auto|always|never] [--out DIR] [--pod-node-args "--flag ..."] [--baseline no]
+//                             [--pod-env K=V,K=V]   (environment for the pod only, e.g. LD_PRELOAD=...)
+//                             [--srtp yes]          (callers offer RTP/SAVP: the pod's SRTP cost; sipflow only)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -123,10 +125,11 @@ export async function runMediaBench(o = {}) {
       manifestsDir, sipPort, httpPort: await freePort(), rtpPorts: '30000-39999', logFile: podLog,
       extraArgs: ['--media-timeout', '300'],
       nodeArgs: [...(o.podNodeArgs ?? []), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
+      ...(o.podEnv ? { env: o.podEnv } : {}),
     });
     const gen = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'));
     try {
-      await gen.request({ cmd: 'init', mode: 'sip', sipHost: '127.0.0.1', sipPort, user: 'media-bench' });
+      await gen.request({ cmd: 'init', mode: 'sip', sipHost: '127.0.0.1', sipPort, user: 'media-bench', srtp: o.srtp === true });
       let up = 0;
       for (const n of steps) {
         const t0 = performance.now();
@@ -206,6 +209,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ...(args.has('out') ? { outDir: path.resolve(args.get('out')) } : {}),
     ...(args.get('baseline') === 'no' ? { skipBaseline: true } : {}),
     ...(args.has('pod-node-args') ? { podNodeArgs: args.get('pod-node-args').split(/\s+/).filter(Boolean) } : {}),
+    ...(args.get('srtp') === 'yes' ? { srtp: true } : {}),
+    ...(args.has('pod-env') ? { podEnv: Object.fromEntries(args.get('pod-env').split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) } : {}),
   };
   const result = await runMediaBenchProfiled(opts);
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
