@@ -4,10 +4,13 @@
 // message, and each `playAudio` from the agent goes straight back out as one RTP packet (no
 // jitter buffer, no pacing, no transcoding). Controlled over IPC by media.mjs:
 //   open {count, agentUrl} -> { ports }      close -> {}
+// RELAY_WS=raw swaps the `ws` client for lib/raw-ws.mjs (see bench/README.md).
 import dgram from 'node:dgram';
 import { randomBytes, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { serveRequests } from './lib/common.mjs';
+import { RawWs } from './lib/raw-ws.mjs';
+const RAW = process.env.RELAY_WS === 'raw';
 
 const relays = [];
 
@@ -26,8 +29,10 @@ class Relay {
     this.head = '{"event":"media","sequenceNumber":';
     this.mid = `,"streamId":"${streamId}","media":{"track":"inbound","timestamp":"`;
     sock.on('message', (msg, rinfo) => this.fromCaller(msg, rinfo));
-    ws.on('message', (data, isBinary) => { if (!isBinary) this.fromAgent(data.toString('utf8')); });
-    ws.on('error', () => {});
+    if (!RAW) {
+      ws.on('message', (data, isBinary) => { if (!isBinary) this.fromAgent(data.toString('utf8')); });
+      ws.on('error', () => {});
+    }
   }
 
   fromCaller(msg, rinfo) {
@@ -35,10 +40,10 @@ class Relay {
     this.peerPort = rinfo.port;
     this.peerHost = rinfo.address;
     const off = 12 + 4 * (msg[0] & 0x0f);
-    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (!RAW && this.ws.readyState !== WebSocket.OPEN) return;
     this.seq++;
     this.chunk++;
-    this.ws.send(`${this.head}${this.seq}${this.mid}${Date.now()}","chunk":${this.chunk},"payload":"${msg.toString('base64', off)}"},"extra_headers":""}`);
+    this.ws[RAW ? 'sendText' : 'send'](`${this.head}${this.seq}${this.mid}${Date.now()}","chunk":${this.chunk},"payload":"${msg.toString('base64', off)}"},"extra_headers":""}`);
   }
 
   fromAgent(text) {
@@ -66,15 +71,17 @@ class Relay {
 async function openOne(agentUrl) {
   const sock = dgram.createSocket('udp4');
   await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
-  const ws = new WebSocket(agentUrl, { perMessageDeflate: false });
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  let relay;
+  const ws = RAW ? new RawWs(agentUrl, (buf, a, b) => relay.fromAgent(buf.toString('utf8', a, b))) : new WebSocket(agentUrl, { perMessageDeflate: false });
+  if (RAW) await ws.ready; else await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   const streamId = randomUUID();
-  ws.send(JSON.stringify({
+  ws[RAW ? 'sendText' : 'send'](JSON.stringify({
     event: 'start', sequenceNumber: 1,
     start: { callId: randomUUID(), streamId, accountId: '', tracks: ['inbound'], mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000 } },
     extra_headers: '',
   }));
   const r = new Relay(sock, ws, streamId);
+  relay = r;
   relays.push(r);
   return sock.address().port;
 }
