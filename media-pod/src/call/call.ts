@@ -54,6 +54,11 @@ export interface CallServices {
   streamReconnectAttempts?: number;
 }
 
+/** An application that requires SRTP gets it whatever the pod's own policy says. */
+export function srtpPolicyFor(app: RoutingApp, podPolicy: SrtpPolicy | undefined): SrtpPolicy {
+  return app.security?.requireSrtp ? 'required' : podPolicy ?? 'optional';
+}
+
 export interface CallInit {
   callUuid: string;
   app: RoutingApp;
@@ -419,7 +424,7 @@ export class Call implements CallControl {
   private applyOffer(tx: InviteServerTransaction | NonInviteServerTransaction, body: string, what: string): boolean {
     const rtp = this.init.rtpMedia.rtp;
     const neg = negotiateAnswer(body, {
-      localAddress: this.svc.advertiseHost, localPort: rtp.localPort, session: this.init.sdp, srtp: this.svc.srtpPolicy ?? 'optional',
+      localAddress: this.svc.advertiseHost, localPort: rtp.localPort, session: this.init.sdp, srtp: srtpPolicyFor(this.app, this.svc.srtpPolicy),
     });
     if (!neg.ok) {
       tx.respond(488, 'Not Acceptable Here', { headers: [['Warning', `399 sipflow "${neg.reason.replace(/"/g, "'")}"`]] });

@@ -17,7 +17,7 @@ import { buildOffer, createSdpSessionState, negotiateAnswer, type NegotiatedMedi
 import { RtpSession, RtpBindError, type MediaClock, type RtpPortPool } from '../media/rtp/index.js';
 import { parsePlivoXml, type PlivoXmlParseResult } from '../xml/index.js';
 import type { ConfigStore } from '../config/store.js';
-import { Call, ALLOW, type CallServices } from './call.js';
+import { Call, ALLOW, srtpPolicyFor, type CallServices } from './call.js';
 import { CallMedia } from './call-media.js';
 import { causeFor } from './causes.js';
 import { XmlEngine } from './xml-engine.js';
@@ -29,7 +29,7 @@ import {
 export type RejectionCause =
   | 'unknown_application' | 'source_not_in_acl' | 'bad_credentials' | 'locked_out' | 'malformed'
   | 'draining' | 'not_ready' | 'unsupported_media' | 'no_media_ports' | 'no_dialog' | 'method_not_allowed'
-  | 'bad_extension' | 'session_interval_too_small';
+  | 'bad_extension' | 'session_interval_too_small' | 'tls_required';
 
 interface Rejection {
   status: number; reason: string; warning: string; cause: RejectionCause; retryAfter?: number;
@@ -184,6 +184,11 @@ export class SipIngress {
       this.reject(tx, { status: 403, reason: 'Forbidden - Locked Out', warning: `source ${ip} is locked out after repeated authentication failures (${secs}s left)`, cause: 'locked_out', retryAfter: secs }, appFields);
       return;
     }
+    if (app.security?.requireTls && tx.source.transport !== 'tls') {
+      // Before any challenge: nothing of this application is negotiated over a clear transport.
+      this.reject(tx, { status: 403, reason: 'Forbidden - TLS Required', warning: `application '${app.appId}' accepts calls over SIP over TLS only`, cause: 'tls_required' }, { ...appFields, transport: tx.source.transport });
+      return;
+    }
     const type = app.auth.type;
     if (type === 'IpAcl' || type === 'IpAclAndCredential') {
       if (!this.aclFor(app).matches(ip)) {
@@ -298,9 +303,10 @@ export class SipIngress {
       return;
     }
     const sdp = createSdpSessionState();
+    const srtpPolicy = srtpPolicyFor(app, this.o.srtpPolicy);
     const neg = delayedOffer
-      ? { ok: true as const, ...PENDING_MEDIA, answerSdp: buildOffer(sdp, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, srtp: this.o.srtpPolicy ?? 'optional' }) }
-      : negotiateAnswer(offer, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, session: sdp, srtp: this.o.srtpPolicy ?? 'optional' });
+      ? { ok: true as const, ...PENDING_MEDIA, answerSdp: buildOffer(sdp, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, srtp: srtpPolicy }) }
+      : negotiateAnswer(offer, { localAddress: this.o.advertiseHost, localPort: rtp.localPort, session: sdp, srtp: srtpPolicy });
     if (!neg.ok) {
       rtp.close();
       this.reject(tx, { status: 488, reason: 'Not Acceptable Here', warning: neg.reason, cause: 'unsupported_media' }, { appId: app.appId, sdpProblem: neg.code });

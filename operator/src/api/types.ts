@@ -48,6 +48,7 @@ export interface SipApplicationSpec {
   };
   numbers?: string[];
   authTokenSecretRef?: SecretKeyRef;
+  security?: { requireTls?: boolean; requireSrtp?: boolean };
 }
 
 export interface IpAclEntry { ip: string; cidrPrefix?: number; description?: string }

@@ -49,6 +49,8 @@ export interface RoutingApp {
   };
   /** True when an auth token exists for this app in the credential shards (callbacks are signed). */
   signed: boolean;
+  /** Present when the SipApplication asks for encryption: INVITEs only over TLS, media only as SRTP. */
+  security?: { requireTls: boolean; requireSrtp: boolean };
 }
 
 export interface RoutingShard {

@@ -347,6 +347,9 @@ export function render(input: RenderInput): RenderResult {
       hangupMethod: spec.hangupMethod,
       auth: { type: spec.sipAuth.type, acl, ...(realms[0] !== undefined ? { realm: realms[0] } : {}), identities },
       signed: token !== undefined,
+      ...(spec.security?.requireTls || spec.security?.requireSrtp
+        ? { security: { requireTls: spec.security.requireTls === true, requireSrtp: spec.security.requireSrtp === true } }
+        : {}),
     };
     served.push(app);
     for (const h of hashes) usedCredentials.set(`${h.username}@${h.realm}`, h);

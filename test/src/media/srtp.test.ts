@@ -3,7 +3,8 @@
  * leg is test/python/srtp_peer.py, which protects and checks every packet with pylibsrtp and never
  * uses sipflow code. The pod must decrypt what the caller sends (the agent gets the exact frames),
  * drop tampered copies, encrypt what the agent plays (libsrtp authenticates and decrypts it back to
- * the same bytes) and protect its RTCP as SRTCP. A pod told to require SRTP refuses plain RTP.
+ * the same bytes) and protect its RTCP as SRTCP. A pod told to require SRTP refuses plain RTP, and
+ * so does an application that asks for it (spec.security.requireSrtp) on a pod that does not.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,10 @@ import plivo from 'plivo';
 import { getHeader } from '@sipflow/media-pod/sip/message/index';
 import { PYTHON_AGENT_DIR, pythonAgentsSkipReason, venvPython } from '../agents/python-agent.js';
 import { metricValue } from '../support/sip-trace.js';
-import { APP_ID, startMediaRig, type MediaRig } from './harness.js';
+import { startTestAnswerServer } from '../support/answer-server.js';
+import { startTestPod } from '../support/pod.js';
+import { APP_ID, manifestsFor, startMediaRig, type MediaRig } from './harness.js';
+import { TestUac } from './uac.js';
 
 const FRAMES = 60;
 const TAMPER_EVERY = 10;
@@ -175,5 +179,42 @@ test('a pod that requires SRTP refuses a plain RTP offer with 488 and says why',
     assert.equal(strict.answer.requests.filter((q) => q.path === '/answer').length, 0, 'the answer URL is never called');
   } finally {
     await strict.close();
+  }
+});
+
+test('an application with security.requireSrtp refuses plain RTP with 488 and answers RTP/SAVP, on a pod whose own policy is optional', async () => {
+  const answer = await startTestAnswerServer();
+  const pod = await startTestPod({
+    manifests: `${manifestsFor(answer.url)}---
+apiVersion: sipflow.io/v1alpha1
+kind: SipApplication
+metadata: { name: srtp-only, namespace: default }
+spec:
+  answerUrl: ${answer.url}/answer
+  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
+  security: { requireSrtp: true }
+`,
+  });
+  const uacs: TestUac[] = [];
+  try {
+    answer.route('/answer', '<Response><Speak>Hello</Speak><Wait length="10"/></Response>');
+    const plain = await TestUac.start(); uacs.push(plain);
+    const refused = await plain.invite(pod.sipPort, 'srtp-only');
+    assert.equal(refused.status, 488);
+    assert.match(getHeader(refused, 'Warning') ?? '', /SRTP is required/);
+    const plainElsewhere = await TestUac.start(); uacs.push(plainElsewhere);
+    assert.equal((await plainElsewhere.invite(pod.sipPort, APP_ID)).status, 200, 'the pod\'s other application still takes plain RTP');
+    await plainElsewhere.bye();
+    const secure = await TestUac.start(); uacs.push(secure);
+    const ok = await secure.invite(pod.sipPort, 'srtp-only', {
+      media: { port: 40000, proto: 'RTP/SAVP', lines: [`a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:${randomBytes(30).toString('base64')}`] },
+    });
+    assert.equal(ok.status, 200);
+    assert.match(ok.body.toString('utf8'), /^a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:/m);
+    await secure.bye();
+  } finally {
+    for (const u of uacs) u.close();
+    await pod.stop();
+    await answer.close();
   }
 });

@@ -14,7 +14,7 @@ import path from 'node:path';
 import plivo from 'plivo';
 import { parseOptions } from '@sipflow/media-pod/cli/options';
 import { startMediaPod } from '@sipflow/media-pod/pod';
-import { createResponse, getHeader, parseNameAddr, parseVia, serializeMessage, type SipMessage, type SipRequest, type SipResponse } from '@sipflow/media-pod/sip/message/index';
+import { createResponse, getHeader, parseNameAddr, parseSipMessage, parseVia, serializeMessage, type SipMessage, type SipRequest, type SipResponse } from '@sipflow/media-pod/sip/message/index';
 import { createTestPki, opensslAvailable, type TestPki } from '@sipflow/media-pod/sip/transport/test-pki';
 import { startTestAnswerServer, type TestAnswerServer } from '../support/answer-server.js';
 import { loopbackAppManifests } from '../support/manifests.js';
@@ -25,6 +25,8 @@ import { TlsSipClient } from './tls-sip-client.js';
 const skip = opensslAvailable() ? false : 'openssl is not installed';
 const T = { timeout: 60_000, skip };
 const APP = 'tlsapp';
+/** An application that takes calls over TLS only (spec.security.requireTls). */
+const TLS_ONLY_APP = 'tlsonly';
 
 let pki: TestPki;
 let pki2: TestPki;
@@ -43,7 +45,15 @@ before(async () => {
   fs.copyFileSync(pki.leaf.keyFile, path.join(tlsDir, 'tls.key'));
   answer = await startTestAnswerServer();
   pod = await startTestPod({
-    manifests: loopbackAppManifests(APP, `${answer.url}/answer`, `${answer.url}/hangup`),
+    manifests: `${loopbackAppManifests(APP, `${answer.url}/answer`, `${answer.url}/hangup`)}---
+apiVersion: sipflow.io/v1alpha1
+kind: SipApplication
+metadata: { name: ${TLS_ONLY_APP}, namespace: default }
+spec:
+  answerUrl: ${answer.url}/answer-tls-only
+  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
+  security: { requireTls: true }
+`,
     extraArgs: [
       '--sip-tls-cert', path.join(tlsDir, 'tls.crt'), '--sip-tls-key', path.join(tlsDir, 'tls.key'),
       '--sip-tls-port', '0', '--sip-tls-reload-interval', '1',
@@ -76,12 +86,12 @@ function xml(build: (r: ReturnType<typeof plivo.Response>) => void): string {
 
 interface Dialog { callId: string; fromTag: string; local: string }
 
-function invite(c: TlsSipClient, d: Dialog, requestUri: string): string {
+function invite(d: Dialog, requestUri: string, transport: 'TLS' | 'UDP' = 'TLS'): string {
   const sdp = ['v=0', 'o=peer 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${rtp.address().port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
   return [
-    `INVITE ${requestUri} SIP/2.0`, `Via: SIP/2.0/TLS ${d.local};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
+    `INVITE ${requestUri} SIP/2.0`, `Via: SIP/2.0/${transport} ${d.local};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
     'Max-Forwards: 70', `From: "TLS Caller" <sip:peer@127.0.0.1>;tag=${d.fromTag}`, `To: <${requestUri}>`, `Call-ID: ${d.callId}`,
-    'CSeq: 1 INVITE', `Contact: <sip:peer@${d.local};transport=tls>`, 'Content-Type: application/sdp',
+    'CSeq: 1 INVITE', `Contact: <sip:peer@${d.local}${transport === 'TLS' ? ';transport=tls' : ''}>`, 'Content-Type: application/sdp',
     `Content-Length: ${Buffer.byteLength(sdp)}`, '', sdp,
   ].join('\r\n');
 }
@@ -103,7 +113,7 @@ test('a whole call over TLS: 100/180/200 with a TLS Contact, ACK, the pod BYE on
   const c = await TlsSipClient.open(tlsPort(), { ca: pki.caCert });
   try {
     const d: Dialog = { callId: randomBytes(10).toString('hex'), fromTag: randomBytes(4).toString('hex'), local: `127.0.0.1:${c.localPort}` };
-    await c.send(invite(c, d, `sip:${APP}@127.0.0.1:${tlsPort()}`));
+    await c.send(invite(d, `sip:${APP}@127.0.0.1:${tlsPort()}`));
     await c.waitFor('100 Trying', isResponse(100, 'INVITE'));
     const ringing = await c.waitFor('180 Ringing', isResponse(180, 'INVITE')) as SipResponse;
     const ok = await c.waitFor('200 to the INVITE', isResponse(200, 'INVITE')) as SipResponse;
@@ -134,12 +144,50 @@ test('a whole call over TLS: 100/180/200 with a TLS Contact, ACK, the pod BYE on
   }
 });
 
+test('an application with security.requireTls refuses an INVITE over UDP with 403 before anything else, and answers one over TLS', T, async () => {
+  answer.route('/answer-tls-only', xml((r) => { r.addSpeak('Hello'); r.addWait({ length: 20 }); }));
+  const rejectionsBefore = metricValue(await pod.metrics(), 'sipflow_sip_rejections_total', { cause: 'tls_required' });
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+  try {
+    const local = `127.0.0.1:${udp.address().port}`;
+    const d: Dialog = { callId: randomBytes(10).toString('hex'), fromTag: randomBytes(4).toString('hex'), local };
+    const text = invite(d, `sip:${TLS_ONLY_APP}@127.0.0.1:${pod.sipPort}`, 'UDP');
+    const final = new Promise<SipResponse>((resolve) => {
+      udp.on('message', (msg) => {
+        const r = parseSipMessage(msg);
+        if (r.ok && r.message.kind === 'response' && r.message.status >= 200) resolve(r.message);
+      });
+    });
+    udp.send(text, pod.sipPort, '127.0.0.1');
+    const res = await final;
+    assert.equal(res.status, 403);
+    assert.equal(res.reason, 'Forbidden - TLS Required');
+    assert.match(getHeader(res, 'Warning') ?? '', /accepts calls over SIP over TLS only/);
+    assert.equal(metricValue(await pod.metrics(), 'sipflow_sip_rejections_total', { cause: 'tls_required' }) - rejectionsBefore, 1);
+    assert.equal(answer.requests.filter((q) => q.path === '/answer-tls-only').length, 0, 'the answer URL was not called');
+  } finally {
+    udp.close();
+  }
+  const c = await TlsSipClient.open(tlsPort(), { ca: pki.caCert });
+  try {
+    const d: Dialog = { callId: randomBytes(10).toString('hex'), fromTag: randomBytes(4).toString('hex'), local: `127.0.0.1:${c.localPort}` };
+    await c.send(invite(d, `sip:${TLS_ONLY_APP}@127.0.0.1:${tlsPort()}`));
+    const ok = await c.waitFor('200 over TLS', isResponse(200, 'INVITE')) as SipResponse;
+    await c.send(inDialog('ACK', d, ok, 1));
+    await c.send(inDialog('BYE', d, ok, 2));
+    await c.waitFor('200 to our BYE', isResponse(200, 'BYE'));
+  } finally {
+    c.close();
+  }
+});
+
 test('a sips: call gets a sips: Contact; our BYE on the connection is answered 200', T, async () => {
   answer.route('/answer', xml((r) => { r.addSpeak('Hello'); r.addWait({ length: 20 }); }));
   const c = await TlsSipClient.open(tlsPort(), { ca: pki.caCert });
   try {
     const d: Dialog = { callId: randomBytes(10).toString('hex'), fromTag: randomBytes(4).toString('hex'), local: `127.0.0.1:${c.localPort}` };
-    await c.send(invite(c, d, `sips:${APP}@127.0.0.1:${tlsPort()}`));
+    await c.send(invite(d, `sips:${APP}@127.0.0.1:${tlsPort()}`));
     const ok = await c.waitFor('200 to the INVITE', isResponse(200, 'INVITE')) as SipResponse;
     assert.equal(getHeader(ok, 'Contact'), `<sips:${APP}@127.0.0.1:${tlsPort()}>`);
     await c.send(inDialog('ACK', d, ok, 1));
