@@ -39,7 +39,8 @@ const rows = [
   ['Streams and media', [
     ['Stream events', 'timeseries', 'short', [[`sum by (event) (increase(sipflow_stream_events_total{${ns}}[$__rate_interval]))`, '{{event}}']], 12],
     ['SIP messages by transport and kind', 'timeseries', 'reqps', [[`sum by (transport, kind) (${rate('sipflow_sip_messages_total')})`, '{{transport}} {{kind}}']], 12],
-    ['RTP packets of ended calls by kind', 'timeseries', 'pps', [[`sum by (kind) (${rate('sipflow_rtp_packets_total')})`, '{{kind}}']], 12],
+    ['SIP TCP/TLS connections closed by reason', 'timeseries', 'short', [[`sum by (transport, reason) (increase(sipflow_sip_connections_closed_total{${ns}}[$__rate_interval]))`, '{{transport}} {{reason}}']], 12],
+    ['RTP packets of ended calls by kind (srtp_rejected: failed SRTP authentication)', 'timeseries', 'pps', [[`sum by (kind) (${rate('sipflow_rtp_packets_total')})`, '{{kind}}']], 12],
     ['Answered calls that got no RTP from the caller', 'timeseries', 'short', [[`sum by (pod) (increase(sipflow_calls_without_inbound_rtp_total{${ns}}[$__rate_interval]))`, '{{pod}}']], 12],
     ['Loss callers report on our audio (RTCP)', 'timeseries', 'percentunit', [
       [`histogram_quantile(0.5, sum by (le) (${rate('sipflow_call_far_end_loss_ratio_bucket')}))`, 'p50'],
