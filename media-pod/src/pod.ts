@@ -87,11 +87,14 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   // A renewed certificate (cert-manager rotating the Secret) serves new connections; calls keep theirs.
   const tlsWatcher = opts.sipTls && tlsFiles && tlsCreds
     ? new TlsCredentialsWatcher(tlsFiles, {
-      initial: tlsCreds, apply: (c) => transport.reloadTlsCredentials(c), pollMs: opts.sipTls.reloadIntervalSec * 1000,
+      initial: tlsCreds,
+      apply: (c) => { transport.reloadTlsCredentials(c); recordCertificateExpiry(metrics, c.cert); },
+      pollMs: opts.sipTls.reloadIntervalSec * 1000,
       clock, logger: logger.child({ subsystem: 'sip-tls' }),
     })
     : undefined;
   tlsWatcher?.start();
+  if (tlsCreds) recordCertificateExpiry(metrics, tlsCreds.cert);
   // Finished transactions linger 32 s (Timer J/K/I, RFC 6026 Accepted), so 300 calls/s keeps ~20,000 alive.
   const transactions = new TransactionLayer(transport, { clock, maxTransactions: 60_000, logger: logger.child({ subsystem: 'sip-transaction' }) });
   const digest = new DigestAuthenticator({ clock, ...(opts.nonceKey ? { nonceKey: Buffer.from(opts.nonceKey, 'utf8') } : {}) });
@@ -172,4 +175,11 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   };
 
   return { sipPorts: transport.ports, httpPort: http.address.port, ingress, config: store, metrics, drain, stop };
+}
+
+/** Exposes the certificate's end of validity, so an alert can fire before a stuck renewal bites. */
+function recordCertificateExpiry(metrics: MediaMetrics, cert: Buffer): void {
+  const validTo = describeCertificate(cert).validTo;
+  const at = validTo ? Date.parse(validTo) : NaN;
+  if (Number.isFinite(at)) metrics.tlsCertificateExpiry.set(Math.floor(at / 1000));
 }

@@ -159,6 +159,12 @@ export class MediaMetrics {
     registers: [this.registry],
   });
 
+  readonly tlsCertificateExpiry = new Gauge({
+    name: 'sipflow_sip_tls_certificate_expiry_timestamp_seconds',
+    help: 'When the SIP over TLS certificate in use expires (Unix seconds); absent without TLS.',
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'sipflow_media_' });
   }

@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -38,7 +38,7 @@ let rtp: dgram.Socket;
 before(async () => {
   if (skip) return;
   pki = createTestPki('pod-a');
-  pki2 = createTestPki('pod-b');
+  pki2 = createTestPki('pod-b', 1); // expires a day before pod-a's leaf: the expiry gauge tells them apart
   // The pod reads its own copies, so the renewal test can replace them.
   tlsDir = fs.mkdtempSync(path.join(pki.dir, 'mounted-'));
   fs.copyFileSync(pki.leaf.certFile, path.join(tlsDir, 'tls.crt'));
@@ -228,7 +228,11 @@ test('plain SIP at the TLS port: that connection is closed with a log line, TLS 
   }
 });
 
+const expirySeconds = (cert: Buffer): number => Math.floor(Date.parse(new X509Certificate(cert).validTo) / 1000);
+
 test('a renewed certificate on disk serves new TLS connections without a restart', T, async () => {
+  assert.equal(metricValue(await pod.metrics(), 'sipflow_sip_tls_certificate_expiry_timestamp_seconds'), expirySeconds(pki.leaf.cert), 'the expiry of the certificate in use');
+  assert.notEqual(expirySeconds(pki.leaf.cert), expirySeconds(pki2.leaf.cert));
   // Replace both files (rename is atomic per file; a half-swapped moment is refused and retried).
   for (const [src, name] of [[pki2.leaf.certFile, 'tls.crt'], [pki2.leaf.keyFile, 'tls.key']] as const) {
     fs.copyFileSync(src, path.join(tlsDir, `.${name}.new`));
@@ -239,6 +243,7 @@ test('a renewed certificate on disk serves new TLS connections without a restart
   assert.ok(reloaded, 'the pod logged the reload');
   assert.match(String(reloaded.subject), /CN=127\.0\.0\.1/);
   assert.ok(!JSON.stringify(pod.logs()).includes('PRIVATE KEY'), 'no key material in any log line');
+  assert.equal(metricValue(await pod.metrics(), 'sipflow_sip_tls_certificate_expiry_timestamp_seconds'), expirySeconds(pki2.leaf.cert), 'the gauge follows the renewal');
 
   const c = await TlsSipClient.open(tlsPort(), { ca: pki2.caCert });
   c.close();

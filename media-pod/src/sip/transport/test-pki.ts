@@ -17,7 +17,7 @@ export interface TestPki {
   /** A leaf for IP:127.0.0.1, IP:::1 and DNS:localhost, signed by this CA. */
   leaf: TestLeaf;
   /** Another leaf from the same CA (e.g. for a client). */
-  issue(name: string): TestLeaf;
+  issue(name: string, days?: number): TestLeaf;
   cleanup(): void;
 }
 
@@ -35,7 +35,8 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
 }
 
-export function createTestPki(label = 'sipflow-test'): TestPki {
+/** `leafDays`: validity of the 127.0.0.1 leaf (default 2), so two PKIs' leaves can expire apart. */
+export function createTestPki(label = 'sipflow-test', leafDays = 2): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'sipflow-pki-'));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', `/CN=${label} CA`], dir);
@@ -46,18 +47,18 @@ export function createTestPki(label = 'sipflow-test'): TestPki {
     'extendedKeyUsage = serverAuth, clientAuth', '',
   ].join('\n'));
   let serial = 1;
-  const issue = (name: string): TestLeaf => {
+  const issue = (name: string, days = 2): TestLeaf => {
     const base = name.replace(/[^a-z0-9-]/gi, '_');
     openssl(['req', ...ec, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${name}`], dir);
     openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', String(serial++),
-      '-out', `${base}.crt`, '-days', '2', '-extfile', 'leaf.ext'], dir);
+      '-out', `${base}.crt`, '-days', String(days), '-extfile', 'leaf.ext'], dir);
     const certFile = join(dir, `${base}.crt`);
     const keyFile = join(dir, `${base}.key`);
     return { cert: readFileSync(certFile), key: readFileSync(keyFile), certFile, keyFile };
   };
   const caFile = join(dir, 'ca.crt');
   return {
-    dir, caFile, caCert: readFileSync(caFile), leaf: issue('127.0.0.1'), issue,
+    dir, caFile, caCert: readFileSync(caFile), leaf: issue('127.0.0.1', leafDays), issue,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
