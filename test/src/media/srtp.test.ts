@@ -168,7 +168,7 @@ test('an SRTP call interoperates with libsrtp both ways, drops tampered packets 
   }
 });
 
-test('a pod that requires SRTP refuses a plain RTP offer with 488 and says why', async () => {
+test('a pod that requires SRTP refuses a plain RTP offer with 488 and says why, and offers SRTP itself to an INVITE without SDP', async () => {
   const strict = await startMediaRig({ extraArgs: ['--srtp', 'required'] });
   try {
     strict.answer.route('/answer', '<Response><Hangup/></Response>');
@@ -177,6 +177,32 @@ test('a pod that requires SRTP refuses a plain RTP offer with 488 and says why',
     assert.equal(final.status, 488);
     assert.match(getHeader(final, 'Warning') ?? '', /SRTP is required/);
     assert.equal(strict.answer.requests.filter((q) => q.path === '/answer').length, 0, 'the answer URL is never called');
+
+    // Without SDP in the INVITE, the pod offers SRTP itself (both suites); an SRTP answer in the ACK
+    // naming one of its tags starts SRTP media, an answer naming another tag ends the call (9050).
+    strict.answer.route('/answer', '<Response><Speak>Hello</Speak><Wait length="5"/></Response>');
+    const late = await strict.caller();
+    const ok = await late.invite(strict.pod.sipPort, APP_ID, {
+      delayedOffer: 'answer-in-ack',
+      media: { port: 40002, proto: 'RTP/SAVP', lines: [`a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:${randomBytes(30).toString('base64')}`] },
+    });
+    assert.equal(ok.status, 200);
+    const offer = ok.body.toString('utf8');
+    assert.match(offer, /^m=audio \d+ RTP\/SAVP /m);
+    assert.deepEqual(offer.match(/^a=crypto:\d+ \S+/gm), ['a=crypto:1 AES_CM_128_HMAC_SHA1_80', 'a=crypto:2 AES_CM_128_HMAC_SHA1_32']);
+    const srtpOn = (l: Record<string, unknown>): boolean => l.msg === 'SRTP on' && l.callId === late.callId;
+    for (let i = 0; i < 100 && !strict.logs().some(srtpOn); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(strict.logs().find(srtpOn)?.suite, 'AES_CM_128_HMAC_SHA1_32', 'the ACK\'s answer turned SRTP on with the suite it chose');
+    await late.bye();
+
+    const wrong = await strict.caller();
+    const answered = await wrong.invite(strict.pod.sipPort, APP_ID, {
+      delayedOffer: 'answer-in-ack',
+      media: { port: 40004, proto: 'RTP/SAVP', lines: [`a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:${randomBytes(30).toString('base64')}`] },
+    });
+    assert.equal(answered.status, 200);
+    const bye = await wrong.byeFromPod();
+    assert.match(getHeader(bye.request, 'Reason') ?? '', /9050|No Usable SDP Answer/i);
   } finally {
     await strict.close();
   }
