@@ -71,7 +71,7 @@ test('a long stall skips frames instead of bursting them', () => {
 
 test('a throwing stream does not stop the others; add/remove inside a tick is safe', () => {
   const clock = new FakeClock();
-  const mc = new MediaClock({ clock });
+  const mc = new MediaClock({ clock, phases: 1 });
   const good = counter();
   const late = counter();
   const bad: PacedStream = { onTick() { mc.add(late); throw new Error('boom'); } };
@@ -94,20 +94,81 @@ test('after a stall every stream is told how many ticks were skipped, once, befo
   const clock = new StallingClock();
   const mc = new MediaClock({ clock, maxCatchUpTicks: 5 });
   const events: string[] = [];
-  const s: PacedStream = { onTick: () => events.push('tick'), onSkippedTicks: (n) => events.push(`skip ${n}`) };
+  const stream = (name: string): PacedStream => ({
+    onTick: () => events.push(`${name} tick`), onSkippedTicks: (n) => events.push(`${name} skip ${n}`),
+  });
   const plain = counter(); // a stream without onSkippedTicks still ticks
-  mc.add(s); mc.add(plain);
+  mc.add(stream('a')); mc.add(plain); mc.add(stream('c')); // phases 0, 1 and 2: at 20, 2 and 4 ms
   clock.advance(20);
+  assert.deepEqual(events, ['c tick', 'a tick']);
+  clock.advance(2);
+  assert.equal(plain.ticks.length, 2);
+  // The timer set after c's next tick (at 24 ms, for a's at 40) fires a second late.
   clock.stallMs = 1000;
-  clock.advance(20);
-  assert.deepEqual(events, ['tick', 'tick']);
-  clock.advance(1020); // the timer set at 40 ms fires a second late, at 1060
+  clock.advance(1018);
+  const skipped = mc.stats.skippedTicks;
+  assert.ok(skipped >= 45, `skipped ${skipped}`);
+  assert.deepEqual(events.slice(2), ['c tick', `a skip ${skipped}`, 'a tick'], 'the stalled phase at once');
+  clock.advance(4);
+  // The other phases lost as many frames; each hears of it once, before its own next tick.
+  assert.deepEqual(events.slice(5), [`c skip ${skipped}`, 'c tick']);
+  assert.equal(plain.ticks.length, 3);
+  clock.advance(200);
+  assert.ok(events.slice(7).every((e) => e.endsWith(' tick')), 'no further skips once caught up');
+  assert.equal(mc.stats.skippedTicks, skipped);
+  assert.equal(plain.ticks.length, events.filter((e) => e === 'c tick').length);
+});
 
-  assert.equal(events.length, 4);
-  assert.match(events[2]!, /^skip (\d+)$/);
-  assert.equal(Number(events[2]!.slice(5)), mc.stats.skippedTicks);
-  assert.equal(events[3], 'tick');
+test('streams are spread over the phases: each ticks once per 20 ms, a tenth of them at a time', () => {
+  const clock = new FakeClock();
+  const mc = new MediaClock({ clock });
+  const streams = Array.from({ length: 30 }, () => counter());
+  for (const s of streams) mc.add(s);
+  clock.advance(1000);
+  const at = new Map<number, number>();
+  for (const s of streams) {
+    assert.equal(s.ticks.length, 50);
+    assert.ok(s.ticks.every((t, i) => i === 0 || t - s.ticks[i - 1]! === 20), 'every 20 ms on its phase');
+    for (const t of s.ticks) at.set(t, (at.get(t) ?? 0) + 1);
+  }
+  // Ten distinct moments per interval, 2 ms apart, with three streams each.
+  assert.deepEqual([...at.keys()].filter((t) => t > 980 && t <= 1000).sort((x, y) => x - y),
+    [982, 984, 986, 988, 990, 992, 994, 996, 998, 1000]);
+  assert.ok([...at.values()].every((n) => n === 3));
+  assert.equal(mc.stats.ticks, 500);
+});
+
+test('phases without streams do not wake the timer; a stream added later is ticked in its own phase', () => {
+  const clock = new FakeClock();
+  const mc = new MediaClock({ clock });
+  const a = counter();
+  mc.add(a);
+  clock.advance(1000);
+  assert.equal(mc.stats.ticks, 50, 'one wake-up per interval for one stream');
+  clock.advance(5);
+  const b = counter();
+  mc.add(b); // phase 1 (due 2 ms after each of a's ticks): its slot this interval has passed
+  assert.equal(clock.pending(), 1);
   clock.advance(100);
-  assert.ok(events.slice(4).every((e) => e === 'tick'), 'no further skips once caught up');
-  assert.equal(plain.ticks.length, events.filter((e) => e === 'tick').length);
+  assert.equal(b.ticks[0], 1005, 'the overdue slot fires at once');
+  assert.deepEqual(b.ticks.slice(1), [1022, 1042, 1062, 1082, 1102]);
+  assert.deepEqual(a.ticks.slice(-5), [1020, 1040, 1060, 1080, 1100]);
+  mc.remove(a);
+  clock.advance(100);
+  assert.equal(a.ticks.length, 55);
+  assert.equal(b.ticks.length, 11);
+  assert.throws(() => new MediaClock({ phases: 0 }), /phases/);
+});
+
+test('a busy loop that wakes every timer late does not make the phases fall behind', () => {
+  // Each wake-up costs 5 ms of lateness, more than the 2 ms between phases: the phases already
+  // due are run in the same wake-up instead of one per turn of the loop.
+  const clock = new LateClock(5);
+  const mc = new MediaClock({ clock });
+  const streams = Array.from({ length: 10 }, () => counter());
+  for (const s of streams) mc.add(s);
+  clock.advance(10_000);
+  assert.equal(mc.stats.skippedTicks, 0);
+  for (const s of streams) assert.ok(s.ticks.length >= 499, `${s.ticks.length} ticks in 10 s`);
+  assert.ok(mc.stats.maxLagMs <= 7, `max lag ${mc.stats.maxLagMs} ms`);
 });

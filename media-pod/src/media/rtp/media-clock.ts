@@ -2,6 +2,12 @@
  * The pod-wide 20 ms media pacer. One timer drives every call's outbound frame (instead of a
  * setInterval per call), scheduled against the monotonic clock as start + n × interval so that
  * timer lateness never accumulates into drift.
+ *
+ * The interval is cut into phases (10 by default, 2 ms each) and every stream is placed in the
+ * least used one. Each stream is still ticked exactly once per interval, on its own phase, but the
+ * pod sends its calls' frames in ten small bursts instead of one large one: with hundreds of calls
+ * a single burst took several milliseconds, and every RTP packet arriving meanwhile waited for
+ * it before it could go to its agent.
  */
 import { systemClock, type Clock, type TimerHandle } from '../../clock.js';
 import type { Logger } from '@sipflow/operator/log';
@@ -21,6 +27,11 @@ export interface MediaClockOptions {
   /** Default 20. */
   intervalMs?: number;
   /**
+   * How many phases the interval is cut into (default 10). 1 ticks every stream at the same
+   * moment.
+   */
+  phases?: number;
+  /**
    * If the event loop stalls for more than this many ticks, skip the missed ticks rather than
    * bursting them all out at once. Default 5 (100 ms).
    */
@@ -29,8 +40,9 @@ export interface MediaClockOptions {
 }
 
 export interface MediaClockStats {
+  /** Timer firings (one per phase that had streams). */
   ticks: number;
-  /** Ticks dropped after stalls. */
+  /** Intervals dropped after stalls (each stream skips this many frames per stall). */
   skippedTicks: number;
   /** Largest observed lateness of a tick, ms. */
   maxLagMs: number;
@@ -40,44 +52,69 @@ export interface MediaClockStats {
 
 export class MediaClock {
   readonly intervalMs: number;
+  readonly phases: number;
+  private readonly slotMs: number;
   private readonly clock: Clock;
   private readonly maxCatchUp: number;
   private readonly logger: Logger | undefined;
-  private readonly streams = new Set<PacedStream>();
+  /** Streams by phase. */
+  private readonly groups: Set<PacedStream>[];
+  private readonly phaseOf = new Map<PacedStream, number>();
+  /** Skipped intervals not yet reported to a stream of a phase that has not ticked since. */
+  private readonly pendingSkips = new Map<PacedStream, number>();
   private timer: TimerHandle | undefined;
   private active = false;
   private inTick = false;
   private startMs = 0;
-  private n = 0;
+  /** The slot (phase boundary) the timer fired for last; slot m is due at start + m × slotMs. */
+  private slot = 0;
+  private nextSlot = 0;
   private readonly tickFn = (): void => this.tick();
   readonly stats: MediaClockStats = { ticks: 0, skippedTicks: 0, maxLagMs: 0, streamErrors: 0 };
 
   constructor(opts: MediaClockOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.intervalMs = opts.intervalMs ?? 20;
+    const phases = opts.phases ?? 10;
+    if (!Number.isInteger(phases) || phases < 1) throw new RangeError(`phases must be a positive integer, got ${phases}`);
+    this.phases = phases;
+    this.slotMs = this.intervalMs / phases;
+    this.groups = Array.from({ length: phases }, () => new Set<PacedStream>());
     this.maxCatchUp = opts.maxCatchUpTicks ?? 5;
     this.logger = opts.logger;
   }
 
-  get size(): number { return this.streams.size; }
+  get size(): number { return this.phaseOf.size; }
   get running(): boolean { return this.active; }
 
-  /** Registers a stream; the clock starts with its first stream. */
+  /** Registers a stream in the least used phase; the clock starts with its first stream. */
   add(s: PacedStream): void {
-    this.streams.add(s);
+    if (this.phaseOf.has(s)) return;
+    let phase = 0;
+    for (let i = 1; i < this.phases; i++) if (this.groups[i]!.size < this.groups[phase]!.size) phase = i;
+    this.groups[phase]!.add(s);
+    this.phaseOf.set(s, phase);
     if (!this.active) {
       this.active = true;
       this.startMs = this.clock.now();
-      this.n = 0;
-      // Inside a tick the tick itself schedules the next one.
-      if (!this.inTick) this.timer = this.clock.setTimeout(this.tickFn, this.intervalMs);
+      this.slot = 0;
+    }
+    // Inside a tick the tick itself schedules the next one. Otherwise the new stream's phase may
+    // come before the slot the timer waits for (slots of empty phases are not woken for).
+    if (!this.inTick) {
+      this.clock.clearTimeout(this.timer);
+      this.schedule();
     }
   }
 
   /** Unregisters a stream; the clock stops with its last one. Safe to call from onTick. */
   remove(s: PacedStream): void {
-    this.streams.delete(s);
-    if (this.streams.size === 0) this.stop();
+    const phase = this.phaseOf.get(s);
+    if (phase === undefined) return;
+    this.phaseOf.delete(s);
+    this.groups[phase]!.delete(s);
+    this.pendingSkips.delete(s);
+    if (this.phaseOf.size === 0) this.stop();
   }
 
   stop(): void {
@@ -86,25 +123,60 @@ export class MediaClock {
     this.timer = undefined;
   }
 
+  /** Arms the timer for the next slot after the current one whose phase has streams. */
+  private schedule(): void {
+    this.nextSlot = this.followingSlot();
+    this.timer = this.clock.setTimeout(this.tickFn, Math.max(0, this.startMs + this.nextSlot * this.slotMs - this.clock.now()));
+  }
+
+  /** The first slot after the current one whose phase has streams. */
+  private followingSlot(): number {
+    let next = this.slot + 1;
+    for (let i = 1; i < this.phases && this.groups[next % this.phases]!.size === 0; i++) next++;
+    return next;
+  }
+
   private tick(): void {
     this.timer = undefined;
-    this.n++;
+    // When the event loop is busy a timer fires late, and the next phases may already be due:
+    // they are run now, since each wake-up costs a whole turn of the loop (all pending I/O first),
+    // and waiting a turn per phase would let the clock fall ever further behind.
+    for (let i = 0; i < this.phases; i++) {
+      this.runSlot(this.nextSlot);
+      if (!this.active) return;
+      this.nextSlot = this.followingSlot();
+      if (this.startMs + this.nextSlot * this.slotMs > this.clock.now()) break;
+    }
+    this.schedule();
+  }
+
+  private runSlot(slot: number): void {
+    this.slot = slot;
     const now = this.clock.now();
-    const lag = now - (this.startMs + this.n * this.intervalMs);
+    const lag = now - (this.startMs + this.slot * this.slotMs);
     if (lag > this.stats.maxLagMs) this.stats.maxLagMs = lag;
+    const phase = this.slot % this.phases;
+    const group = this.groups[phase]!;
     let skipped = 0;
     if (lag > this.maxCatchUp * this.intervalMs) {
-      const skip = Math.floor(lag / this.intervalMs);
-      skipped = skip;
-      this.stats.skippedTicks += skip;
-      this.startMs += skip * this.intervalMs;
-      this.logger?.warn('media clock stalled; skipping frames', { lagMs: Math.round(lag), skippedTicks: skip });
+      skipped = Math.floor(lag / this.intervalMs);
+      this.stats.skippedTicks += skipped;
+      // Moving the grid moves every phase: the streams of the other phases lost as many frames
+      // and hear of it before their own next tick.
+      this.startMs += skipped * this.intervalMs;
+      for (const [s, p] of this.phaseOf) if (p !== phase) this.pendingSkips.set(s, (this.pendingSkips.get(s) ?? 0) + skipped);
+      this.logger?.warn('media clock stalled; skipping frames', { lagMs: Math.round(lag), skippedTicks: skipped });
     }
     this.stats.ticks++;
     this.inTick = true;
-    for (const s of this.streams) {
+    for (const s of group) {
       try {
-        if (skipped > 0) s.onSkippedTicks?.(skipped);
+        let skip = skipped;
+        if (this.pendingSkips.size > 0) {
+          const pending = this.pendingSkips.get(s);
+          if (pending !== undefined) { this.pendingSkips.delete(s); skip += pending; }
+        }
+        if (skip > 0) s.onSkippedTicks?.(skip);
         s.onTick(now);
       } catch (err) {
         this.stats.streamErrors++;
@@ -112,8 +184,5 @@ export class MediaClock {
       }
     }
     this.inTick = false;
-    if (!this.active) return;
-    const due = this.startMs + (this.n + 1) * this.intervalMs;
-    this.timer = this.clock.setTimeout(this.tickFn, Math.max(0, due - this.clock.now()));
   }
 }
