@@ -368,6 +368,10 @@ export class SipIngress {
 
   private forget(call: Call): void {
     this.pending.delete(call.inviteTx.id);
+    // The INVITE transaction outlives the call by Timer L (32 s) to absorb retransmissions; its
+    // ackTimeout listener is the only thing of the call it holds, and it would keep the whole call
+    // (RTP session, stream bridge, buffers) alive that long.
+    call.inviteTx.removeAllListeners('ackTimeout');
     this.dialogs.delete(this.dialogKey(call.callId, call.remoteTag, call.localTag));
     this.o.metrics.activeCalls.set(this.activeCalls);
   }
