@@ -6,7 +6,7 @@
 // and the CPU profile's top functions for any missed target. Raw results, logs and profiles go to
 // bench/out/ (not committed).
 //
-// usage: node bench/run.mjs [--quick] [--max-wait-quiet SECONDS] [--no-kamailio] [--no-propagation]
+// usage: node bench/run.mjs [--quick] [--max-wait-quiet SECONDS] [--no-kamailio] [--no-propagation] [--no-soak]
 //                           [--no-write] [--render FILE]
 //   --quick            shorter steps, for trying the harness (results are not comparable)
 //   --max-wait-quiet   wait up to this long for other processes to leave the cores (default 60)
@@ -20,6 +20,7 @@ import path from 'node:path';
 import { BENCH_DIR, LOAD_CORE, NICE, REPO_DIR, SUT_CORE, coreBusySeconds, fmt, machineInfo, sleep } from './lib/common.mjs';
 import { profileMarkdown } from './lib/cpuprofile-top.mjs';
 import { runMediaBenchProfiled } from './media.mjs';
+import { renderSoak, runSoak } from './soak.mjs';
 import { runSignallingBench } from './signalling.mjs';
 
 /** Above this much CPU used by other processes (percent of one core), a step is marked contended. */
@@ -32,6 +33,7 @@ const waitArg = argv.indexOf('--max-wait-quiet');
 const maxWaitQuiet = waitArg >= 0 ? Number(argv[waitArg + 1]) : 60;
 const withKamailio = !argv.includes('--no-kamailio');
 const withPropagation = !argv.includes('--no-propagation');
+const withSoak = !argv.includes('--no-soak');
 const PROPAGATION_SCRIPT = path.join(BENCH_DIR, 'propagation.mjs');
 const renderArg = argv.indexOf('--render');
 let command = `node bench/run.mjs${argv.length ? ' ' + argv.join(' ') : ''}`;
@@ -165,6 +167,16 @@ function summaryRows(sig, media) {
   return rows;
 }
 
+function soakRows(soak) {
+  if (!soak) return [];
+  const s = soak.summary;
+  const kb = (b) => fmt(b / 1024, 1);
+  return [
+    [`Memory kept per ended call after ${soak.quietSeconds} s quiet (${s.callsTotal} stream calls in ${soak.rounds} rounds; baseline = heap per live call), KB`, kb(s.leakHeapPerCall), kb(s.liveHeapPerCall), fmt(s.leakVsLiveRatio, 3), '', ''],
+    ['  open fds / libuv handles after quiet: end of run vs after round 1', `${s.fds.finalQuiet} / ${s.resources.finalQuiet}`, `${s.fds.warmQuiet} / ${s.resources.warmQuiet}`, '', '', ''],
+  ];
+}
+
 function propagationRows(prop) {
   if (!prop) return [];
   if (prop.skipped) return [['Propagation (issue #5): `kubectl apply` → first call accepted', 'n/a', 'n/a', 'n/a', '< 1000 ms p99', prop.skipped]];
@@ -175,7 +187,7 @@ function table(head, rows) {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-function render({ sig, media, prop, machine, started, finished, quietLoad, loadavg, source }) {
+function render({ sig, media, soak, prop, machine, started, finished, quietLoad, loadavg, source }) {
   const lines = [];
   lines.push('# sipflow benchmark results', '');
   lines.push(`- Date: ${started.toISOString()} (took ${Math.round((finished - started) / 1000)} s)`);
@@ -186,7 +198,7 @@ function render({ sig, media, prop, machine, started, finished, quietLoad, loada
   if (sig.kamailioInfo) lines.push(`- Kamailio reference: \`${sig.kamailioInfo.command}\` (${sig.kamailioInfo.processes} processes: main, ${sig.kamailioInfo.children} UDP worker, timers; CPU summed over all of them).`);
   lines.push('- How each figure is measured: [README.md](README.md).', '');
   lines.push('## Summary', '');
-  lines.push(table(['figure', 'sipflow', 'baseline', 'ratio', 'target', 'met?'], [...summaryRows(sig, media), ...propagationRows(prop)]), '');
+  lines.push(table(['figure', 'sipflow', 'baseline', 'ratio', 'target', 'met?'], [...summaryRows(sig, media), ...soakRows(soak), ...propagationRows(prop)]), '');
 
   lines.push('## Signalling (issue #3): sipp, authenticated call, hold ' + `${sig.holdMs} ms, ${sig.stepSeconds} s per step`, '');
   lines.push(`Answer XML: \`${sig.answerXml}\`. Baseline: sipp UAS (\`sipp/uas-auth.xml\`) sending the same responses. ${sig.kamailio?.length ? 'Reference: Kamailio (\`kamailio/kamailio.cfg\`) challenging, verifying the digest and answering statefully, on the same core. All three behind' : 'Both behind'} the same challenge-filter proxy. A ladder stops at its first failing step.`, '');
@@ -206,6 +218,12 @@ function render({ sig, media, prop, machine, started, finished, quietLoad, loada
     lines.push(`⊘: the load core (callers and echo agent) was over ${LOAD_SATURATED_PCT}% busy, so losses and latency in that step may be the load generator's, not the server's.`, '');
   }
   if (media.setup.some((s) => s.failed > 0)) lines.push(`Call setups that failed: ${JSON.stringify(media.setup.filter((s) => s.failed > 0))}`, '');
+
+  if (soak) {
+    lines.push(`## Soak: calls end without leaving anything behind`, '');
+    lines.push(`\`node bench/soak.mjs --rounds ${soak.rounds} --calls ${soak.callsPerRound} --hold-seconds ${soak.holdSeconds} --quiet-seconds ${soak.quietSeconds}\` (pod on core 1, callers and agent on core 0; heap read through the inspector after full collections). How it works: README.md, section "Soak".`, '');
+    lines.push(renderSoak(soak), '');
+  }
 
   lines.push('## Propagation (issue #5)', '');
   if (!prop || prop.skipped) {
@@ -244,9 +262,10 @@ fs.mkdirSync(outDir, { recursive: true });
 const kamailio = withKamailio ? 'auto' : 'never';
 const sig = await runSignallingBench(quick ? { rates: [100, 200, 300], stepSeconds: 4, kamailio, outDir } : { kamailio, outDir });
 const media = await runMediaBenchProfiled(quick ? { steps: [50, 100], windowSeconds: 3, outDir } : { outDir });
+const soak = withSoak ? await runSoak(quick ? { rounds: 3, calls: 50, holdSeconds: 1, quietSeconds: 34, outDir } : { outDir }) : undefined;
 const prop = await runPropagation(quick ? { iterations: 5, timeoutMs: 180_000 } : { iterations: 20, timeoutMs: 300_000 });
 const finished = new Date();
-fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ command, machine, started, finished, quietLoad, loadavg, source, sig, media, prop }, null, 2));
-const md = render({ sig, media, prop, machine, started, finished, quietLoad, loadavg, source });
+fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ command, machine, started, finished, quietLoad, loadavg, source, sig, media, soak, prop }, null, 2));
+const md = render({ sig, media, soak, prop, machine, started, finished, quietLoad, loadavg, source });
 if (!noWrite) fs.writeFileSync(path.join(BENCH_DIR, 'RESULTS.md'), md);
 process.stdout.write(md);
