@@ -13,7 +13,7 @@
 // differs is a leak, per call of rounds 2..R.
 //
 // usage: node bench/soak.mjs [--rounds 8] [--calls 200] [--hold-seconds 3] [--setup-cps 80] [--quiet-seconds 34] [--out DIR]
-//                            [--heap-snapshots 2,6]   (write the pod's heap snapshots after those rounds, to DIR)
+//                            [--heap-snapshots 2,6,quiet]   (heap snapshots of the pod after those rounds and after the quiet periods, to DIR)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,6 +65,9 @@ async function inspector(port) {
   return { call, close: () => ws.close() };
 }
 
+/** Timer L and Timer J with the default T1 of 500 ms: how long transactions outlive their call. */
+const TIMER_L_MS = 64 * 500;
+
 function rssBytes(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
@@ -87,6 +90,15 @@ async function snapshot(cdp, pid) {
   const kinds = {};
   for (const k of res.result.value ?? []) kinds[k] = (kinds[k] ?? 0) + 1;
   return { heapUsed: heap.usedSize, heapTotal: heap.totalSize, rss: rssBytes(pid), fds: openFds(pid), resources: kinds };
+}
+
+/** Has the pod (started with --heapsnapshot-signal) write a heap snapshot to `dir`; waits for it. */
+async function heapSnapshot(pid, dir) {
+  // For finding what a leak is made of: compare two snapshots in DevTools ("Comparison").
+  const before = new Set(fs.readdirSync(dir));
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 300 && !fs.readdirSync(dir).some((f) => f.endsWith('.heapsnapshot') && !before.has(f)); i++) await sleep(100);
+  await sleep(2000); // the file appears before it is complete
 }
 
 export async function runSoak(o = {}) {
@@ -129,6 +141,7 @@ export async function runSoak(o = {}) {
       const live = await snapshot(cdp, pod.pid);
       const agentStats = await agent.request({ cmd: 'stats', win: 0 });
       const bye = await gen.request({ cmd: 'hangup' }, 120_000);
+      const hungUpAt = performance.now();
       // Bounded wait for the pod to finish every call and stream (hangup callbacks, stream stops).
       let active = NaN; let streams = NaN;
       for (let i = 0; i < 100; i++) {
@@ -139,16 +152,11 @@ export async function runSoak(o = {}) {
       }
       await sleep(1500); // RTP ports' quarantine and the agent's closes
       const after = await snapshot(cdp, pod.pid);
+      const afterAt = performance.now();
       const row = { round: r, established: add.established, failed: add.failed, byesOk: bye.ok, agentConnections: agentStats.connections,
-        activeAfter: active, streamsAfter: streams, live, after };
+        activeAfter: active, streamsAfter: streams, live, after, hungUpAt, afterAt };
       result.rows.push(row);
-      if (o.heapSnapshots?.includes(r)) {
-        // For finding what a leak is made of: compare two snapshots in DevTools ("Comparison").
-        const before = new Set(fs.readdirSync(outDir));
-        process.kill(pod.pid, 'SIGUSR2');
-        for (let i = 0; i < 300 && !fs.readdirSync(outDir).some((f) => f.endsWith('.heapsnapshot') && !before.has(f)); i++) await sleep(100);
-        await sleep(2000); // the file appears before it is complete
-      }
+      if (o.heapSnapshots?.includes(r)) await heapSnapshot(pod.pid, outDir);
       process.stderr.write(`[soak] round ${r}: ${add.established}/${callsPerRound} up (${add.failed} failed), heap live ${(live.heapUsed / 1e6).toFixed(1)} MB, ` +
         `after ${(after.heapUsed / 1e6).toFixed(2)} MB, rss ${(after.rss / 1e6).toFixed(0)} MB, fds ${after.fds}, resources ${JSON.stringify(after.resources)}\n`);
       if (r === 1 || r === rounds) {
@@ -156,6 +164,7 @@ export async function runSoak(o = {}) {
         await sleep(quietSeconds * 1000);
         const quiet = await snapshot(cdp, pod.pid);
         if (r === 1) result.warmQuiet = quiet; else result.finalQuiet = quiet;
+        if (o.heapSnapshots?.includes('quiet')) await heapSnapshot(pod.pid, outDir);
         process.stderr.write(`[soak] quiet: heap ${(quiet.heapUsed / 1e6).toFixed(2)} MB, rss ${(quiet.rss / 1e6).toFixed(0)} MB, fds ${quiet.fds}\n`);
       }
     }
@@ -180,8 +189,9 @@ export function summarize(result) {
   result.summary = {
     liveHeapPerCall: (first.live.heapUsed - result.idle.heapUsed) / first.established,
     liveRssPerCall: (first.live.rss - result.idle.rss) / first.established,
-    // Right after the last round: its calls' transactions (and any other round's still in Timer L).
+    // Right after the last round: the transactions of every call that ended less than 32 s before.
     transactionHeldHeap: last.after.heapUsed - finalQuiet.heapUsed,
+    callsInTimerL: rows.filter((row) => last.afterAt - row.hungUpAt < TIMER_L_MS).reduce((a, row) => a + row.established, 0),
     leakHeapPerCall: laterCalls > 0 ? (finalQuiet.heapUsed - warmQuiet.heapUsed) / laterCalls : NaN,
     leakRssPerCall: laterCalls > 0 ? (finalQuiet.rss - warmQuiet.rss) / laterCalls : NaN,
     laterCalls,
@@ -207,7 +217,7 @@ export function renderSoak(result) {
     `| V8 heap kept per ended call after ${result.quietSeconds} s quiet (final − after round 1, ÷ ${s.laterCalls} calls) | ${kb(s.leakHeapPerCall)} KB |`,
     `| ratio kept ÷ live | ${s.leakVsLiveRatio.toFixed(4)} |`,
     `| RSS per live call / kept per ended call after quiet | ${kb(s.liveRssPerCall)} KB / ${kb(s.leakRssPerCall)} KB |`,
-    `| heap held right after the last round by transactions still in Timer L/J (÷ its ${result.callsPerRound} calls) | ${mb(s.transactionHeldHeap)} MB (${kb(s.transactionHeldHeap / result.callsPerRound)} KB) |`,
+    `| heap held right after the last round by the transactions of the ${s.callsInTimerL} calls that ended in the 32 s before (Timer L/J) | ${mb(s.transactionHeldHeap)} MB (${kb(s.transactionHeldHeap / s.callsInTimerL)} KB per call) |`,
     `| open fds: idle / quiet after round 1 / quiet at the end | ${s.fds.idle} / ${s.fds.warmQuiet} / ${s.fds.finalQuiet} |`,
     `| libuv handles and requests: idle / quiet after round 1 / quiet at the end | ${s.resources.idle} / ${s.resources.warmQuiet} / ${s.resources.finalQuiet} |`,
     '',
@@ -233,7 +243,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ...(args.has('setup-cps') ? { setupCps: Number(args.get('setup-cps')) } : {}),
     ...(args.has('quiet-seconds') ? { quietSeconds: Number(args.get('quiet-seconds')) } : {}),
     ...(args.has('out') ? { outDir: path.resolve(args.get('out')) } : {}),
-    ...(args.has('heap-snapshots') ? { heapSnapshots: args.get('heap-snapshots').split(',').map(Number) } : {}),
+    ...(args.has('heap-snapshots') ? { heapSnapshots: args.get('heap-snapshots').split(',').map((v) => (v === 'quiet' ? v : Number(v))) } : {}),
   });
   fs.writeFileSync(path.join(args.has('out') ? path.resolve(args.get('out')) : path.join(BENCH_DIR, 'out'), 'soak.json'), JSON.stringify(result, null, 2));
   process.stdout.write(renderSoak(result) + '\n');
