@@ -87,9 +87,10 @@ async function snapshot(cdp, pid) {
   await cdp.call('HeapProfiler.collectGarbage'); // a second pass frees what the first one's finalizers released
   const heap = await cdp.call('Runtime.getHeapUsage');
   const res = await cdp.call('Runtime.evaluate', { expression: 'process.getActiveResourcesInfo()', returnByValue: true });
+  const mem = await cdp.call('Runtime.evaluate', { expression: 'process.memoryUsage()', returnByValue: true });
   const kinds = {};
   for (const k of res.result.value ?? []) kinds[k] = (kinds[k] ?? 0) + 1;
-  return { heapUsed: heap.usedSize, heapTotal: heap.totalSize, rss: rssBytes(pid), fds: openFds(pid), resources: kinds };
+  return { heapUsed: heap.usedSize, heapTotal: heap.totalSize, external: mem.result.value?.external ?? NaN, arrayBuffers: mem.result.value?.arrayBuffers ?? NaN, rss: rssBytes(pid), fds: openFds(pid), resources: kinds };
 }
 
 /** Has the pod (started with --heapsnapshot-signal) write a heap snapshot to `dir`; waits for it. */
@@ -194,6 +195,8 @@ export function summarize(result) {
     callsInTimerL: rows.filter((row) => last.afterAt - row.hungUpAt < TIMER_L_MS).reduce((a, row) => a + row.established, 0),
     leakHeapPerCall: laterCalls > 0 ? (finalQuiet.heapUsed - warmQuiet.heapUsed) / laterCalls : NaN,
     leakRssPerCall: laterCalls > 0 ? (finalQuiet.rss - warmQuiet.rss) / laterCalls : NaN,
+    leakExternalPerCall: laterCalls > 0 ? (finalQuiet.external - warmQuiet.external) / laterCalls : NaN,
+    liveExternalPerCall: (first.live.external - result.idle.external) / first.established,
     laterCalls,
     fds: { idle: result.idle.fds, warmQuiet: warmQuiet.fds, finalQuiet: finalQuiet.fds },
     resources: { idle: total(result.idle), warmQuiet: total(warmQuiet), finalQuiet: total(finalQuiet) },
@@ -209,20 +212,21 @@ export function renderSoak(result) {
   const s = result.summary;
   const kb = (b) => (b / 1024).toFixed(1);
   const mb = (b) => (b / 1e6).toFixed(2);
-  const snapRow = (label, snap, live = '') => `| ${label} | ${live} | ${mb(snap.heapUsed)} | ${(snap.rss / 1e6).toFixed(0)} | ${snap.fds} | ${JSON.stringify(snap.resources)} |`;
+  const snapRow = (label, snap, live = '') => `| ${label} | ${live} | ${mb(snap.heapUsed)} | ${mb(snap.external)} | ${(snap.rss / 1e6).toFixed(0)} | ${snap.fds} | ${JSON.stringify(snap.resources)} |`;
   const lines = [
     `| figure | value |`, `|---|---|`,
     `| calls set up, streamed (agent echoing) and hung up (failed) | ${s.callsTotal} (${s.failedTotal}) in ${result.rounds} rounds of ${result.callsPerRound}, held ${result.holdSeconds} s |`,
     `| V8 heap per live call (round 1 peak − idle, after full GC) — the baseline | ${kb(s.liveHeapPerCall)} KB |`,
     `| V8 heap kept per ended call after ${result.quietSeconds} s quiet (final − after round 1, ÷ ${s.laterCalls} calls) | ${kb(s.leakHeapPerCall)} KB |`,
     `| ratio kept ÷ live | ${s.leakVsLiveRatio.toFixed(4)} |`,
+    `| memory outside the V8 heap (ArrayBuffers, Buffers) per live call / kept per ended call after quiet | ${kb(s.liveExternalPerCall)} KB / ${kb(s.leakExternalPerCall)} KB |`,
     `| RSS per live call / kept per ended call after quiet | ${kb(s.liveRssPerCall)} KB / ${kb(s.leakRssPerCall)} KB |`,
     `| heap held right after the last round by the transactions of the ${s.callsInTimerL} calls that ended in the 32 s before (Timer L/J) | ${mb(s.transactionHeldHeap)} MB (${kb(s.transactionHeldHeap / s.callsInTimerL)} KB per call) |`,
     `| open fds: idle / quiet after round 1 / quiet at the end | ${s.fds.idle} / ${s.fds.warmQuiet} / ${s.fds.finalQuiet} |`,
     `| libuv handles and requests: idle / quiet after round 1 / quiet at the end | ${s.resources.idle} / ${s.resources.warmQuiet} / ${s.resources.finalQuiet} |`,
     '',
-    '| snapshot | heap at peak, MB (calls up) | heap MB | RSS MB | fds | libuv resources |',
-    '|---|---|---|---|---|---|',
+    '| snapshot | heap at peak, MB (calls up) | heap MB | external MB | RSS MB | fds | libuv resources |',
+    '|---|---|---|---|---|---|---|',
     snapRow('idle', result.idle),
     ...result.rows.flatMap((r) => [
       snapRow(`round ${r.round}, after hangup`, r.after, `${mb(r.live.heapUsed)} (${r.established} up)`),

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { SipHeader, SipRequest, SipResponse } from './types.js';
 import { canonicalHeaderName, headerKey, parseNameAddrCached } from './headers.js';
 import { parseSipUri } from './uri.js';
+import { ownedText } from './owned-buffer.js';
 
 /** RFC 3261 §8.1.1.7 magic cookie that marks a branch as globally unique. */
 export const BRANCH_MAGIC = 'z9hG4bK';
@@ -86,7 +87,7 @@ export function createResponse(req: SipRequest, status: number, reason: string, 
     for (const rr of recordRoutes) headers.push({ name: 'Record-Route', value: rr });
   }
   if (opts.headers) for (const h of toHeaders(opts.headers)) headers.push(h);
-  const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body, 'utf8');
+  const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.body) ? opts.body : ownedText(opts.body);
   if (opts.contentType) headers.push({ name: 'Content-Type', value: opts.contentType });
   return { kind: 'response', version: 'SIP/2.0', status, reason: reason.replace(/[\r\n]+/g, ' '), headers, body };
 }
@@ -105,6 +106,6 @@ export function createRequest(init: RequestInit): SipRequest {
   if (!parsedUri) throw new TypeError(`createRequest: invalid Request-URI ${JSON.stringify(init.uri)}`);
   const headers = toHeaders(init.headers);
   if (init.contentType) headers.push({ name: 'Content-Type', value: init.contentType });
-  const body = init.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(init.body) ? init.body : Buffer.from(init.body, 'utf8');
+  const body = init.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(init.body) ? init.body : ownedText(init.body);
   return { kind: 'request', version: 'SIP/2.0', method: init.method, uri: init.uri, parsedUri, headers, body };
 }

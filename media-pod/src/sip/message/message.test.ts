@@ -143,6 +143,21 @@ test('createResponse copies Via, From, To (+tag), Call-ID, CSeq and Record-Route
   assert.ok(back.ok && back.message.kind === 'response' && back.message.status === 200);
 });
 
+test('bodies own their memory: not slices of the shared pool that would keep 8 KB alive per transaction', () => {
+  const sdp = 'v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n';
+  const parsed = parseSipMessage(Buffer.from(INVITE.replace('l: 0', `l: ${sdp.length}`) + sdp));
+  assert.ok(parsed.ok);
+  const res = createResponse(parsed.message as SipRequest, 200, 'OK', { body: sdp, contentType: 'application/sdp' });
+  const req = createRequest({ method: 'BYE', uri: 'sip:a@192.0.2.1', body: 'x=1' });
+  for (const body of [parsed.message.body, res.body, req.body]) {
+    assert.ok(body.length > 0);
+    assert.equal(body.buffer.byteLength, body.length, 'a buffer of its own');
+  }
+  assert.equal(parsed.message.body.toString(), sdp);
+  assert.equal(res.body.toString(), sdp);
+  assert.equal(req.body.toString(), 'x=1');
+});
+
 test('serializeMessage recomputes Content-Length and neutralises CR/LF in values', () => {
   const req = createRequest({ method: 'BYE', uri: 'sip:alice@192.0.2.10:5060', headers: [['Content-Length', '999'], ['Subject', 'a\r\nInjected: yes']], body: 'xy' });
   setHeader(req, 'Max-Forwards', '70');

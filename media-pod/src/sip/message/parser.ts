@@ -10,6 +10,7 @@ import { DEFAULT_PARSE_LIMITS } from './types.js';
 import { canonicalHeaderName, isListHeader, parseCSeq, parseNameAddrCached, parseViaCached } from './headers.js';
 import { isToken, readToken, splitCommaList } from './grammar.js';
 import { parseSipUri } from './uri.js';
+import { ownedCopy } from './owned-buffer.js';
 
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
@@ -148,7 +149,7 @@ export function parseSipMessageUnguarded(buf: Buffer, limitsIn?: Partial<ParseLi
     if (cl > available) return error(fail('truncated_body', 'Content-Length larger than body'), isRequest, partial);
     bodyLen = cl;
   }
-  message.body = Buffer.from(buf.subarray(bodyStart, bodyStart + bodyLen));
+  message.body = ownedCopy(buf.subarray(bodyStart, bodyStart + bodyLen));
   return { ok: true, message };
 }
 
