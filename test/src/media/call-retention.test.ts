@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import plivo from 'plivo';
-import { openStreamCall, startMediaRig, type MediaRig } from './harness.js';
+import { APP_ID, SILENCE_FRAME, openStreamCall, startMediaRig, type MediaRig } from './harness.js';
 
 let rig: MediaRig;
 before(async () => { rig = await startMediaRig(); });
@@ -23,6 +23,22 @@ const gc = runInNewContext('gc') as () => void;
 function liveCalls(): object[] {
   const ingress = rig.pod.pod.ingress as unknown as { dialogs: Map<string, object> };
   return [...ingress.dialogs.values()];
+}
+
+/** Runs the collector until every ref is cleared (or 4 s pass); returns how many are still alive. */
+async function collect(refs: Array<WeakRef<object>>): Promise<number> {
+  let alive = refs.length;
+  for (let i = 0; i < 40 && alive > 0; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    gc();
+    alive = refs.filter((w) => w.deref() !== undefined).length;
+  }
+  return alive;
+}
+
+async function noActiveCalls(): Promise<void> {
+  for (let i = 0; i < 50 && rig.pod.pod.ingress.activeCalls > 0; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.equal(rig.pod.pod.ingress.activeCalls, 0);
 }
 
 test('an ended call is collected while its INVITE transaction still lives', async () => {
@@ -40,18 +56,35 @@ test('an ended call is collected while its INVITE transaction still lives', asyn
     assert.equal(res.status, 200);
     await c.conn.waitForEvent('stop', 5000).catch(() => undefined);
   }
-  for (let i = 0; i < 50 && rig.pod.pod.ingress.activeCalls > 0; i++) await new Promise((res) => setTimeout(res, 100));
-  assert.equal(rig.pod.pod.ingress.activeCalls, 0);
+  await noActiveCalls();
   // The transactions of those calls are still there (Timer L has 32 s to run).
   const transactions = (rig.pod.pod.ingress as unknown as { transactions: { size: number } }).transactions;
   assert.ok(transactions.size >= 2, `transactions alive: ${transactions.size}`);
 
   // Let pending callbacks, stream closes and port quarantines settle, collecting as we go.
-  let alive = refs.length;
-  for (let i = 0; i < 40 && alive > 0; i++) {
-    await new Promise((res) => setTimeout(res, 100));
-    gc();
-    alive = refs.filter((w) => w.deref() !== undefined).length;
-  }
+  const alive = await collect(refs);
+  assert.equal(alive, 0, `${alive} of ${refs.length} ended calls are still reachable`);
+});
+
+test('calls cut off in the middle of a prompt, and calls the pod hangs up, are collected too', async () => {
+  const refs: Array<WeakRef<object>> = [];
+  // The caller hangs up while <Speak> is playing (speech engine, prompt cache, playback in use).
+  rig.answer.route('/answer', '<Response><Speak>This sentence is long enough to be cut off by the caller before it ends.</Speak><Wait length="30"/></Response>');
+  const a = await rig.caller();
+  assert.equal((await a.invite(rig.pod.sipPort, APP_ID)).status, 200);
+  a.startSending(() => SILENCE_FRAME);
+  await new Promise((res) => setTimeout(res, 600));
+  refs.push(...liveCalls().map((c) => new WeakRef(c)));
+  assert.equal((await a.bye()).status, 200);
+  // The pod ends the call itself after a digit collection that times out.
+  rig.answer.route('/answer', '<Response><GetDigits timeout="1" numDigits="1" retries="1"><Speak>Press a key.</Speak></GetDigits><Hangup/></Response>');
+  const b = await rig.caller();
+  assert.equal((await b.invite(rig.pod.sipPort, APP_ID)).status, 200);
+  b.startSending(() => SILENCE_FRAME);
+  refs.push(...liveCalls().map((c) => new WeakRef(c)));
+  await b.byeFromPod(15_000);
+  assert.equal(refs.length, 2);
+  await noActiveCalls();
+  const alive = await collect(refs);
   assert.equal(alive, 0, `${alive} of ${refs.length} ended calls are still reachable`);
 });
