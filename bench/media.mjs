@@ -93,16 +93,13 @@ async function measure({ label, n, gen, agent, windowId, windowSeconds, sutPid, 
   return row;
 }
 
-export async function runMediaBench(o = {}) {
-  const steps = o.steps ?? [100, 150, 200, 250, 300, 350, 400, 500];
-  const windowSeconds = o.windowSeconds ?? 6;
-  const setupCps = o.setupCps ?? 80;
-  const profileMode = o.profile ?? 'auto';
-  const outDir = o.outDir ?? path.join(BENCH_DIR, 'out');
-  fs.mkdirSync(outDir, { recursive: true });
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipflow-bench-media-'));
+/**
+ * The load core's side of a media run: this process pinned to it, the echo agent, an answer server
+ * returning a bidirectional <Stream> to it, and the pod's manifests in a temporary directory.
+ */
+export async function startEchoRig(name) {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `sipflow-bench-${name}-`));
   await pinSelf(LOAD_CORE);
-
   const agent = new PinnedWorker('echo-agent', LOAD_CORE, path.join(BENCH_DIR, 'echo-agent.mjs'));
   const { url: agentUrl } = await agent.request({ cmd: 'listen' });
   const answer = await startAnswerServer(
@@ -110,6 +107,17 @@ export async function runMediaBench(o = {}) {
   const manifestsDir = path.join(workDir, 'manifests');
   fs.mkdirSync(manifestsDir);
   fs.writeFileSync(path.join(manifestsDir, 'bench.yaml'), manifests(answer.url));
+  return { workDir, agent, agentUrl, answer, manifestsDir };
+}
+
+export async function runMediaBench(o = {}) {
+  const steps = o.steps ?? [100, 150, 200, 250, 300, 350, 400, 500];
+  const windowSeconds = o.windowSeconds ?? 6;
+  const setupCps = o.setupCps ?? 80;
+  const profileMode = o.profile ?? 'auto';
+  const outDir = o.outDir ?? path.join(BENCH_DIR, 'out');
+  fs.mkdirSync(outDir, { recursive: true });
+  const { workDir, agent, agentUrl, answer, manifestsDir } = await startEchoRig('media');
   const podLog = path.join(outDir, 'media-pod.log');
   fs.rmSync(podLog, { force: true });
   const result = { steps, windowSeconds, setupCps, sipflow: [], baseline: [], setup: [] };

@@ -15,28 +15,10 @@
 // usage: node bench/soak.mjs [--rounds 8] [--calls 200] [--hold-seconds 3] [--setup-cps 80] [--quiet-seconds 34] [--out DIR]
 //                            [--heap-snapshots 2,6,quiet]   (heap snapshots of the pod after those rounds and after the quiet periods, to DIR)
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { startAnswerServer } from './lib/answer-server.mjs';
-import { BENCH_DIR, LOAD_CORE, PinnedWorker, freePort, pinSelf, sleep, startPod } from './lib/common.mjs';
-
-function manifests(answerUrl) {
-  return `apiVersion: sipflow.io/v1alpha1
-kind: IpAcl
-metadata: { name: loopback, namespace: default }
-spec: { entries: [{ ip: 127.0.0.0, cidrPrefix: 8 }] }
----
-apiVersion: sipflow.io/v1alpha1
-kind: SipApplication
-metadata: { name: media-bench, namespace: default }
-spec:
-  appId: media-bench
-  answerUrl: ${answerUrl}/answer
-  hangupUrl: ${answerUrl}/hangup
-  sipAuth: { type: IpAcl, ipAclRefs: [{ name: loopback }] }
-`;
-}
+import { BENCH_DIR, LOAD_CORE, PinnedWorker, freePort, sleep, startPod } from './lib/common.mjs';
+import { startEchoRig } from './media.mjs';
 
 /** A minimal Chrome DevTools Protocol client for the pod's inspector (loopback only). */
 async function inspector(port) {
@@ -110,15 +92,7 @@ export async function runSoak(o = {}) {
   const quietSeconds = o.quietSeconds ?? 34;
   const outDir = o.outDir ?? path.join(BENCH_DIR, 'out');
   fs.mkdirSync(outDir, { recursive: true });
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipflow-bench-soak-'));
-  await pinSelf(LOAD_CORE);
-  const agent = new PinnedWorker('echo-agent', LOAD_CORE, path.join(BENCH_DIR, 'echo-agent.mjs'));
-  const { url: agentUrl } = await agent.request({ cmd: 'listen' });
-  const answer = await startAnswerServer(
-    `<Response><Stream bidirectional="true" keepCallAlive="true" contentType="audio/x-mulaw;rate=8000">${agentUrl}</Stream></Response>`);
-  const manifestsDir = path.join(workDir, 'manifests');
-  fs.mkdirSync(manifestsDir);
-  fs.writeFileSync(path.join(manifestsDir, 'bench.yaml'), manifests(answer.url));
+  const { workDir, agent, answer, manifestsDir } = await startEchoRig('soak');
   const podLog = path.join(outDir, 'soak-pod.log');
   fs.rmSync(podLog, { force: true });
   const inspectPort = await freePort();
