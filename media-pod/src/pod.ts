@@ -115,6 +115,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     rtpListenAddress: opts.sipListen.host,
     mediaTimeoutMs: opts.mediaTimeoutSec * 1000,
     holdTimeoutMs: opts.mediaHoldTimeoutSec * 1000,
+    rtpSendSilence: opts.rtpSendSilence,
     sessionTimerPolicy: opts.sessionTimer,
     srtpPolicy: opts.srtp,
     maxCallDurationMs: opts.maxCallDurationSec * 1000,

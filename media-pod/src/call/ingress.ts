@@ -55,6 +55,8 @@ export interface IngressOptions extends CallServices {
   mediaTimeoutMs: number;
   /** On hold, for callers that send RTCP: no RTP or RTCP for this long ends the call (6020). */
   holdTimeoutMs?: number;
+  /** With nothing to play, send silence rather than no RTP (RtpSessionOptions.silenceWhenIdle). */
+  rtpSendSilence?: boolean;
   logger: Logger;
   /** Seconds suggested to callers in Retry-After while draining. */
   drainRetryAfterSec?: number;
@@ -296,6 +298,7 @@ export class SipIngress {
         listenAddress: this.o.rtpListenAddress, pool: this.o.rtpPool, mediaClock: this.o.mediaClock, clock: this.o.clock,
         mediaTimeoutMs: this.o.mediaTimeoutMs, logger: this.logger.child({ callId: tx.callId }),
         ...(this.o.holdTimeoutMs !== undefined ? { holdTimeoutMs: this.o.holdTimeoutMs } : {}),
+        silenceWhenIdle: this.o.rtpSendSilence === true,
       });
     } catch (err) {
       const msg = err instanceof RtpBindError ? err.message : String(err);

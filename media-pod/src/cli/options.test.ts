@@ -54,3 +54,11 @@ test('SRTP policy: optional by default, off/required from flag or env, anything 
   assert.equal(parseOptions(base, { SIPFLOW_SRTP: 'OFF' }).srtp, 'off');
   assert.throws(() => parseOptions([...base, '--srtp', 'maybe'], {}), /--srtp: expected off, optional or required/);
 });
+
+test('--rtp-send-silence: off by default, on from the bare flag or the environment', () => {
+  const base = ['--manifests', 'x', '--sip-listen', '127.0.0.1:5060'];
+  assert.equal(parseOptions(base, {}).rtpSendSilence, false);
+  assert.equal(parseOptions([...base, '--rtp-send-silence'], {}).rtpSendSilence, true);
+  assert.equal(parseOptions(base, { SIPFLOW_RTP_SEND_SILENCE: 'true' }).rtpSendSilence, true);
+  assert.equal(parseOptions([...base, '--rtp-send-silence=false'], {}).rtpSendSilence, false);
+});

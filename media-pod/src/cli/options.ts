@@ -51,6 +51,8 @@ export interface MediaPodOptions {
   sipTls?: SipTlsFlags;
   /** SRTP with SDES keys: refuse it, answer each offer in kind, or refuse plain RTP. */
   srtp: 'off' | 'optional' | 'required';
+  /** With nothing to play, send digital silence every 20 ms instead of no packets. */
+  rtpSendSilence: boolean;
 }
 
 interface FlagSpec {
@@ -87,6 +89,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'sip-tls-require-client-cert': { env: 'SIPFLOW_SIP_TLS_REQUIRE_CLIENT_CERT', kind: 'bool', help: 'mutual TLS: refuse TLS clients without a valid certificate (default false)' },
   'sip-tls-reload-interval': { env: 'SIPFLOW_SIP_TLS_RELOAD_INTERVAL', kind: 'int', help: 'seconds between checks of the TLS files for a renewed certificate (default 10)' },
   srtp: { env: 'SIPFLOW_SRTP', kind: 'string', help: 'SRTP with SDES keys (RFC 4568): off, optional (RTP/SAVP and RTP/AVP offers answered in kind) or required (plain RTP refused with 488) (default optional)' },
+  'rtp-send-silence': { env: 'SIPFLOW_RTP_SEND_SILENCE', kind: 'bool', help: 'with nothing to play (an agent listening, between verbs), send digital silence every 20 ms rather than no RTP, for carriers whose SBCs end calls after RTP inactivity (default false)' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
@@ -178,6 +181,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     streamReconnectAttempts: int('stream-reconnect-attempts', 2, 0),
     sipTls: sipTlsFlags(raw, sipListen, int),
     srtp: srtpPolicy(str('srtp')),
+    rtpSendSilence: /^(1|true|yes)$/i.test(raw.get('rtp-send-silence') ?? 'false'),
   };
 }
 

@@ -341,11 +341,17 @@ export class TestUac {
     });
   }
 
-  /** Waits until `ms` have passed with no RTP arriving at all (bounded by `timeoutMs`). */
+  /**
+   * Waits until `ms` have passed with no RTP arriving but digital silence (the pod keeps sending
+   * silence when it has nothing to play), bounded by `timeoutMs`.
+   */
   async rtpQuietFor(ms: number, timeoutMs = 10_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const last = this.rtpIn.length > 0 ? this.rtpIn[this.rtpIn.length - 1]!.at : 0;
+      let last = 0;
+      for (let i = this.rtpIn.length - 1; i >= 0; i--) {
+        if (!isDigitalSilence(this.rtpIn[i]!)) { last = this.rtpIn[i]!.at; break; }
+      }
       const quiet = performance.now() - last;
       if (quiet >= ms) return;
       if (performance.now() > deadline) throw new Error(`RTP never went quiet for ${ms} ms`);
@@ -375,4 +381,10 @@ function parseAnswer(sdp: string): RemoteMedia | undefined {
   const pts = m[2]!.trim().split(/\s+/).map(Number);
   const tePt = /^a=rtpmap:(\d+) telephone-event\/8000/mi.exec(sdp)?.[1];
   return { address: c, port: Number(m[1]), payloadType: pts[0]!, telephoneEventPt: tePt === undefined ? undefined : Number(tePt) };
+}
+
+/** A G.711 packet whose every sample is the codec's encoding of 0. */
+export function isDigitalSilence(p: ReceivedRtp): boolean {
+  const fill = p.payloadType === 0 ? 0xff : p.payloadType === 8 ? 0xd5 : -1;
+  return fill >= 0 && p.payload.length > 0 && p.payload.every((b) => b === fill);
 }

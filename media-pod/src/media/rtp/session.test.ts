@@ -57,7 +57,7 @@ function media(remotePort: number, extra: Partial<RtpMediaParams> = {}): RtpMedi
   return { codec: 'PCMU', payloadType: 0, telephoneEvent: { payloadType: 101, rate: 8000 }, remote: { address: '127.0.0.1', port: remotePort }, direction: 'sendrecv', ...extra };
 }
 
-async function openSession(clock: Clock, extra: { mediaTimeoutMs?: number; holdTimeoutMs?: number; pool?: RtpPortPool } = {}): Promise<{ session: RtpSession; mc: MediaClock }> {
+async function openSession(clock: Clock, extra: { mediaTimeoutMs?: number; holdTimeoutMs?: number; pool?: RtpPortPool; silenceWhenIdle?: boolean } = {}): Promise<{ session: RtpSession; mc: MediaClock }> {
   const mc = new MediaClock({ clock });
   const session = await RtpSession.open({ listenAddress: '127.0.0.1', port: 0, mediaClock: mc, clock, ...extra });
   return { session, mc };
@@ -143,9 +143,38 @@ test('pacing on the real clock: about 50 packets per second, seq +1, ts +160, ma
   } finally { session.close(); peer.close(); }
 });
 
-test('silence sends nothing but keeps the timestamp running; the next talkspurt has the marker; μ-law passes through', async () => {
+test('nothing to play, by default: digital silence every 20 ms, one continuous stream, the marker only on the first packet', async () => {
   const clock = new FakeClock();
   const { session } = await openSession(clock);
+  const peer = await Peer.open();
+  try {
+    session.configure(media(peer.port));
+    const ulaw = ulawEncode(new Int16Array(160).fill(1234));
+    let n = 0;
+    // nothing yet, talk, nothing ×2, talk
+    session.setSource({ pull: () => { n++; return n === 2 || n === 5 ? ulaw : null; } });
+    for (let i = 0; i < 5; i++) { clock.advance(20); await tick(); }
+    await peer.waitFor(5);
+    const got = peer.got.slice(0, 5);
+    assert.deepEqual(got.map((p) => p.payload.every((b) => b === 0xff)), [true, false, true, true, false], 'μ-law silence where there was nothing');
+    assert.deepEqual(got.map((p) => p.h.marker), [true, false, false, false, false]);
+    for (let i = 1; i < 5; i++) {
+      assert.equal(got[i]!.h.sequenceNumber, (got[i - 1]!.h.sequenceNumber + 1) & 0xffff);
+      assert.equal(got[i]!.h.timestamp - got[i - 1]!.h.timestamp, 160);
+    }
+    assert.deepEqual(got[1]!.payload, Buffer.from(ulaw));
+    // PCMA's silence is its own encoding of 0.
+    session.configure(media(peer.port, { codec: 'PCMA', payloadType: 8 }));
+    clock.advance(20); await tick();
+    await peer.waitFor(6);
+    assert.equal(peer.got[5]!.h.payloadType, 8);
+    assert.ok(peer.got[5]!.payload.every((b) => b === 0xd5));
+  } finally { session.close(); peer.close(); }
+});
+
+test('silenceWhenIdle false: silence sends nothing but keeps the timestamp running; the next talkspurt has the marker; μ-law passes through', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock, { silenceWhenIdle: false });
   const peer = await Peer.open();
   try {
     session.configure(media(peer.port));
@@ -442,7 +471,7 @@ test('RTCP: an SR with a report block on the far end\'s port + 1; its report abo
 
 test('RTCP: an RR when we send nothing, to RTP port + 1 by convention; a BYE when the session closes', async () => {
   const clock = new FakeClock();
-  const { session } = await openSession(clock);
+  const { session } = await openSession(clock, { silenceWhenIdle: false });
   const far = await FarEnd.open();
   try {
     session.configure(media(far.rtpPort));
@@ -545,7 +574,7 @@ test('RTCP port taken: the call still runs; RTCP is read on the RTP port and rep
 
 test('SRTP: inbound is authenticated and decrypted before it can latch, outbound RTP and RTCP are protected, a re-INVITE with the same keys keeps the contexts', async () => {
   const clock = new FakeClock();
-  const { session } = await openSession(clock);
+  const { session } = await openSession(clock, { silenceWhenIdle: false });
   const peer = await Peer.open(); const attacker = await Peer.open();
   const raw: Buffer[] = [];
   peer.sock.on('message', (m) => raw.push(Buffer.from(m)));

@@ -55,7 +55,8 @@ function sameKey(a: SrtpKeyParams | undefined, b: SrtpKeyParams): boolean {
 /**
  * Playback for the outbound direction. Called once per 20 ms tick: return 160 PCM samples at
  * 8 kHz, or a 160-byte payload already in the session's codec (e.g. μ-law straight from a stream
- * bridge), or null for "nothing to send" (silence; no packet goes out). The session reads the
+ * bridge), or null for "nothing to play" (the session sends silence, or nothing with
+ * silenceWhenIdle false). The session reads the
  * returned array before the call returns, so a source may reuse one buffer.
  */
 export interface FrameSource {
@@ -104,6 +105,13 @@ export interface RtpSessionOptions {
   rtcpIntervalMs?: number;
   /** SDES CNAME in our reports. Default: random per session (RFC 7022), so no host name leaks. */
   cname?: string;
+  /**
+   * With nothing to play, send silence every 20 ms (true, the default here), as a phone does, or
+   * send nothing until there is audio again (false; the next packet carries the marker bit).
+   * Carriers' SBCs may watch for RTP inactivity, and NAT bindings on the way need packets to stay
+   * open. The media pod passes its --rtp-send-silence flag (default false).
+   */
+  silenceWhenIdle?: boolean;
 }
 
 export interface RtpSessionStats {
@@ -162,6 +170,11 @@ export class RtpBindError extends Error {
 
 const MAX_PAYLOAD = 480; // up to 60 ms of G.711; larger frames are truncated
 const SAMPLES_PER_TICK = 160;
+/** 20 ms of digital silence in each codec (G.711 encodings of 0). */
+const SILENCE_PAYLOAD: Readonly<Record<Codec, Uint8Array>> = {
+  PCMU: new Uint8Array(SAMPLES_PER_TICK).fill(0xff),
+  PCMA: new Uint8Array(SAMPLES_PER_TICK).fill(0xd5),
+};
 /** Timestamp units per ms: every codec we negotiate is 8 kHz. */
 const UNITS_PER_MS = 8;
 
@@ -223,6 +236,7 @@ export class RtpSession implements PacedStream {
   private readonly rtcpSocket: dgram.Socket | undefined;
   private readonly pool: RtpPortPool | undefined;
   private readonly mediaClock: MediaClock;
+  private readonly silenceWhenIdle: boolean;
   private readonly clock: Clock;
   private readonly logger: Logger | undefined;
   private readonly mediaTimeoutMs: number;
@@ -349,6 +363,7 @@ export class RtpSession implements PacedStream {
     this.localAddress = addr.address;
     this.ipv6Socket = addr.family === 'IPv6';
     this.mediaClock = opts.mediaClock;
+    this.silenceWhenIdle = opts.silenceWhenIdle ?? true;
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger?.child({ rtpPort: this.localPort });
     this.mediaTimeoutMs = opts.mediaTimeoutMs ?? 60_000;
@@ -531,8 +546,13 @@ export class RtpSession implements PacedStream {
       }
     }
     const frame = this.source ? this.source.pull(p.codec) : null;
-    if (!frame) { this.needMarker = true; return; }
-    if (canSend) this.sendAudio(frame, p, ts);
+    if (frame) {
+      if (canSend) this.sendAudio(frame, p, ts);
+    } else if (this.silenceWhenIdle) {
+      if (canSend) this.sendAudio(SILENCE_PAYLOAD[p.codec], p, ts);
+    } else {
+      this.needMarker = true;
+    }
   }
 
   /**
