@@ -143,9 +143,9 @@ test('pacing on the real clock: about 50 packets per second, seq +1, ts +160, ma
   } finally { session.close(); peer.close(); }
 });
 
-test('nothing to play, by default: digital silence every 20 ms, one continuous stream, the marker only on the first packet', async () => {
+test('silenceWhenIdle: with nothing to play, digital silence every 20 ms, one continuous stream, the marker only on the first packet', async () => {
   const clock = new FakeClock();
-  const { session } = await openSession(clock);
+  const { session } = await openSession(clock, { silenceWhenIdle: true });
   const peer = await Peer.open();
   try {
     session.configure(media(peer.port));
@@ -172,9 +172,9 @@ test('nothing to play, by default: digital silence every 20 ms, one continuous s
   } finally { session.close(); peer.close(); }
 });
 
-test('silenceWhenIdle false: silence sends nothing but keeps the timestamp running; the next talkspurt has the marker; μ-law passes through', async () => {
+test('silence sends nothing but keeps the timestamp running; the next talkspurt has the marker; μ-law passes through', async () => {
   const clock = new FakeClock();
-  const { session } = await openSession(clock, { silenceWhenIdle: false });
+  const { session } = await openSession(clock);
   const peer = await Peer.open();
   try {
     session.configure(media(peer.port));
@@ -471,7 +471,7 @@ test('RTCP: an SR with a report block on the far end\'s port + 1; its report abo
 
 test('RTCP: an RR when we send nothing, to RTP port + 1 by convention; a BYE when the session closes', async () => {
   const clock = new FakeClock();
-  const { session } = await openSession(clock, { silenceWhenIdle: false });
+  const { session } = await openSession(clock);
   const far = await FarEnd.open();
   try {
     session.configure(media(far.rtpPort));
@@ -574,7 +574,7 @@ test('RTCP port taken: the call still runs; RTCP is read on the RTP port and rep
 
 test('SRTP: inbound is authenticated and decrypted before it can latch, outbound RTP and RTCP are protected, a re-INVITE with the same keys keeps the contexts', async () => {
   const clock = new FakeClock();
-  const { session } = await openSession(clock, { silenceWhenIdle: false });
+  const { session } = await openSession(clock);
   const peer = await Peer.open(); const attacker = await Peer.open();
   const raw: Buffer[] = [];
   peer.sock.on('message', (m) => raw.push(Buffer.from(m)));
