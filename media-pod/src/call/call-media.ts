@@ -121,7 +121,9 @@ export class CallMedia implements RtpFrameSource {
   /** A key press from the caller (RFC 4733 events, or SIP INFO): to the stream and any digit collector. */
   digitReceived(digit: string, via: 'rfc4733' | 'sip-info'): void {
     if (this.closed) return;
-    this.logger.debug('dtmf received', { digit, via });
+    let redact = false;
+    for (const c of this.collectors) redact ||= c.redact;
+    this.logger.debug('dtmf received', { digit: redact ? '(redacted: log="false")' : digit, via });
     this.bridge?.dtmfReceived(digit, this.clock.wallNow());
     for (const c of this.collectors) c.push(digit);
   }
@@ -205,8 +207,8 @@ export class CallMedia implements RtpFrameSource {
 
   get attachedBridge(): StreamBridge | undefined { return this.bridge; }
 
-  collectDigits(): DigitCollection {
-    const q = new DigitQueue(() => this.collectors.delete(q));
+  collectDigits(opts: { redact?: boolean } = {}): DigitCollection {
+    const q = new DigitQueue(opts.redact === true, () => this.collectors.delete(q));
     this.collectors.add(q);
     return q;
   }
@@ -233,7 +235,7 @@ class DigitQueue implements DigitCollection {
   private anyWaiters: Array<() => void> = [];
   private closed = false;
 
-  constructor(private readonly onClose: () => void) {}
+  constructor(readonly redact: boolean, private readonly onClose: () => void) {}
 
   push(d: string): void {
     if (this.closed) return;

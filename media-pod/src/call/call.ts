@@ -254,7 +254,7 @@ export class Call implements CallControl {
     return new PcmPlayback(a.pcm8k, 1);
   }
 
-  collectDigits(): DigitCollection { return this.init.rtpMedia.collectDigits(); }
+  collectDigits(opts?: { redact?: boolean }): DigitCollection { return this.init.rtpMedia.collectDigits(opts); }
 
   sendDtmf(digits: string): Promise<void> { return this.init.rtpMedia.rtp.sendDtmf(digits); }
 

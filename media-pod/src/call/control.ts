@@ -63,8 +63,11 @@ export interface CallControl {
   speech(text: string, voice: string, language: string): Promise<FrameSource>;
   /** Builds a frame source playing an audio file from a URL. */
   audioFile(url: string): Promise<FrameSource>;
-  /** Starts collecting DTMF digits from now on. */
-  collectDigits(): DigitCollection;
+  /**
+   * Starts collecting DTMF digits from now on. `redact` (GetDigits/GetInput log="false") keeps
+   * the digits out of the pod's logs while this collection is open (PINs, card numbers).
+   */
+  collectDigits(opts?: { redact?: boolean }): DigitCollection;
   /** Sends digits as RFC 4733 events (`w` = 0.5 s, `W` = 1 s pause). */
   sendDtmf(digits: string): Promise<void>;
   /** Opens the <Stream> WebSocket; throws when it cannot be opened after its retries. */

@@ -1,6 +1,6 @@
 /**
  * Unit tests of the XML engine against a scripted CallControl stand-in: what it asks the call to
- * do, in which order, for GetDigits, PreAnswer, scheduled Hangup, Stream, loops, redirects and
+ * do, in which order, for GetDigits, GetInput, PreAnswer, scheduled Hangup, Stream, loops, redirects and
  * failures. No sockets; time is a FakeClock.
  */
 import { test } from 'node:test';
@@ -24,10 +24,13 @@ type DigitScript = Array<string | null>;
 
 class ScriptedDigits implements DigitCollection {
   closed = false;
-  constructor(private readonly script: DigitScript, private readonly timeouts: number[], private readonly promptPlaying: () => Promise<void>) {}
+  constructor(private readonly script: DigitScript, private readonly timeouts: number[],
+    private readonly onWait: (timeoutMs: number, digit: string | null) => void, private readonly promptPlaying: () => Promise<void>) {}
   next(timeoutMs: number): Promise<string | null> {
     this.timeouts.push(timeoutMs);
-    return Promise.resolve(this.script.length > 0 ? this.script.shift() ?? null : null);
+    const d = this.script.length > 0 ? this.script.shift() ?? null : null;
+    this.onWait(timeoutMs, d);
+    return Promise.resolve(d);
   }
   pending(): number { let n = 0; while (typeof this.script[n] === 'string') n++; return n; }
   /** A digit at the head of the script is pressed once a prompt is playing (barge-in). */
@@ -44,6 +47,10 @@ class ScriptedCall implements CallControl {
   readonly digitTimeouts: number[] = [];
   readonly digitScripts: DigitScript[] = [];
   readonly collectors: ScriptedDigits[] = [];
+  /** The redact option of every collectDigits(), in order. */
+  readonly redactions: boolean[] = [];
+  /** Called with each wait's timeout before a digit (or null) is taken (lets a test move a clock). */
+  onDigitWait: ((timeoutMs: number, digit: string | null) => void) | undefined;
   /** What fetchXml returns per URL (a function can vary the answer per call). */
   readonly documents = new Map<string, string | ((f: Fetch) => XmlFetchResult)>();
   readonly brokenAudio = new Set<string>();
@@ -69,9 +76,23 @@ class ScriptedCall implements CallControl {
     return Promise.resolve(true);
   }
 
+  /** Peak sample of every unlabeled source played (0 for silence), in order. */
+  readonly peaks: number[] = [];
+
   async play(source: FrameSource, until?: AbortSignal): Promise<boolean> {
     if (this.signal.aborted || until?.aborted) return false;
     const label = (source as Partial<LabeledSource>).label;
+    if (label === undefined && !this.playBlocks) {
+      let frames = 0;
+      let peak = 0;
+      for (let f = source.pullFrame(); f && frames < 1_000_000; f = source.pullFrame(), frames++) {
+        for (const v of f) peak = Math.max(peak, Math.abs(v));
+      }
+      this.peaks.push(peak);
+      this.events.push(peak === 0 ? `silence:${frames * 20}ms` : `tone:${frames * 20}ms`);
+      await Promise.resolve();
+      return !this.signal.aborted && !until?.aborted;
+    }
     if (this.playBlocks) {
       this.events.push(`play:${label ?? 'silence'}`);
       for (const w of this.playingWaiters.splice(0)) w();
@@ -95,8 +116,9 @@ class ScriptedCall implements CallControl {
     return this.brokenAudio.has(url) ? Promise.reject(new Error(`cannot fetch ${url}`)) : Promise.resolve(labeled(`file:${url}`));
   }
 
-  collectDigits(): DigitCollection {
-    const c = new ScriptedDigits(this.digitScripts.shift() ?? [], this.digitTimeouts,
+  collectDigits(opts?: { redact?: boolean }): DigitCollection {
+    this.redactions.push(opts?.redact === true);
+    const c = new ScriptedDigits(this.digitScripts.shift() ?? [], this.digitTimeouts, (ms, d) => this.onDigitWait?.(ms, d),
       () => new Promise<void>((resolve) => { this.playingWaiters.push(resolve); }));
     this.collectors.push(c);
     this.events.push('collect');
@@ -366,6 +388,99 @@ test('GetDigits action that fails (redirect=true) ends the call with 8012', asyn
   await run(call, doc('<GetDigits action="http://x/gone"/>'));
   assert.equal(call.ended?.code, 8012);
   assert.match(call.ended?.detail ?? '', /http:\/\/x\/gone/);
+});
+
+test('GetDigits playBeep: a tone after the prompts, before the wait for digits; none after a barge-in; log="false" redacts', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<GetDigits action="http://x/act" playBeep="true" log="false"><Speak>menu</Speak></GetDigits>'));
+  assert.deepEqual(call.events, ['answer', 'collect', 'play:speak:menu', 'tone:260ms', 'hangup:4010']);
+  assert.ok(call.peaks[0]! > 4000 && call.peaks[0]! < 9000, `a clear beep below full scale (peak ${call.peaks[0]})`);
+  assert.deepEqual(call.redactions, [true]);
+
+  const barged = new ScriptedCall();
+  barged.playBlocks = true;
+  barged.digitScripts.push(['5', '#']);
+  await run(barged, doc('<GetDigits action="http://x/act" playBeep="true" redirect="false"><Speak>menu</Speak></GetDigits>'));
+  assert.ok(!barged.events.some((e) => e.startsWith('play:silence') || e.startsWith('tone:')), barged.events.join(' '));
+  assert.equal(barged.fetches[0]?.extra.Digits, '5');
+  assert.deepEqual(barged.redactions, [false]);
+});
+
+// ---------- GetInput ----------
+
+test('GetInput dtmf: prompts, then digits until finishOnKey go to the action with InputType=dtmf; digitEndTimeout auto is 5 s', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['4', '2', '#', '9']);
+  call.documents.set('http://x/in', doc('<Speak>thanks</Speak>'));
+  await run(call, doc('<GetInput action="http://x/in" inputType="dtmf"><Speak>enter your code</Speak></GetInput><Speak>skipped</Speak>'));
+  assert.deepEqual(call.fetches, [{ url: 'http://x/in', method: 'POST', extra: { InputType: 'dtmf', Digits: '42' }, purpose: 'action' }]);
+  // executionTimeout (default 15 s) for the first digit, then the auto gap between digits.
+  assert.deepEqual(call.digitTimeouts, [15000, 5000, 5000]);
+  assert.deepEqual(call.events, ['answer', 'collect', 'play:speak:enter your code', 'fetch:action:http://x/in', 'play:speak:thanks', 'hangup:4010']);
+  assert.ok(call.collectors.every((c) => c.closed));
+  assert.deepEqual(call.redactions, [false]);
+});
+
+test('GetInput numDigits, finishOnKey="none", digitEndTimeout, method and redirect="false"', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['1', '#', '3', '4']);
+  await run(call, doc('<GetInput action="http://x/in" method="GET" inputType="dtmf" numDigits="3" finishOnKey="none" digitEndTimeout="3" executionTimeout="20" redirect="false" log="false"/><Speak>continued</Speak>'));
+  assert.deepEqual(call.fetches.map((f) => [f.method, f.extra.Digits, f.extra.InputType]), [['GET', '1#3', 'dtmf']]);
+  assert.deepEqual(call.digitTimeouts, [20000, 3000, 3000]);
+  assert.deepEqual(call.events.slice(-2), ['play:speak:continued', 'hangup:4010']);
+  assert.deepEqual(call.redactions, [true], 'log="false" keeps the digits out of the logs');
+});
+
+test('GetInput with no input within executionTimeout: no action request, the next element runs', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<GetInput action="http://x/in" inputType="dtmf" executionTimeout="7"><Play>http://x/menu.wav</Play></GetInput><Speak>no input</Speak>'));
+  assert.deepEqual(call.digitTimeouts, [7000]);
+  assert.deepEqual(call.fetches, []);
+  assert.deepEqual(call.events, ['answer', 'collect', 'play:file:http://x/menu.wav', 'play:speak:no input', 'hangup:4010']);
+});
+
+test('GetInput executionTimeout bounds the whole input: a caller still typing at the deadline is cut off and what they typed is sent', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  // Each digit arrives 4 s after the wait began; the 5 s execution window ends during the second wait.
+  call.digitScripts.push(['1', '2', '3']);
+  call.onDigitWait = (ms, d) => clock.advance(d === null ? ms : Math.min(ms, 4000));
+  await run(call, doc('<GetInput action="http://x/in" inputType="dtmf" executionTimeout="5" digitEndTimeout="10" redirect="false"/>'), clock);
+  assert.deepEqual(call.digitTimeouts, [5000, 1000]);
+  assert.equal(call.fetches[0]?.extra.Digits, '12');
+});
+
+test('GetInput barge-in: a key during the prompts stops them; the key counts as input', async () => {
+  const call = new ScriptedCall();
+  call.playBlocks = true;
+  call.digitScripts.push(['7', null]);
+  call.documents.set('http://x/in', doc('<Hangup/>'));
+  await run(call, doc('<GetInput action="http://x/in" inputType="dtmf"><Speak>long menu</Speak><Speak>more</Speak></GetInput>'));
+  assert.ok(!call.events.includes('play:speak:more'));
+  assert.equal(call.fetches[0]?.extra.Digits, '7');
+  assert.equal(call.ended?.code, 4000);
+});
+
+test('GetInput speech: refused with 9010 naming the missing recognizer; "dtmf speech" collects digits with a warning', async () => {
+  const speech = new ScriptedCall();
+  await run(speech, doc('<Speak>hello</Speak>\n<GetInput action="http://x/in" inputType="speech"/>'));
+  assert.equal(speech.ended?.code, 9010);
+  assert.match(speech.ended?.detail ?? '', /<GetInput inputType="speech"> \(line 2\) needs speech recognition/);
+  assert.deepEqual(speech.fetches, []);
+
+  const both = new ScriptedCall();
+  both.digitScripts.push(['9', '#']);
+  const log = await run(both, doc('<GetInput action="http://x/in" inputType="dtmf speech" redirect="false"/>'));
+  assert.deepEqual(both.fetches[0]?.extra, { InputType: 'dtmf', Digits: '9' });
+  assert.ok(log.entries.some((e) => e.level === 'warn' && /no speech recognition/.test(e.msg) && e.fields.inputType === 'dtmf speech'));
+});
+
+test('GetInput action that fails (redirect=true) ends the call with 8012', async () => {
+  const call = new ScriptedCall();
+  call.digitScripts.push(['1', '#']);
+  await run(call, doc('<GetInput action="http://x/gone" inputType="dtmf"/>'));
+  assert.equal(call.ended?.code, 8012);
+  assert.match(call.ended?.detail ?? '', /GetInput action http:\/\/x\/gone failed/);
 });
 
 // ---------- Redirect ----------

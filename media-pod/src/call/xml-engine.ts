@@ -1,12 +1,12 @@
 /**
- * Runs a Plivo XML application on a call: verbs in document order, Redirect and GetDigits
- * actions replacing the document, PreAnswer early media, scheduled hangups, and the
+ * Runs a Plivo XML application on a call: verbs in document order, Redirect, GetDigits and
+ * GetInput actions replacing the document, PreAnswer early media, scheduled hangups, and the
  * end-of-document rule (4010). Everything that touches the call goes through CallControl.
  */
 import type { Logger } from '@sipflow/operator/log';
-import { parsePlivoXml, type PlivoVerb, type PlivoXmlParseResult } from '../xml/index.js';
+import { parsePlivoXml, type PlivoVerb, type PlivoXmlParseResult, type PromptVerb } from '../xml/index.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import type { CallControl, FrameSource, HangupCause } from './control.js';
+import type { CallControl, DigitCollection, FrameSource, HangupCause } from './control.js';
 import { causeFor } from './causes.js';
 
 /** Abort reasons for the prompt loop; a reasonless abort() would build a DOMException each time. */
@@ -15,6 +15,16 @@ const PROMPTS_DONE = 'prompts finished';
 
 /** Documents fetched for one call (answer, redirects, actions) before we call it a loop. */
 const MAX_DOCUMENTS = 20;
+
+/**
+ * GetInput's digitEndTimeout="auto" (its default): Plivo leaves the gap to itself; five seconds
+ * lets a caller read a number off a card without the input ending mid-way.
+ */
+export const AUTO_DIGIT_END_MS = 5000;
+
+/** GetDigits playBeep: a 1 kHz tone for 250 ms once the prompts are over. */
+const BEEP_MS = 250;
+const BEEP_HZ = 1000;
 
 type VerbOf<K extends PlivoVerb['kind']> = Extract<PlivoVerb, { kind: K }>;
 
@@ -124,6 +134,7 @@ export class XmlEngine {
         return next;
       }
       case 'GetDigits': return this.runGetDigits(verb, early);
+      case 'GetInput': return this.runGetInput(verb, early);
       case 'DTMF': {
         await this.ensureAnswered(early);
         const sending = this.call.sendDtmf(verb.digits);
@@ -197,22 +208,9 @@ export class XmlEngine {
     const valid = new Set(verb.validDigits.split(''));
     const finishKey = verb.finishOnKey === 'none' ? '' : verb.finishOnKey;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const collector = this.call.collectDigits();
+      const collector = this.call.collectDigits({ redact: !verb.log });
       try {
-        // Prompts play until the caller presses a key (barge-in).
-        const bargeIn = new AbortController();
-        void collector.whenAny().then(() => bargeIn.abort(BARGE_IN));
-        for (const child of verb.children) {
-          if (bargeIn.signal.aborted || this.call.signal.aborted) break;
-          const make = (): Promise<FrameSource> => child.kind === 'Speak' ? this.call.speech(child.text, child.voice, child.language)
-            : child.kind === 'Play' ? this.call.audioFile(child.url).catch(() => silence(0))
-              : Promise.resolve(silence(child.kind === 'Wait' ? child.length * 1000 : 0));
-          const loops = child.kind === 'Wait' ? 1 : child.loop === 0 ? 1000 : child.loop;
-          for (let n = 0; n < loops && !bargeIn.signal.aborted; n++) {
-            if (!(await this.call.play(await make(), bargeIn.signal))) break;
-          }
-        }
-        bargeIn.abort(PROMPTS_DONE);
+        await this.playPrompts(verb.children, collector, verb.playBeep);
         if (this.call.signal.aborted) return { kind: 'end' };
         let digits = '';
         let timeout = verb.timeout * 1000;
@@ -250,6 +248,91 @@ export class XmlEngine {
     // No input after every retry: carry on with the next element, as Plivo does.
     return { kind: 'continue' };
   }
+
+  /**
+   * Nested Speak/Play/Wait prompts, in order, until the caller presses a key (barge-in); then the
+   * beep when asked for and the prompts ran to their end.
+   */
+  private async playPrompts(children: readonly PromptVerb[], collector: DigitCollection, beep: boolean): Promise<void> {
+    const bargeIn = new AbortController();
+    void collector.whenAny().then(() => bargeIn.abort(BARGE_IN));
+    for (const child of children) {
+      if (bargeIn.signal.aborted || this.call.signal.aborted) break;
+      const make = (): Promise<FrameSource> => child.kind === 'Speak' ? this.call.speech(child.text, child.voice, child.language)
+        : child.kind === 'Play' ? this.call.audioFile(child.url).catch(() => silence(0))
+          : Promise.resolve(silence(child.kind === 'Wait' ? child.length * 1000 : 0));
+      const loops = child.kind === 'Wait' ? 1 : child.loop === 0 ? 1000 : child.loop;
+      for (let n = 0; n < loops && !bargeIn.signal.aborted; n++) {
+        if (!(await this.call.play(await make(), bargeIn.signal))) break;
+      }
+    }
+    if (beep && !bargeIn.signal.aborted && !this.call.signal.aborted) await this.call.play(tone(BEEP_HZ, BEEP_MS), bargeIn.signal);
+    bargeIn.abort(PROMPTS_DONE);
+  }
+
+  /**
+   * GetInput with DTMF: prompts with barge-in, then up to executionTimeout seconds of input, each
+   * digit within digitEndTimeout of the last, ended early by finishOnKey or numDigits. The
+   * digits go to the action with InputType=dtmf; no input carries on with the next element.
+   * Speech needs a recognizer, which the pod does not have: "speech" alone ends the call with a
+   * cause that says so, and "dtmf speech" listens for digits only.
+   */
+  private async runGetInput(verb: VerbOf<'GetInput'>, early: boolean): Promise<Next> {
+    const type = verb.inputType;
+    if (type === 'speech') {
+      this.call.hangup(causeFor(9010, 'Error', `<GetInput inputType="speech"> (line ${verb.line}) needs speech recognition, which sipflow does not have`));
+      return { kind: 'end' };
+    }
+    if (type !== 'dtmf') {
+      this.logger.warn('GetInput: sipflow has no speech recognition, so only digits are collected', { line: verb.line, inputType: type ?? '(not set)' });
+    }
+    await this.ensureAnswered(early);
+    const finishKey = verb.finishOnKey === 'none' ? '' : verb.finishOnKey;
+    const gapMs = verb.digitEndTimeout === 'auto' ? AUTO_DIGIT_END_MS : verb.digitEndTimeout * 1000;
+    const collector = this.call.collectDigits({ redact: !verb.log });
+    let digits = '';
+    try {
+      await this.playPrompts(verb.children, collector, false);
+      if (this.call.signal.aborted) return { kind: 'end' };
+      // executionTimeout bounds the whole detection, counted from the end of the prompts.
+      const deadline = this.clock.now() + verb.executionTimeout * 1000;
+      for (;;) {
+        const left = Math.ceil(deadline - this.clock.now());
+        if (left <= 0) break;
+        const d = await collector.next(digits.length === 0 ? left : Math.min(left, gapMs));
+        if (d === null || d === finishKey) break;
+        digits += d;
+        if (digits.length >= verb.numDigits) break;
+      }
+    } finally {
+      collector.close();
+    }
+    if (this.call.signal.aborted) return { kind: 'end' };
+    if (digits.length === 0) return { kind: 'continue' };
+    const res = await this.call.fetchXml(verb.action, verb.method, { InputType: 'dtmf', Digits: digits }, 'action');
+    if (this.call.signal.aborted) return { kind: 'end' };
+    if (!verb.redirect) return { kind: 'continue' };
+    if (!res.ok || res.xml === undefined) {
+      this.call.hangup(causeFor(8012, 'Error', `GetInput action ${verb.action} failed: ${res.cause ?? 'unknown'}`));
+      return { kind: 'end' };
+    }
+    return { kind: 'replace', xml: res.xml, origin: 'action' };
+  }
+}
+
+/** A sine tone at -12 dBFS in 20 ms frames of 8 kHz samples (the beep of GetDigits playBeep). */
+export function tone(hz: number, ms: number): FrameSource {
+  let frames = Math.ceil(ms / 20);
+  let phase = 0;
+  const step = (2 * Math.PI * hz) / 8000;
+  return {
+    pullFrame: () => {
+      if (frames-- <= 0) return null;
+      const f = new Int16Array(160);
+      for (let i = 0; i < f.length; i++, phase += step) f[i] = Math.round(8192 * Math.sin(phase));
+      return f;
+    },
+  };
 }
 
 export function silence(ms: number): FrameSource {

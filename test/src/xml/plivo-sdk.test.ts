@@ -175,7 +175,7 @@ describe('plivo SDK Response builder → parsePlivoXml', () => {
     assert.equal(v.kind === 'GetDigits' && v.finishOnKey, '', 'finishOnKey="none" is read as disabled');
   });
 
-  test('GetInput parses with its attributes (the executor refuses it later)', () => {
+  test('GetInput parses with its attributes', () => {
     const attrs: Attrs = { action: 'https://app.example/input', method: 'POST', inputType: 'dtmf speech', executionTimeout: 20,
       digitEndTimeout: 5, speechEndTimeout: 3, finishOnKey: '#', numDigits: 10, speechModel: 'phone_call', hints: 'yes,no',
       language: 'en-US', interimSpeechResultsCallback: 'https://app.example/interim', interimSpeechResultsCallbackMethod: 'GET',
