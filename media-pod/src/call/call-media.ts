@@ -58,6 +58,9 @@ export class CallMedia implements RtpFrameSource {
   private player: ActivePlayer | undefined;
   private bridge: StreamBridge | undefined;
   private readonly collectors = new Set<DigitQueue>();
+  /** Listeners to the caller's decoded audio (<Wait silence/beep>); empty on almost every call. */
+  private readonly listeners = new Set<(pcm: Int16Array) => void>();
+  private readonly listenPcm = { pcm: new Int16Array(FRAME_SAMPLES) };
   private closed = false;
   /** Reused per packet: the stream bridge reads a frame before pushInbound returns. */
   private readonly ulawFrame: { ulaw: Uint8Array } = { ulaw: new Uint8Array(0) };
@@ -76,6 +79,7 @@ export class CallMedia implements RtpFrameSource {
     // Only onPayload is used: μ-law goes to the bridge as is, and other codecs are decoded here,
     // only while a bridge listens (RtpSession decodes for onAudio on every packet, wanted or not).
     rtp.onPayload = (payload: Uint8Array, codec: Codec, _meta: InboundMeta) => {
+      if (this.listeners.size > 0) this.toListeners(payload, codec);
       const b = this.bridge;
       if (!b) return;
       // G.711: one byte per sample, 8 samples per ms.
@@ -116,6 +120,19 @@ export class CallMedia implements RtpFrameSource {
         this.pushFrame(b, this.pending, codec);
       }
     }
+  }
+
+  private toListeners(payload: Uint8Array, codec: Codec): void {
+    if (this.listenPcm.pcm.length !== payload.length) this.listenPcm.pcm = new Int16Array(payload.length);
+    const pcm = decodeFrame(codec, payload, this.listenPcm.pcm);
+    for (const l of this.listeners) l(pcm);
+  }
+
+  /** Hands the caller's audio, decoded, to `onAudio` until the returned function is called. */
+  listen(onAudio: (pcm: Int16Array) => void): () => void {
+    const l = (pcm: Int16Array): void => onAudio(pcm);
+    if (!this.closed) this.listeners.add(l);
+    return () => { this.listeners.delete(l); };
   }
 
   /** A key press from the caller (RFC 4733 events, or SIP INFO): to the stream and any digit collector. */
@@ -219,6 +236,7 @@ export class CallMedia implements RtpFrameSource {
     this.player?.done(false);
     this.player = undefined;
     for (const c of [...this.collectors]) c.close();
+    this.listeners.clear();
     this.bridge = undefined;
     this.rtp.setSource(null);
     this.rtp.onAudio = undefined;

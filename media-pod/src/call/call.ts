@@ -256,6 +256,8 @@ export class Call implements CallControl {
 
   collectDigits(opts?: { redact?: boolean }): DigitCollection { return this.init.rtpMedia.collectDigits(opts); }
 
+  listen(onAudio: (pcm: Int16Array) => void): () => void { return this.init.rtpMedia.listen(onAudio); }
+
   sendDtmf(digits: string): Promise<void> { return this.init.rtpMedia.rtp.sendDtmf(digits); }
 
   async startStream(v: unknown): Promise<StreamHandle> {

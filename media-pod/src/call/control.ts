@@ -80,4 +80,9 @@ export interface CallControl {
   reject(status: number, reason: string, cause: HangupCause): void;
   /** Waits, resolving false if the call ended first. */
   sleep(ms: number): Promise<boolean>;
+  /**
+   * Hands every packet of the caller's audio, decoded to 8 kHz 16-bit samples, to `onAudio`
+   * until the returned function is called. The array is reused: read it before returning.
+   */
+  listen(onAudio: (pcm: Int16Array) => void): () => void;
 }

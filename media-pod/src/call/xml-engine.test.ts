@@ -56,6 +56,10 @@ class ScriptedCall implements CallControl {
   readonly brokenAudio = new Set<string>();
   /** When true, play() blocks until interrupted (call ended or `until` aborted). */
   playBlocks = false;
+  /** When true, only unlabeled sources (silence, as <Wait> plays) block like that. */
+  silenceBlocks = false;
+  /** Listeners of the caller's audio (listen()). */
+  readonly listeners = new Set<(pcm: Int16Array) => void>();
   /** Ends the call after this many plays (for infinite loops). */
   endAfterPlays = Infinity;
   ended: HangupCause | undefined;
@@ -82,18 +86,7 @@ class ScriptedCall implements CallControl {
   async play(source: FrameSource, until?: AbortSignal): Promise<boolean> {
     if (this.signal.aborted || until?.aborted) return false;
     const label = (source as Partial<LabeledSource>).label;
-    if (label === undefined && !this.playBlocks) {
-      let frames = 0;
-      let peak = 0;
-      for (let f = source.pullFrame(); f && frames < 1_000_000; f = source.pullFrame(), frames++) {
-        for (const v of f) peak = Math.max(peak, Math.abs(v));
-      }
-      this.peaks.push(peak);
-      this.events.push(peak === 0 ? `silence:${frames * 20}ms` : `tone:${frames * 20}ms`);
-      await Promise.resolve();
-      return !this.signal.aborted && !until?.aborted;
-    }
-    if (this.playBlocks) {
+    if (this.playBlocks || (this.silenceBlocks && label === undefined)) {
       this.events.push(`play:${label ?? 'silence'}`);
       for (const w of this.playingWaiters.splice(0)) w();
       await new Promise<void>((resolve) => {
@@ -102,9 +95,18 @@ class ScriptedCall implements CallControl {
       });
       return false;
     }
-    let frames = 0;
-    while (source.pullFrame() && frames < 1_000_000) frames++;
-    this.events.push(label !== undefined ? `play:${label}` : `silence:${frames * 20}ms`);
+    if (label === undefined) {
+      let frames = 0;
+      let peak = 0;
+      for (let f = source.pullFrame(); f && frames < 1_000_000; f = source.pullFrame(), frames++) {
+        for (const v of f) peak = Math.max(peak, Math.abs(v));
+      }
+      this.peaks.push(peak);
+      this.events.push(peak === 0 ? `silence:${frames * 20}ms` : `tone:${frames * 20}ms`);
+    } else {
+      while (source.pullFrame()) { /* a labeled source is drained, its frames not looked at */ }
+      this.events.push(`play:${label}`);
+    }
     await Promise.resolve();
     if (++this.plays >= this.endAfterPlays) this.hangup({ code: 4000, name: 'Normal Hangup', legacy: 'NORMAL_CLEARING', source: 'Caller' });
     return !this.signal.aborted && !until?.aborted;
@@ -158,6 +160,22 @@ class ScriptedCall implements CallControl {
   }
 
   sleep(ms: number): Promise<boolean> { this.events.push(`sleep:${ms}`); return Promise.resolve(!this.signal.aborted); }
+
+  listen(onAudio: (pcm: Int16Array) => void): () => void {
+    this.listeners.add(onAudio);
+    this.events.push('listen');
+    return () => { if (this.listeners.delete(onAudio)) this.events.push('unlisten'); };
+  }
+
+  /** The caller sends `count` 20 ms frames of `fn(sampleIndex)`, the clock moving 20 ms per frame. */
+  hear(clock: FakeClock, count: number, fn: (n: number) => number): void {
+    for (let f = 0; f < count; f++) {
+      const pcm = new Int16Array(160);
+      for (let i = 0; i < 160; i++) pcm[i] = Math.round(fn(f * 160 + i));
+      for (const l of this.listeners) l(pcm);
+      clock.advance(20);
+    }
+  }
 }
 
 const doc = (body: string): string => `<?xml version="1.0" encoding="utf-8"?><Response>${body}</Response>`;
@@ -191,6 +209,63 @@ test('<Wait> as the first element sleeps before answering; later Waits play sile
   const call = new ScriptedCall();
   await run(call, doc('<Wait length="3"/><Speak>hi</Speak><Wait length="1"/>'));
   assert.deepEqual(call.events, ['sleep:3000', 'answer', 'play:speak:hi', 'silence:1000ms', 'hangup:4010']);
+});
+
+// ---------- Wait silence / beep ----------
+
+const voiceLike = (n: number): number => 4000 * Math.sin(n * 0.31) * Math.sin(n * 0.0127) + 2500 * Math.sin(n * 0.77);
+const beep1k = (n: number): number => 8000 * Math.sin((2 * Math.PI * 1000 * n) / 8000);
+
+test('Wait silence="true": ends once the caller has made no sound for minSilence ms, not while they talk', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  call.silenceBlocks = true;
+  const done = run(call, doc('<Speak>hello</Speak><Wait length="30" silence="true" minSilence="1000"/><Speak>after</Speak>'), clock);
+  await settle();
+  assert.deepEqual(call.events, ['answer', 'play:speak:hello', 'listen', 'play:silence']);
+  call.hear(clock, 100, voiceLike); // 2 s of talking: longer than minSilence, the wait goes on
+  // The last voiced frame arrived 20 ms ago; then 800 ms of digital silence, then no packets at
+  // all for 170 ms: 990 ms without sound.
+  call.hear(clock, 40, () => 0);
+  clock.advance(170);
+  await settle();
+  assert.ok(!call.events.includes('play:speak:after'), 'still waiting 10 ms short of minSilence');
+  clock.advance(10);
+  await done;
+  assert.deepEqual(call.events.slice(3), ['play:silence', 'unlisten', 'play:speak:after', 'hangup:4010']);
+});
+
+test('Wait silence="true" as the first element answers first (it needs the caller\'s audio); a silent caller ends it after minSilence', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  call.silenceBlocks = true;
+  const done = run(call, doc('<Wait length="10" silence="true"/><Speak>go</Speak>'), clock);
+  await settle();
+  assert.deepEqual(call.events, ['answer', 'listen', 'play:silence']);
+  clock.advance(2000); // minSilence defaults to 2000 ms
+  await done;
+  assert.deepEqual(call.events, ['answer', 'listen', 'play:silence', 'unlisten', 'play:speak:go', 'hangup:4010']);
+});
+
+test('Wait beep="true": ends when a voicemail beep is over, not on the greeting before it', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  call.silenceBlocks = true;
+  const done = run(call, doc('<Speak>x</Speak><Wait length="30" beep="true"/><Speak>leave a message</Speak>'), clock);
+  await settle();
+  call.hear(clock, 150, voiceLike); // 3 s of greeting
+  call.hear(clock, 25, beep1k); // a 500 ms beep
+  await settle();
+  assert.ok(!call.events.includes('play:speak:leave a message'), 'the beep is still sounding');
+  call.hear(clock, 1, () => 0);
+  await done;
+  assert.deepEqual(call.events.slice(-3), ['unlisten', 'play:speak:leave a message', 'hangup:4010']);
+});
+
+test('Wait beep="true" with no beep and Wait without listening attributes: the full length as silence', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<Speak>x</Speak><Wait length="2" beep="true"/><Wait length="1"/>'));
+  assert.deepEqual(call.events, ['answer', 'play:speak:x', 'listen', 'silence:2000ms', 'unlisten', 'silence:1000ms', 'hangup:4010']);
 });
 
 test('loop counts: Speak loop=3 plays three times, Play loop=2 twice, loop=0 repeats until the call ends', async () => {

@@ -8,9 +8,11 @@ import { parsePlivoXml, type PlivoVerb, type PlivoXmlParseResult, type PromptVer
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CallControl, DigitCollection, FrameSource, HangupCause } from './control.js';
 import { causeFor } from './causes.js';
+import { BeepDetector, isSound } from '../media/analysis/detectors.js';
 
 /** Abort reasons for the prompt loop; a reasonless abort() would build a DOMException each time. */
 const BARGE_IN = 'digit pressed';
+const WAIT_HEARD = 'silence or beep heard';
 const PROMPTS_DONE = 'prompts finished';
 
 /** Documents fetched for one call (answer, redirects, actions) before we call it a loop. */
@@ -176,14 +178,53 @@ export class XmlEngine {
 
   private async runWait(verb: VerbOf<'Wait'>, first: boolean, early: boolean): Promise<Next> {
     const ms = verb.length * 1000;
-    if (first && !early) {
+    const listens = verb.silence || verb.beep;
+    if (first && !early && !listens) {
       // As the first element, Plivo waits before answering: the caller hears ringing.
       await this.call.sleep(ms);
       return { kind: 'continue' };
     }
+    // silence/beep listen to the caller's audio, which only flows once the call is answered.
     await this.ensureAnswered(early);
-    await this.call.play(silence(ms));
+    if (!listens) {
+      await this.call.play(silence(ms));
+      return { kind: 'continue' };
+    }
+    const heard = new AbortController();
+    const stopListening = this.listenForWaitEnd(verb, () => heard.abort(WAIT_HEARD));
+    try {
+      await this.call.play(silence(ms), heard.signal);
+    } finally {
+      stopListening();
+    }
     return { kind: 'continue' };
+  }
+
+  /**
+   * <Wait silence="true">: ends once the caller has made no sound for minSilence ms (no packets
+   * at all counts as silence). <Wait beep="true">: ends when a voicemail beep is over. Returns
+   * the function that stops listening.
+   */
+  private listenForWaitEnd(verb: VerbOf<'Wait'>, end: () => void): () => void {
+    let lastSound = this.clock.now();
+    let timer: TimerHandle | undefined;
+    const checkSilence = (): void => {
+      const quietFor = this.clock.now() - lastSound;
+      if (quietFor >= verb.minSilence) { end(); return; }
+      timer = this.clock.setTimeout(checkSilence, verb.minSilence - quietFor);
+    };
+    if (verb.silence) timer = this.clock.setTimeout(checkSilence, verb.minSilence);
+    const beeps = verb.beep ? new BeepDetector() : undefined;
+    let beeping = false;
+    const stop = this.call.listen((pcm) => {
+      if (verb.silence && isSound(pcm)) lastSound = this.clock.now();
+      if (beeps) {
+        const now = beeps.push(pcm);
+        if (beeping && !now) { this.logger.info('Wait: voicemail beep heard', { line: verb.line }); end(); }
+        beeping = now;
+      }
+    });
+    return () => { stop(); this.clock.clearTimeout(timer); };
   }
 
   private runHangup(verb: VerbOf<'Hangup'>, early: boolean): Next {
