@@ -55,10 +55,13 @@ test('SRTP policy: optional by default, off/required from flag or env, anything 
   assert.throws(() => parseOptions([...base, '--srtp', 'maybe'], {}), /--srtp: expected off, optional or required/);
 });
 
-test('--rtp-send-silence: off by default, on from the bare flag or the environment', () => {
+test('--rtp-send-silence: on by default and from the bare flag; off with =false or from the environment', () => {
   const base = ['--manifests', 'x', '--sip-listen', '127.0.0.1:5060'];
-  assert.equal(parseOptions(base, {}).rtpSendSilence, false);
+  assert.equal(parseOptions(base, {}).rtpSendSilence, true);
   assert.equal(parseOptions([...base, '--rtp-send-silence'], {}).rtpSendSilence, true);
-  assert.equal(parseOptions(base, { SIPFLOW_RTP_SEND_SILENCE: 'true' }).rtpSendSilence, true);
   assert.equal(parseOptions([...base, '--rtp-send-silence=false'], {}).rtpSendSilence, false);
+  assert.equal(parseOptions(base, { SIPFLOW_RTP_SEND_SILENCE: 'false' }).rtpSendSilence, false);
+  assert.equal(parseOptions(base, { SIPFLOW_RTP_SEND_SILENCE: 'true' }).rtpSendSilence, true);
+  // The flag wins over the environment.
+  assert.equal(parseOptions([...base, '--rtp-send-silence=false'], { SIPFLOW_RTP_SEND_SILENCE: 'true' }).rtpSendSilence, false);
 });

@@ -127,13 +127,21 @@ test('an SRTP call interoperates with libsrtp both ways, drops tampered packets 
     await conn.waitForEvent('media', 10_000, from);
     const played = Array.from({ length: PLAYED }, (_, i) => agentFrame(i));
     conn.playAudio(Buffer.concat(played));
+    conn.checkpoint('played');
+    // The pod fills the stream with μ-law silence (0xff) while no RTP arrives; the rest is the caller's.
+    const callerFrames = (): Buffer[] => conn.byEvent('media').filter((x) => conn.messages.indexOf(x) >= from)
+      .map((x) => Buffer.from(String((x.json!.media as Record<string, unknown>).payload), 'base64'))
+      .filter((f) => !f.every((b) => b === 0xff));
+    await conn.waitFor((x) => x.event === 'playedStream', 15_000, from);
+    await conn.waitFor(() => callerFrames().length >= FRAMES, 15_000, from);
+    // The pod sends digital silence for as long as the call lasts, so the caller hangs up once both
+    // directions are through; the peer reports when the pod has gone quiet (its SRTCP BYE included).
+    const metricsBefore = metricValue(await rig.pod.metrics(), 'sipflow_rtp_packets_total', { kind: 'srtp_rejected' });
+    await uac.bye();
     const result = await peer.event('result', 30_000) as unknown as PeerResult;
 
     // Inbound: the agent got every genuine frame, in order, and nothing from the tampered copies.
-    const media = conn.byEvent('media').filter((x) => conn.messages.indexOf(x) >= from);
-    // The pod fills the stream with μ-law silence (0xff) while no RTP arrives; the rest is the caller's.
-    const got = media.map((x) => Buffer.from(String((x.json!.media as Record<string, unknown>).payload), 'base64'))
-      .filter((f) => !f.every((b) => b === 0xff));
+    const got = callerFrames();
     assert.equal(result.sent, FRAMES);
     assert.equal(result.tampered, FRAMES / TAMPER_EVERY);
     assert.equal(got.length, FRAMES, `the agent got ${got.length} media frames for ${FRAMES} sent`);
@@ -141,16 +149,22 @@ test('an SRTP call interoperates with libsrtp both ways, drops tampered packets 
 
     // Outbound: libsrtp authenticated and decrypted every packet to the frames the agent played.
     assert.equal(result.authFailures, 0, 'no SRTP packet from the pod failed libsrtp\'s check');
-    const audio = result.received.filter((r) => r.pt === 0);
+    // Around the agent's frames, digital silence, all of it one stream with consecutive sequence numbers.
+    const stream = result.received.filter((r) => r.pt === 0);
+    const silence = 'ff'.repeat(160);
+    const audio = stream.filter((r) => r.payload !== silence);
     assert.equal(audio.length, PLAYED);
     audio.forEach((r, i) => assert.equal(r.payload, played[i]!.toString('hex'), `played frame ${i}`));
+    assert.ok(stream.length > PLAYED, 'silence besides the agent\'s audio');
+    const seqBreaks = stream.flatMap((r, i) => (i > 0 && r.seq !== ((stream[i - 1]!.seq + 1) & 0xffff) ? [i] : []));
+    assert.deepEqual(seqBreaks, [], 'sequence numbers without a gap');
+    const firstAudio = stream.indexOf(audio[0]!);
+    assert.deepEqual(stream.slice(firstAudio, firstAudio + PLAYED), audio, 'the agent\'s frames back to back');
     // RTCP went as SRTCP on the RTP port (rtcp-mux), and libsrtp accepted it.
     assert.equal(result.rtcpFailures, 0);
     assert.ok(result.rtcpOk >= 1, 'at least one SRTCP report');
     assert.ok(result.rtcpTypes.every((pt) => pt === 200 || pt === 201), `reports start with SR or RR: ${JSON.stringify(result.rtcpTypes)}`);
 
-    const metricsBefore = metricValue(await rig.pod.metrics(), 'sipflow_rtp_packets_total', { kind: 'srtp_rejected' });
-    await uac.bye();
     const uuid = rig.answer.requests.filter((q) => q.path === '/answer').at(-1)!.params.CallUUID;
     await rig.answer.waitFor('/hangup', (q) => q.params.CallUUID === uuid, 15_000);
     const ended = rig.logs().find((l) => l.msg === 'call ended' && l.callUuid === uuid);

@@ -11,7 +11,7 @@ import net, { type AddressInfo } from 'node:net';
 import plivo from 'plivo';
 import { alawDecode, alawEncode, markedToneFrames, tone, tonePower, toneShare, ulawDecode, ulawEncode } from './audio.js';
 import { APP_ID, cycle, openStreamCall, startMediaRig, type MediaRig } from './harness.js';
-import type { ReceivedRtp } from './uac.js';
+import { isDigitalSilence, streamBreaks, type ReceivedRtp } from './uac.js';
 
 let rig: MediaRig;
 before(async () => { rig = await startMediaRig(); });
@@ -36,6 +36,7 @@ test('keepCallAlive=true: the next verb waits for the agent to close the socket,
   // While the socket is open the Speak must not start: nothing but silence from the pod.
   await new Promise((r) => setTimeout(r, 700));
   assert.equal(audio(uac.rtpIn).filter(audible).length, 0, 'no prompt while the stream is open');
+  assert.ok(uac.mediaRtp().length > 0 && uac.audioRtp().length === 0, 'digital silence while the stream is open');
   assert.ok(conn.isOpen);
   const closedAt = performance.now();
   conn.close(1000, 'bot done');
@@ -125,8 +126,9 @@ test('L16 16 kHz stream: 640-byte little-endian media with the caller\'s 1 kHz i
   conn.checkpoint('l16-done');
   await conn.waitFor((m) => m.event === 'playedStream', 10_000);
   await uac.rtpQuietFor(200);
-  const back = audio(uac.rtpIn.slice(mark));
+  const back = uac.audioRtp(mark);
   assert.ok(back.length >= 48 && back.length <= 52, `${back.length} RTP frames for 1 s of agent audio`);
+  assert.deepEqual(streamBreaks(back), [], 'played back to back');
   const heard = ulawDecode(Buffer.concat(back.slice(2).map((p) => p.payload)));
   assert.ok(toneShare(heard, 1000) > 0.9, `1 kHz share of the played-back audio ${toneShare(heard, 1000).toFixed(3)}`);
   await uac.bye();
@@ -180,14 +182,19 @@ test('a PCMA caller on a μ-law stream: the caller\'s A-law tone reaches the age
   await conn.waitFor(() => conn.byEvent('media').length >= 45, 10_000);
   const inbound = ulawDecode(Buffer.concat(conn.byEvent('media').map((m) => Buffer.from(String((m.json!.media as Record<string, unknown>).payload), 'base64'))));
   assert.ok(toneShare(inbound, 1000) > 0.95, `the agent hears 1 kHz (share ${toneShare(inbound, 1000).toFixed(3)})`);
+  // While the agent said nothing the caller got A-law digital silence (0xD5), not μ-law's 0xFF.
+  const idle = uac.mediaRtp();
+  assert.ok(idle.length > 0 && idle.every(isDigitalSilence), 'A-law digital silence while the agent is silent');
   const frames = markedToneFrames(25);
   const mark = uac.rtpIn.length;
   conn.playAudio(Buffer.concat(frames));
   conn.checkpoint('pcma');
   await conn.waitFor((m) => m.event === 'playedStream', 5000);
   await uac.rtpQuietFor(200);
-  const back = uac.rtpIn.slice(mark).filter((p) => p.payloadType === 8);
+  const back = uac.audioRtp(mark);
   assert.equal(back.length, 25);
+  assert.ok(back.every((p) => p.payloadType === 8));
+  assert.deepEqual(streamBreaks(uac.mediaRtp()), [], 'one A-law stream, silence and the agent\'s audio');
   const heard = alawDecode(Buffer.concat(back.map((p) => p.payload)));
   const sent = ulawDecode(Buffer.concat(frames));
   let worst = 0;

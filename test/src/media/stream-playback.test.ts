@@ -1,14 +1,16 @@
 /**
  * The agent's side of a bidirectional stream, through a real call: what the agent plays comes
- * back to the caller as RTP byte for byte at the 20 ms cadence, checkpoints are acknowledged in
- * order and only once their audio went out, and clearAudio stops playback within a frame.
+ * back to the caller as RTP byte for byte at the 20 ms cadence, in the place of the digital
+ * silence the pod sends while the agent is silent (one continuous stream), checkpoints are
+ * acknowledged in order and only once their audio went out, and clearAudio stops playback within
+ * a frame.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import plivo from 'plivo';
 import { gaps, markedToneFrames, median, ulawDecode, ulawEncode } from './audio.js';
 import { openStreamCall, startMediaRig, type MediaRig } from './harness.js';
-import type { ReceivedRtp } from './uac.js';
+import { isDigitalSilence, streamBreaks } from './uac.js';
 
 let rig: MediaRig;
 before(async () => { rig = await startMediaRig(); });
@@ -20,8 +22,6 @@ function streamXml(): string {
   return r.toXML();
 }
 
-const audioOf = (pkts: readonly ReceivedRtp[]): ReceivedRtp[] => pkts.filter((p) => p.payloadType === 0);
-
 test('playAudio from the agent reaches the caller as PCMU RTP: same bytes, in order, 160-byte frames, seq +1 and ts +160, paced at 20 ms', async (t) => {
   const { uac, conn } = await openStreamCall(rig, streamXml());
   const frames = markedToneFrames(100);
@@ -31,10 +31,10 @@ test('playAudio from the agent reaches the caller as PCMU RTP: same bytes, in or
   conn.playAudio(Buffer.concat(frames), { chunkBytes: 320 });
   conn.checkpoint('end-of-tone');
   const played = await conn.waitFor((m) => m.event === 'playedStream', 15_000);
-  await uac.waitUntil(() => audioOf(uac.rtpIn).length >= frames.length, 3000, 'the last frame');
+  await uac.waitUntil(() => uac.audioRtp().length >= frames.length, 3000, 'the last frame');
   await uac.rtpQuietFor(200);
 
-  const rtp = audioOf(uac.rtpIn);
+  const rtp = uac.audioRtp();
   assert.equal(rtp.length, frames.length, `RTP packets ${rtp.length} for ${frames.length} frames played`);
   rtp.forEach((p, i) => {
     assert.equal(p.payload.length, 160);
@@ -45,8 +45,16 @@ test('playAudio from the agent reaches the caller as PCMU RTP: same bytes, in or
     assert.equal((rtp[i]!.sequenceNumber - rtp[i - 1]!.sequenceNumber) & 0xffff, 1, `seq step at ${i}`);
     assert.equal((rtp[i]!.timestamp - rtp[i - 1]!.timestamp) >>> 0, 160, `timestamp step at ${i}`);
   }
-  assert.equal(rtp[0]!.marker, true, 'the first packet after silence carries the marker bit');
-  assert.ok(rtp.slice(1).every((p) => !p.marker), 'no marker inside a talkspurt');
+  // The tone took the place of digital silence in one stream that began at the answer: silence
+  // before it and after it, the marker bit only on the stream's very first packet.
+  const all = uac.mediaRtp();
+  assert.deepEqual(streamBreaks(all), [], 'one continuous stream, silence and tone');
+  assert.equal(new Set(all.map((p) => p.ssrc)).size, 1, 'silence and tone share the SSRC');
+  const first = all.indexOf(rtp[0]!);
+  assert.ok(first >= 0 && all.slice(0, first).every(isDigitalSilence), 'digital silence before the tone');
+  assert.ok(all.length > first + rtp.length && all.slice(first + rtp.length).every(isDigitalSilence), 'digital silence after it');
+  assert.equal(all[0]!.marker, true, 'the stream\'s first packet carries the marker bit');
+  assert.ok(all.slice(1).every((p) => !p.marker), 'no marker after it: the tone continues the stream');
   assert.equal(rtp[0]!.from.port, uac.remoteMedia!.port, 'RTP comes from the port in the SDP answer');
 
   const g = gaps(rtp.map((p) => p.at));
@@ -75,9 +83,11 @@ test('checkpoints are acknowledged in order, each only after the audio queued be
   await uac.rtpQuietFor(200);
   const acks = conn.byEvent('playedStream');
   assert.deepEqual(acks.map((m) => m.json!.name), ['first', 'second', 'third']);
-  const rtp = audioOf(uac.rtpIn);
+  const rtp = uac.audioRtp();
   assert.equal(rtp.length, 90);
   rtp.forEach((p, i) => assert.ok(p.payload.equals(frames[i]!), `packet ${i}`));
+  // Audio queued back to back plays back to back: no silence slips in at a checkpoint.
+  assert.deepEqual(streamBreaks(rtp), [], 'the three batches are one talkspurt');
   const at = (n: number): number => rtp.filter((p) => p.at <= acks[n]!.at).length;
   // Each ack follows its audio (one frame may be in flight) and precedes most of the next batch.
   assert.ok(at(0) >= 29 && at(0) <= 45, `'first' acknowledged with ${at(0)} packets received`);
@@ -92,17 +102,20 @@ test('clearAudio stops playback within a frame, answers clearedAudio, and drops 
   const frames = markedToneFrames(250); // 5 s
   conn.playAudio(Buffer.concat(frames), { chunkBytes: 8000 });
   conn.checkpoint('never');
-  await uac.waitUntil(() => audioOf(uac.rtpIn).length >= 25, 5000, '25 frames of the tone');
+  await uac.waitUntil(() => uac.audioRtp().length >= 25, 5000, '25 frames of the tone');
   const before = conn.messages.length;
   conn.clearAudio();
   const cleared = await conn.waitFor((m) => m.event === 'clearedAudio', 5000, before);
   assert.equal(cleared.json!.streamId, conn.streamId);
   assert.equal(typeof cleared.json!.sequenceNumber, 'number');
   await uac.rtpQuietFor(300);
-  const rtp = audioOf(uac.rtpIn);
+  const rtp = uac.audioRtp();
   const late = rtp.filter((p) => p.at > cleared.at).length;
   t.diagnostic(`${rtp.length} frames played before the clear took effect; ${late} arrived after clearedAudio`);
   assert.ok(late <= 2, `${late} tone packets arrived after clearedAudio`);
+  // After the clear the caller hears digital silence, not nothing.
+  const afterClear = uac.mediaRtp().filter((p) => p.at > rtp[rtp.length - 1]!.at);
+  assert.ok(afterClear.length > 0 && afterClear.every(isDigitalSilence), 'only digital silence after the clear');
   assert.ok(rtp.length < 100, `playback went on for ${rtp.length} frames`);
   rtp.forEach((p, i) => assert.ok(p.payload.equals(frames[i]!), `packet ${i} is frame ${i}`));
 
@@ -113,14 +126,15 @@ test('clearAudio stops playback within a frame, answers clearedAudio, and drops 
   conn.checkpoint('after-clear');
   await conn.waitFor((m) => m.event === 'playedStream' && m.json!.name === 'after-clear', 5000);
   await uac.rtpQuietFor(200);
-  const replay = audioOf(uac.rtpIn.slice(mark));
+  const replay = uac.audioRtp(mark);
   assert.equal(replay.length, 20);
   replay.forEach((p, i) => assert.ok(p.payload.equals(again[i]!), `replayed packet ${i}`));
+  assert.deepEqual(streamBreaks(replay), [], 'the replay is one talkspurt');
   assert.deepEqual(conn.byEvent('playedStream').map((m) => m.json!.name), ['after-clear']);
-  // RTP stays continuous across the clear: one SSRC, sequence numbers without a gap.
-  const all = audioOf(uac.rtpIn);
+  // RTP stays continuous across the clear: one SSRC, one stream of tone, silence, tone.
+  const all = uac.mediaRtp();
   assert.equal(new Set(all.map((p) => p.ssrc)).size, 1);
-  for (let i = 1; i < all.length; i++) assert.equal((all[i]!.sequenceNumber - all[i - 1]!.sequenceNumber) & 0xffff, 1);
+  assert.deepEqual(streamBreaks(all), []);
   await uac.bye();
 });
 
@@ -146,7 +160,7 @@ test('pipecat-style agent messages: sampleRate as a string, streamId on playAudi
   conn.checkpoint('done');
   await conn.waitFor((m) => m.event === 'playedStream', 5000);
   await uac.rtpQuietFor(200);
-  const rtp = audioOf(uac.rtpIn);
+  const rtp = uac.audioRtp();
   assert.equal(rtp.length, 20);
   rtp.forEach((p, i) => assert.ok(p.payload.equals(frames[i]!), `packet ${i}`));
   assert.ok(conn.isOpen, 'the pod did not close the stream over the odd messages');

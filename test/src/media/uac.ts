@@ -323,6 +323,33 @@ export class TestUac {
     this.rtp.send(pkt, rm.port, rm.address);
   }
 
+  /**
+   * Packets the pod sent in the call's audio payload type (the one its SDP answer named), digital
+   * silence included, from index `from` of rtpIn on: the whole outbound stream.
+   */
+  mediaRtp(from = 0): ReceivedRtp[] {
+    const pt = this.remoteMedia?.payloadType;
+    return this.rtpIn.slice(from).filter((p) => p.payloadType === pt);
+  }
+
+  /** What the pod played: mediaRtp without the digital silence it sends while it has nothing to play. */
+  audioRtp(from = 0): ReceivedRtp[] {
+    return this.mediaRtp(from).filter((p) => !isDigitalSilence(p));
+  }
+
+  /**
+   * The pod's stream from its first packet that is not digital silence to its last one: what it
+   * played, with any silence inside kept (a prompt's pauses, or silence slipped in by mistake).
+   */
+  playedRtp(from = 0): ReceivedRtp[] {
+    const media = this.mediaRtp(from);
+    const first = media.findIndex((p) => !isDigitalSilence(p));
+    if (first < 0) return [];
+    let last = media.length - 1;
+    while (isDigitalSilence(media[last]!)) last--;
+    return media.slice(first, last + 1);
+  }
+
   // ---- waiting --------------------------------------------------------------------------------
 
   /** Resolves with the first truthy value of `probe`, re-checked on every SIP or RTP arrival. */
@@ -387,4 +414,20 @@ function parseAnswer(sdp: string): RemoteMedia | undefined {
 export function isDigitalSilence(p: ReceivedRtp): boolean {
   const fill = p.payloadType === 0 ? 0xff : p.payloadType === 8 ? 0xd5 : -1;
   return fill >= 0 && p.payload.length > 0 && p.payload.every((b) => b === fill);
+}
+
+/**
+ * Where `pkts` stop being one continuous RTP stream, packet after packet: a sequence number that
+ * is not the previous one + 1, or a timestamp that is not the previous one + `step`. Empty when
+ * continuous.
+ */
+export function streamBreaks(pkts: readonly ReceivedRtp[], step = 160): string[] {
+  const out: string[] = [];
+  for (let i = 1; i < pkts.length; i++) {
+    const a = pkts[i - 1]!; const b = pkts[i]!;
+    const dSeq = (b.sequenceNumber - a.sequenceNumber) & 0xffff;
+    const dTs = (b.timestamp - a.timestamp) >>> 0;
+    if (dSeq !== 1 || dTs !== step) out.push(`packet ${i}: seq +${dSeq}, timestamp +${dTs}`);
+  }
+  return out;
 }

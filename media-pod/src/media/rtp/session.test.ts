@@ -172,9 +172,9 @@ test('silenceWhenIdle: with nothing to play, digital silence every 20 ms, one co
   } finally { session.close(); peer.close(); }
 });
 
-test('silence sends nothing but keeps the timestamp running; the next talkspurt has the marker; μ-law passes through', async () => {
+test('silenceWhenIdle false: silence sends nothing but keeps the timestamp running; the next talkspurt has the marker; μ-law passes through', async () => {
   const clock = new FakeClock();
-  const { session } = await openSession(clock);
+  const { session } = await openSession(clock, { silenceWhenIdle: false });
   const peer = await Peer.open();
   try {
     session.configure(media(peer.port));
@@ -469,9 +469,9 @@ test('RTCP: an SR with a report block on the far end\'s port + 1; its report abo
   } finally { session.close(); far.close(); }
 });
 
-test('RTCP: an RR when we send nothing, to RTP port + 1 by convention; a BYE when the session closes', async () => {
+test('RTCP: an RR when we send nothing (silenceWhenIdle false), to RTP port + 1 by convention; a BYE when the session closes', async () => {
   const clock = new FakeClock();
-  const { session } = await openSession(clock);
+  const { session } = await openSession(clock, { silenceWhenIdle: false });
   const far = await FarEnd.open();
   try {
     session.configure(media(far.rtpPort));
@@ -607,16 +607,24 @@ test('SRTP: inbound is authenticated and decrypted before it can latch, outbound
     for (let i = 0; i < 5; i++) clock.advance(20);
     assert.deepEqual(got, [41, 42, 43]);
 
+    // Nothing to play during those five ticks: digital silence went out, protected like any packet.
+    const rtpRaw = (): Buffer[] => raw.filter((m) => !looksLikeRtcp(m));
+    await until(() => rtpRaw().length >= 5, 'five silence packets');
     session.setSource(toneSource());
     clock.advance(20);
-    await until(() => raw.length >= 1, 'an outbound packet');
-    const plain = peerRx.unprotectRtp(raw[0]!);
-    assert.ok(plain, 'the pod\'s packet authenticates with the pod\'s key');
-    const h = parseRtp(plain);
-    assert.ok(typeof h !== 'string');
-    assert.equal(h.ssrc, session.localSsrc);
-    assert.deepEqual(plain.subarray(h.payloadOffset), Buffer.from(ulawEncode(toneSource().pull('PCMU') as Int16Array)));
-    assert.equal(raw[0]!.length, plain.length + 10, '80-bit tag');
+    await until(() => rtpRaw().length >= 6, 'the tone packet');
+    const sent = rtpRaw().slice(0, 6);
+    const payloads = sent.map((m, i) => {
+      const plain = peerRx.unprotectRtp(m);
+      assert.ok(plain, `the pod's packet ${i} authenticates with the pod's key`);
+      assert.equal(m.length, plain.length + 10, '80-bit tag');
+      const h = parseRtp(plain);
+      assert.ok(typeof h !== 'string');
+      assert.equal(h.ssrc, session.localSsrc);
+      return plain.subarray(h.payloadOffset);
+    });
+    for (const p of payloads.slice(0, 5)) assert.ok(p.length === 160 && p.every((b) => b === 0xff), 'μ-law digital silence');
+    assert.deepEqual(payloads[5], Buffer.from(ulawEncode(toneSource().pull('PCMU') as Int16Array)));
 
     // Same keys again (a re-INVITE): the outbound context is kept, so its packets keep authenticating in sequence.
     session.configure(media(peer.port, { rtcpMux: true, srtp: { local: podKey, remote: peerKey } }));
