@@ -90,6 +90,9 @@ function startFilter(listenPort, targetPort, logFile) {
 }
 
 /** Runs a command to its end, sampling its CPU time while it lives (it cannot be read after exit). */
+/** The pod's idle silence would be RTP no reference sends (Kamailio and the sipp UAS do no media). */
+const QUIET_MEDIA = ['--rtp-send-silence=false'];
+
 function runPolled(cmd, args, timeoutMs, cwd) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: 'ignore', cwd });
@@ -188,7 +191,8 @@ export async function runSignallingBench(o = {}) {
   try {
     // --- sipflow
     const sipPort = await freePort();
-    const pod = await startPod({ manifestsDir, sipPort, httpPort: await freePort(), rtpPorts: '40000-49999', logFile: podLog });
+    // Signalling only, like the references: no idle silence towards sipp, which plays no audio.
+    const pod = await startPod({ manifestsDir, sipPort, httpPort: await freePort(), rtpPorts: '40000-49999', logFile: podLog, extraArgs: QUIET_MEDIA });
     const filter = await startFilter(await freePort(), sipPort, path.join(outDir, 'signalling-filter.log'));
     try {
       result.sipflow = await ladder({ label: 'sipflow', rates, seconds, holdMs, filterPort: filter.port, filterPid: filter.pid, sutPid: pod.pid, workDir });
@@ -246,7 +250,7 @@ export async function runSignallingBench(o = {}) {
       const profDir = path.join(outDir, 'profile-signalling');
       fs.rmSync(profDir, { recursive: true, force: true });
       const sipPort2 = await freePort();
-      const pod2 = await startPod({ manifestsDir, sipPort: sipPort2, httpPort: await freePort(), rtpPorts: '40000-49999', logFile: podLog, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+      const pod2 = await startPod({ manifestsDir, sipPort: sipPort2, httpPort: await freePort(), rtpPorts: '40000-49999', logFile: podLog, extraArgs: QUIET_MEDIA, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
       const filter3 = await startFilter(await freePort(), sipPort2, path.join(outDir, 'signalling-filter.log'));
       const profRate = Math.max(rates[0], result.sipflowMax || rates[0]);
       try {

@@ -298,7 +298,7 @@ export class SipIngress {
         listenAddress: this.o.rtpListenAddress, pool: this.o.rtpPool, mediaClock: this.o.mediaClock, clock: this.o.clock,
         mediaTimeoutMs: this.o.mediaTimeoutMs, logger: this.logger.child({ callId: tx.callId }),
         ...(this.o.holdTimeoutMs !== undefined ? { holdTimeoutMs: this.o.holdTimeoutMs } : {}),
-        silenceWhenIdle: this.o.rtpSendSilence === true,
+        silenceWhenIdle: this.o.rtpSendSilence !== false,
       });
     } catch (err) {
       const msg = err instanceof RtpBindError ? err.message : String(err);

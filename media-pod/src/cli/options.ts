@@ -89,7 +89,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'sip-tls-require-client-cert': { env: 'SIPFLOW_SIP_TLS_REQUIRE_CLIENT_CERT', kind: 'bool', help: 'mutual TLS: refuse TLS clients without a valid certificate (default false)' },
   'sip-tls-reload-interval': { env: 'SIPFLOW_SIP_TLS_RELOAD_INTERVAL', kind: 'int', help: 'seconds between checks of the TLS files for a renewed certificate (default 10)' },
   srtp: { env: 'SIPFLOW_SRTP', kind: 'string', help: 'SRTP with SDES keys (RFC 4568): off, optional (RTP/SAVP and RTP/AVP offers answered in kind) or required (plain RTP refused with 488) (default optional)' },
-  'rtp-send-silence': { env: 'SIPFLOW_RTP_SEND_SILENCE', kind: 'bool', help: 'with nothing to play (an agent listening, between verbs), send digital silence every 20 ms rather than no RTP, for carriers whose SBCs end calls after RTP inactivity (default false)' },
+  'rtp-send-silence': { env: 'SIPFLOW_RTP_SEND_SILENCE', kind: 'bool', help: 'with nothing to play (an agent listening, between verbs), send digital silence every 20 ms, as a phone does, so carrier SBCs that end calls after RTP inactivity keep them; false sends no RTP until there is audio again (default true)' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
@@ -181,7 +181,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     streamReconnectAttempts: int('stream-reconnect-attempts', 2, 0),
     sipTls: sipTlsFlags(raw, sipListen, int),
     srtp: srtpPolicy(str('srtp')),
-    rtpSendSilence: /^(1|true|yes)$/i.test(raw.get('rtp-send-silence') ?? 'false'),
+    rtpSendSilence: /^(1|true|yes)$/i.test(raw.get('rtp-send-silence') ?? 'true'),
   };
 }
 

@@ -22,6 +22,8 @@ export interface MediaRig {
   pod: TestPod;
   /** Lines the pod logged since the rig started, parsed. */
   logs(): Array<Record<string, unknown>>;
+  /** True once the pod's media clock stalled and skipped frames (a loaded machine), for streamBreaks. */
+  stalled(): boolean;
   /** A fresh caller (closed by close()). */
   caller(): Promise<TestUac>;
   close(): Promise<void>;
@@ -36,6 +38,7 @@ export async function startMediaRig(opts: { extraArgs?: string[] } = {}): Promis
   return {
     answer, agent, pod,
     logs: () => pod.logs().slice(skip),
+    stalled: () => pod.logs().slice(skip).some((l) => l.msg === 'media clock stalled; skipping frames'),
     async caller() { const u = await TestUac.start(); uacs.push(u); return u; },
     async close() {
       for (const u of uacs) u.close();

@@ -48,7 +48,7 @@ test('playAudio from the agent reaches the caller as PCMU RTP: same bytes, in or
   // The tone took the place of digital silence in one stream that began at the answer: silence
   // before it and after it, the marker bit only on the stream's very first packet.
   const all = uac.mediaRtp();
-  assert.deepEqual(streamBreaks(all), [], 'one continuous stream, silence and tone');
+  assert.deepEqual(streamBreaks(all, { stalled: rig.stalled() }), [], 'one continuous stream, silence and tone');
   assert.equal(new Set(all.map((p) => p.ssrc)).size, 1, 'silence and tone share the SSRC');
   const first = all.indexOf(rtp[0]!);
   assert.ok(first >= 0 && all.slice(0, first).every(isDigitalSilence), 'digital silence before the tone');
@@ -87,7 +87,7 @@ test('checkpoints are acknowledged in order, each only after the audio queued be
   assert.equal(rtp.length, 90);
   rtp.forEach((p, i) => assert.ok(p.payload.equals(frames[i]!), `packet ${i}`));
   // Audio queued back to back plays back to back: no silence slips in at a checkpoint.
-  assert.deepEqual(streamBreaks(rtp), [], 'the three batches are one talkspurt');
+  assert.deepEqual(streamBreaks(rtp, { stalled: rig.stalled() }), [], 'the three batches are one talkspurt');
   const at = (n: number): number => rtp.filter((p) => p.at <= acks[n]!.at).length;
   // Each ack follows its audio (one frame may be in flight) and precedes most of the next batch.
   assert.ok(at(0) >= 29 && at(0) <= 45, `'first' acknowledged with ${at(0)} packets received`);
@@ -129,12 +129,12 @@ test('clearAudio stops playback within a frame, answers clearedAudio, and drops 
   const replay = uac.audioRtp(mark);
   assert.equal(replay.length, 20);
   replay.forEach((p, i) => assert.ok(p.payload.equals(again[i]!), `replayed packet ${i}`));
-  assert.deepEqual(streamBreaks(replay), [], 'the replay is one talkspurt');
+  assert.deepEqual(streamBreaks(replay, { stalled: rig.stalled() }), [], 'the replay is one talkspurt');
   assert.deepEqual(conn.byEvent('playedStream').map((m) => m.json!.name), ['after-clear']);
   // RTP stays continuous across the clear: one SSRC, one stream of tone, silence, tone.
   const all = uac.mediaRtp();
   assert.equal(new Set(all.map((p) => p.ssrc)).size, 1);
-  assert.deepEqual(streamBreaks(all), []);
+  assert.deepEqual(streamBreaks(all, { stalled: rig.stalled() }), []);
   await uac.bye();
 });
 

@@ -419,15 +419,18 @@ export function isDigitalSilence(p: ReceivedRtp): boolean {
 /**
  * Where `pkts` stop being one continuous RTP stream, packet after packet: a sequence number that
  * is not the previous one + 1, or a timestamp that is not the previous one + `step`. Empty when
- * continuous.
+ * continuous. With `stalled` (the pod logged that its media clock stalled and skipped frames), a
+ * timestamp that jumps by whole frames is that skip, not a break.
  */
-export function streamBreaks(pkts: readonly ReceivedRtp[], step = 160): string[] {
+export function streamBreaks(pkts: readonly ReceivedRtp[], opts: { step?: number; stalled?: boolean } = {}): string[] {
+  const step = opts.step ?? 160;
   const out: string[] = [];
   for (let i = 1; i < pkts.length; i++) {
     const a = pkts[i - 1]!; const b = pkts[i]!;
     const dSeq = (b.sequenceNumber - a.sequenceNumber) & 0xffff;
     const dTs = (b.timestamp - a.timestamp) >>> 0;
-    if (dSeq !== 1 || dTs !== step) out.push(`packet ${i}: seq +${dSeq}, timestamp +${dTs}`);
+    const skipped = opts.stalled === true && dTs > step && dTs % step === 0 && dTs < 8000 * 10;
+    if (dSeq !== 1 || (dTs !== step && !skipped)) out.push(`packet ${i}: seq +${dSeq}, timestamp +${dTs}`);
   }
   return out;
 }

@@ -55,9 +55,9 @@ function sameKey(a: SrtpKeyParams | undefined, b: SrtpKeyParams): boolean {
 /**
  * Playback for the outbound direction. Called once per 20 ms tick: return 160 PCM samples at
  * 8 kHz, or a 160-byte payload already in the session's codec (e.g. μ-law straight from a stream
- * bridge), or null for "nothing to play" (the session sends nothing, or silence with
- * silenceWhenIdle). The session reads the
- * returned array before the call returns, so a source may reuse one buffer.
+ * bridge), or null for "nothing to play" (the session sends silence, or nothing when
+ * silenceWhenIdle is off). The session reads the returned array before the call returns, so a
+ * source may reuse one buffer.
  */
 export interface FrameSource {
   pull(codec: Codec): Int16Array | Uint8Array | null;
@@ -106,8 +106,8 @@ export interface RtpSessionOptions {
   /** SDES CNAME in our reports. Default: random per session (RFC 7022), so no host name leaks. */
   cname?: string;
   /**
-   * With nothing to play, send silence every 20 ms (true), as a phone does, or send nothing until
-   * there is audio again (false, the default; the next packet carries the marker bit). Carriers'
+   * With nothing to play, send silence every 20 ms (true, the default), as a phone does, or send
+   * nothing until there is audio again (false; the next packet carries the marker bit). Carriers'
    * SBCs may watch for RTP inactivity. The media pod's flag: --rtp-send-silence.
    */
   silenceWhenIdle?: boolean;
@@ -362,7 +362,7 @@ export class RtpSession implements PacedStream {
     this.localAddress = addr.address;
     this.ipv6Socket = addr.family === 'IPv6';
     this.mediaClock = opts.mediaClock;
-    this.silenceWhenIdle = opts.silenceWhenIdle ?? false;
+    this.silenceWhenIdle = opts.silenceWhenIdle ?? true;
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger?.child({ rtpPort: this.localPort });
     this.mediaTimeoutMs = opts.mediaTimeoutMs ?? 60_000;
