@@ -277,6 +277,7 @@ export class Call implements CallControl {
       sendDtmf: (digits: string) => { this.sendDtmf(digits).catch((err: unknown) => this.logger.warn('sendDTMF failed', { error: err as Error })); },
       onStatus: (e: StreamStatusEvent) => this.onStreamStatus(verb, e),
       ...(this.svc.streamReconnectAttempts !== undefined ? { reconnectAttempts: this.svc.streamReconnectAttempts } : {}),
+      ...(verb.noiseCancellation ? { noiseCancellationLevel: verb.noiseCancellationLevel } : {}),
       ...(token ? { upgradeHeaders: (url: string) => wsSignature(url, token) } : {}),
     });
     this.bridge = bridge;
