@@ -3,7 +3,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Fft } from './fft.js';
+import { Fft, RealFft } from './fft.js';
 
 /** A deterministic pseudo-random source in [-0.5, 0.5). */
 function lcg(seed: number): () => number {
@@ -72,4 +72,26 @@ test('a cosine lands in its two bins', () => {
 test('sizes that are not powers of two, and arrays of the wrong length, are refused', () => {
   for (const n of [0, 1, 3, 100, 2.5, -4]) assert.throws(() => new Fft(n), RangeError);
   assert.throws(() => new Fft(8).forward(new Float64Array(8), new Float64Array(4)), /size 8/);
+});
+
+test('RealFft: the N/2 + 1 bins match the complex FFT of the same real signal, and inverse gives the signal back', () => {
+  for (const n of [4, 8, 64, 256]) {
+    const x = new Float64Array(n);
+    let seed = n;
+    for (let i = 0; i < n; i++) { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; x[i] = seed / 2 ** 31 - 1; }
+    const re = new Float64Array(n); const im = new Float64Array(n);
+    re.set(x);
+    new Fft(n).forward(re, im);
+    const real = new RealFft(n);
+    const rr = new Float64Array(n / 2 + 1); const ri = new Float64Array(n / 2 + 1);
+    real.forward(x, rr, ri);
+    for (let k = 0; k <= n / 2; k++) {
+      assert.ok(Math.abs(rr[k]! - re[k]!) < 1e-9 && Math.abs(ri[k]! - im[k]!) < 1e-9, `N=${n} bin ${k}: ${rr[k]},${ri[k]} vs ${re[k]},${im[k]}`);
+    }
+    const back = new Float64Array(n);
+    real.inverse(rr, ri, back);
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(back[i]! - x[i]!) < 1e-12, `N=${n} sample ${i}`);
+  }
+  assert.throws(() => new RealFft(6), /power of two/);
+  assert.throws(() => new RealFft(8).forward(new Float64Array(4), new Float64Array(5), new Float64Array(5)), RangeError);
 });

@@ -4,7 +4,7 @@
  * A single-channel spectral suppressor: STFT, minimum-statistics noise floor, decision-directed
  * (two-step) Wiener gain with a floor set by noiseCancellationLevel, overlap-add back to 8 kHz.
  */
-import { Fft } from './fft.js';
+import { RealFft } from './fft.js';
 
 export interface NoiseSuppressorOptions {
   /** Plivo's noiseCancellationLevel, 60–100 (default 85): higher suppresses more. */
@@ -74,7 +74,7 @@ export class NoiseSuppressor {
   /** Fixed delay the suppressor adds, in samples at 8 kHz: N − hop of the STFT plus FIFO_DELAY. */
   readonly latencySamples = FFT_SIZE - HOP + FIFO_DELAY;
 
-  private readonly fft = new Fft(FFT_SIZE);
+  private readonly fft = new RealFft(FFT_SIZE);
   private readonly window = new Float64Array(FFT_SIZE);
   private readonly gainFloor: number;
   private readonly xiMin: number;
@@ -82,8 +82,11 @@ export class NoiseSuppressor {
   /** The last FFT_SIZE input samples; new ones are written from HOP + filled. */
   private readonly analysis = new Float64Array(FFT_SIZE);
   private filled = 0;
-  private readonly re = new Float64Array(FFT_SIZE);
-  private readonly im = new Float64Array(FFT_SIZE);
+  /** The windowed hop, then its cleaned inverse. */
+  private readonly frame = new Float64Array(FFT_SIZE);
+  /** The N/2 + 1 bins of the hop's spectrum (the rest mirror them). */
+  private readonly re = new Float64Array(BINS);
+  private readonly im = new Float64Array(BINS);
   /** Overlap-add accumulator: the first HOP samples are final after each hop. */
   private readonly overlap = new Float64Array(FFT_SIZE);
 
@@ -141,25 +144,18 @@ export class NoiseSuppressor {
   }
 
   private processHop(): void {
-    const { re, im, window, analysis, overlap } = this;
-    for (let i = 0; i < FFT_SIZE; i++) {
-      re[i] = analysis[i]! * window[i]!;
-      im[i] = 0;
-    }
-    this.fft.forward(re, im);
+    const { re, im, window, analysis, overlap, frame } = this;
+    for (let i = 0; i < FFT_SIZE; i++) frame[i] = analysis[i]! * window[i]!;
+    this.fft.forward(frame, re, im);
     this.updateGains();
-    // A real gain per bin, mirrored onto the conjugate half, keeps the spectrum Hermitian.
+    // A real gain per bin keeps the spectrum that of a real signal.
     for (let k = 0; k < BINS; k++) {
       const g = this.gain[k]!;
       re[k]! *= g;
       im[k]! *= g;
-      if (k > 0 && k < FFT_SIZE / 2) {
-        re[FFT_SIZE - k]! *= g;
-        im[FFT_SIZE - k]! *= g;
-      }
     }
-    this.fft.inverse(re, im);
-    for (let i = 0; i < FFT_SIZE; i++) overlap[i]! += re[i]! * window[i]!;
+    this.fft.inverse(re, im, frame);
+    for (let i = 0; i < FFT_SIZE; i++) overlap[i]! += frame[i]! * window[i]!;
 
     let write = (this.outRead + this.outCount) % this.outRing.length;
     for (let i = 0; i < HOP; i++) {
