@@ -274,14 +274,7 @@ export class XmlEngine {
         }
         if (digits.length === 0) continue;
         if (!verb.action) return { kind: 'continue' };
-        const res = await this.call.fetchXml(verb.action, verb.method, { Digits: digits }, 'action');
-        if (this.call.signal.aborted) return { kind: 'end' };
-        if (!verb.redirect) return { kind: 'continue' };
-        if (!res.ok || res.xml === undefined) {
-          this.call.hangup(causeFor(8012, 'Error', `GetDigits action ${verb.action} failed: ${res.cause ?? 'unknown'}`));
-          return { kind: 'end' };
-        }
-        return { kind: 'replace', xml: res.xml, origin: 'action' };
+        return await this.submitInput('GetDigits', { ...verb, action: verb.action }, { Digits: digits });
       } finally {
         collector.close();
       }
@@ -350,11 +343,19 @@ export class XmlEngine {
     }
     if (this.call.signal.aborted) return { kind: 'end' };
     if (digits.length === 0) return { kind: 'continue' };
-    const res = await this.call.fetchXml(verb.action, verb.method, { InputType: 'dtmf', Digits: digits }, 'action');
+    return this.submitInput('GetInput', verb, { InputType: 'dtmf', Digits: digits });
+  }
+
+  /**
+   * The caller's input to the action URL. With redirect (the default) the answer replaces the
+   * document, and a failed request ends the call with 8012; without, the document goes on.
+   */
+  private async submitInput(element: string, verb: { action: string; method: 'GET' | 'POST'; redirect: boolean }, params: Record<string, string>): Promise<Next> {
+    const res = await this.call.fetchXml(verb.action, verb.method, params, 'action');
     if (this.call.signal.aborted) return { kind: 'end' };
     if (!verb.redirect) return { kind: 'continue' };
     if (!res.ok || res.xml === undefined) {
-      this.call.hangup(causeFor(8012, 'Error', `GetInput action ${verb.action} failed: ${res.cause ?? 'unknown'}`));
+      this.call.hangup(causeFor(8012, 'Error', `${element} action ${verb.action} failed: ${res.cause ?? 'unknown'}`));
       return { kind: 'end' };
     }
     return { kind: 'replace', xml: res.xml, origin: 'action' };
