@@ -375,6 +375,8 @@ export class SipIngress {
     // ackTimeout listener is the only thing of the call it holds, and it would keep the whole call
     // (RTP session, stream bridge, buffers) alive that long.
     call.inviteTx.removeAllListeners('ackTimeout');
+    // Nor does it need the INVITE's body and the rest of its headers, or a 2xx already ACKed.
+    call.inviteTx.release();
     this.dialogs.delete(this.dialogKey(call.callId, call.remoteTag, call.localTag));
     this.o.metrics.activeCalls.set(this.activeCalls);
   }
@@ -406,6 +408,7 @@ export class SipIngress {
         if (!call) { this.reject(tx, { status: 481, reason: 'Call/Transaction Does Not Exist', warning: 'no dialog matches this BYE', cause: 'no_dialog' }); return; }
         tx.respond(200, 'OK');
         call.remoteBye();
+        tx.release(); // it lives on for Timer J only to answer retransmitted BYEs
         return;
       }
       case 'UPDATE': {
@@ -423,6 +426,7 @@ export class SipIngress {
         // INFO packages are acknowledged and ignored.
         const digit = dtmfFromInfo(getHeader(tx.request, 'Content-Type') ?? '', tx.request.body);
         if (digit) call.infoDtmf(digit);
+        tx.release();
         return;
       }
       default: {

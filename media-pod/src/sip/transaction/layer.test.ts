@@ -247,3 +247,71 @@ test('live transactions are capped: beyond the cap a stateless 503 with Retry-Af
   layer.close();
   assert.equal(layer.size, 0);
 });
+
+test('release(): an ACKed INVITE keeps only its identifying headers and no 2xx, yet still absorbs retransmissions and CANCELs until Timer L', async () => {
+  const { clock, transport, layer, statuses } = setup();
+  const p = nextInvite(layer);
+  transport.inject(req('INVITE').replace('Content-Length: 0', 'Contact: <sip:alice@198.51.100.7:5062>\nUser-Agent: carrier\nContent-Length: 0'), UDP);
+  const tx = await p;
+  tx.respond(200, 'OK', { body: Buffer.from('v=0\r\n'), headers: [['Content-Type', 'application/sdp']] });
+  transport.inject(req('ACK', { cseq: '1 ACK', toTag: tx.toTag }), UDP);
+  await tx.waitForAck();
+  statuses();
+  tx.release();
+  assert.deepEqual(tx.request.headers.map((h) => h.name.toLowerCase()).sort(), ['call-id', 'cseq', 'from', 'to', 'via']);
+  assert.equal(tx.request.body.length, 0);
+  assert.equal(tx.lastResponse, undefined, 'the ACKed 2xx is let go');
+  assert.equal(tx.reliable2xxRetransmitter, undefined);
+  assert.equal(tx.callId, 'call-1');
+  assert.equal(tx.method, 'INVITE');
+  let invites = 0;
+  layer.on('invite', () => invites++);
+  transport.inject(req('INVITE'), UDP);
+  assert.deepEqual(statuses(), [], 'a retransmitted INVITE is absorbed, nothing sent');
+  assert.equal(invites, 0);
+  transport.inject(req('CANCEL', { cseq: '1 CANCEL' }), UDP);
+  const cancelOk = transport.take();
+  assert.equal((cancelOk[0]!.message as SipResponse).status, 200);
+  assert.match(getHeader(cancelOk[0]!.message, 'To') ?? '', new RegExp(`tag=${tx.toTag}`));
+  assert.equal(tx.state, 'accepted');
+  clock.advance(32_000);
+  assert.equal(tx.state, 'terminated');
+  assert.equal(layer.size, 0);
+});
+
+test('release(): a 2xx not yet ACKed and a non-2xx final are kept and still retransmitted', async () => {
+  {
+    const { clock, transport, layer, statuses } = setup();
+    const p = nextInvite(layer);
+    transport.inject(req('INVITE'), UDP);
+    const tx = await p;
+    tx.respond(200);
+    statuses();
+    tx.release();
+    assert.equal(tx.lastResponse?.status, 200);
+    clock.advance(500);
+    assert.deepEqual(statuses(), [200], 'the 2xx is retransmitted at T1 after release');
+  }
+  {
+    const { transport, layer, statuses } = setup();
+    const p = nextInvite(layer);
+    transport.inject(req('INVITE', { branch: 'z9hG4bKinv2' }), UDP);
+    const tx = await p;
+    tx.respond(486);
+    statuses();
+    tx.release();
+    transport.inject(req('INVITE', { branch: 'z9hG4bKinv2' }), UDP);
+    assert.deepEqual(statuses(), [486], 'a retransmitted INVITE gets the final again');
+  }
+  {
+    const { transport, layer, statuses } = setup();
+    const p = new Promise<NonInviteServerTransaction>((r) => layer.once('request', r));
+    transport.inject(req('BYE', { branch: 'z9hG4bKbye1', toTag: 't1' }), UDP);
+    const tx = await p;
+    tx.respond(200);
+    statuses();
+    tx.release();
+    transport.inject(req('BYE', { branch: 'z9hG4bKbye1', toTag: 't1' }), UDP);
+    assert.deepEqual(statuses(), [200], 'a retransmitted BYE gets the 200 again');
+  }
+});

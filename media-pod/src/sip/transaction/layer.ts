@@ -15,7 +15,7 @@ import { NonInviteClientTransaction } from './client.js';
 import { TransactionLimitError } from './errors.js';
 import { Reliable2xx } from './reliable-2xx.js';
 import {
-  InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction, type ServerTransactionContext,
+  InviteServerTransaction, NonInviteServerTransaction, detached, type ServerTransaction, type ServerTransactionContext,
 } from './server.js';
 import { DEFAULT_TIMERS, type TransactionTimers } from './timers.js';
 
@@ -110,8 +110,10 @@ export class TransactionLayer extends EventEmitter<TransactionLayerEvents> {
       this.transport.sendResponse(res, source).catch(() => undefined);
       return;
     }
+    // The key is built from pieces of the received message; a flat copy of it lets that message go.
+    const id = detached(key);
     if (req.method === 'INVITE') {
-      const tx = new InviteServerTransaction(key, req, source, this.ctx, {
+      const tx = new InviteServerTransaction(id, req, source, this.ctx, {
         autoTrying: this.opts.autoTrying ?? true,
         proceedingTimeoutMs: this.opts.inviteProceedingTimeoutMs ?? 300_000,
         onAccepted: (t, r) => this.trackAck(t, r),
@@ -121,7 +123,7 @@ export class TransactionLayer extends EventEmitter<TransactionLayerEvents> {
       else this.emit('invite', tx);
       return;
     }
-    const tx = new NonInviteServerTransaction(key, req, source, this.ctx);
+    const tx = new NonInviteServerTransaction(id, req, source, this.ctx);
     this.register(tx);
     if (req.method === 'CANCEL') return this.handleCancel(req, tx);
     if (this.listenerCount('request') === 0) tx.respond(501, 'Not Implemented');

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from '../../clock.js';
 import {
-  createResponse, generateTag, getHeader, parseCSeq, type ResponseOptions, type SipRequest, type SipResponse,
+  createResponse, generateTag, getHeader, parseCSeq, parseSipUri, type ResponseOptions, type SipRequest, type SipResponse,
 } from '../message/index.js';
 import { isReliableTransport, type SipSource, type SipTransport } from '../transport/index.js';
 import { Reliable2xx, type AckOutcome } from './reliable-2xx.js';
@@ -32,21 +32,60 @@ export interface ServerTransactionContext {
   onError: (msg: string, fields: Record<string, unknown>) => void;
 }
 
+/** Headers a transaction still needs once its user is done with the request (matching, 3xx-6xx retransmits, logs). */
+const KEPT_HEADERS = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
+const NO_BODY = Buffer.alloc(0);
+
+/**
+ * A flat copy of `s` that shares no memory with the message it was cut from: V8 keeps substrings
+ * as views of their parent, so one kept header value would keep the whole received message. The
+ * values come from decoded input, so the UTF-8 round trip is exact.
+ */
+export function detached(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 abstract class ServerTransactionBase extends EventEmitter<ServerTransactionEvents> {
   /** Tag this transaction puts on To when the request has none (all responses share it). */
   readonly toTag = generateTag();
   readonly reliable: boolean;
   lastResponse?: SipResponse;
   protected readonly timersHeld = new Set<TimerHandle>();
+  private req: SipRequest;
   abstract get state(): string;
 
-  constructor(readonly id: string, readonly request: SipRequest, readonly source: SipSource, protected readonly ctx: ServerTransactionContext) {
+  constructor(readonly id: string, request: SipRequest, readonly source: SipSource, protected readonly ctx: ServerTransactionContext) {
     super();
+    this.req = request;
     this.reliable = isReliableTransport(source.transport);
   }
 
-  get method(): string { return this.request.method; }
-  get callId(): string { return getHeader(this.request, 'Call-ID') ?? ''; }
+  /** The request; after release() only its method, URI and the headers that identify it. */
+  get request(): SipRequest { return this.req; }
+  get method(): string { return this.req.method; }
+  get callId(): string { return getHeader(this.req, 'Call-ID') ?? ''; }
+
+  /**
+   * The transaction user is done with this transaction (its call ended), but the transaction
+   * lives on to absorb retransmissions (Timer L, H or J). It keeps only what that needs: the
+   * identifying headers of the request, and the last response only while it may still be
+   * retransmitted.
+   */
+  release(): void {
+    const r = this.req;
+    const uri = detached(r.uri);
+    this.req = {
+      kind: 'request', version: r.version, method: r.method, uri, parsedUri: parseSipUri(uri) ?? r.parsedUri,
+      headers: r.headers.filter((h) => KEPT_HEADERS.has(h.name.toLowerCase())).map((h) => ({ name: h.name, value: detached(h.value) })),
+      body: NO_BODY,
+    };
+    const last = this.lastResponse;
+    if (!last || !this.responseStillSent()) this.lastResponse = undefined;
+    else this.lastResponse = { ...last, headers: last.headers.map((h) => ({ name: h.name, value: detached(h.value) })) };
+  }
+
+  /** Whether lastResponse may still go out again (a retransmitted request, or a timer). */
+  protected abstract responseStillSent(): boolean;
 
   /**
    * Builds a response with the RFC headers copied (and this transaction's To tag) and sends it.
@@ -98,6 +137,8 @@ export type InviteServerState = 'proceeding' | 'accepted' | 'completed' | 'confi
 export class InviteServerTransaction extends ServerTransactionBase {
   private st: InviteServerState = 'proceeding';
   private timerG?: TimerHandle;
+  /** The TU's deadline for a final response; pointless once one is sent. */
+  private proceedingTimer?: TimerHandle;
   private gInterval: number;
   private reliable2xx?: Reliable2xx;
   /** True once a CANCEL matched while proceeding; the TU should answer 487. */
@@ -109,7 +150,7 @@ export class InviteServerTransaction extends ServerTransactionBase {
     this.gInterval = ctx.timers.T1;
     if (hooks.autoTrying) this.respond(100, 'Trying');
     // A TU that never answers must not pin this transaction forever.
-    this.timer(hooks.proceedingTimeoutMs, () => {
+    this.proceedingTimer = this.timer(hooks.proceedingTimeoutMs, () => {
       if (this.st !== 'proceeding') return;
       ctx.onError('INVITE transaction unanswered, sending 408', { callId: this.callId });
       this.emit('timeout');
@@ -119,6 +160,18 @@ export class InviteServerTransaction extends ServerTransactionBase {
 
   get state(): InviteServerState { return this.st; }
 
+  /** A non-2xx final until its ACK (Timer G); a 2xx until it is ACKed (RFC 6026 Accepted). */
+  protected responseStillSent(): boolean {
+    if (this.st === 'proceeding' || this.st === 'completed') return true;
+    return this.st === 'accepted' && this.reliable2xx?.pending === true;
+  }
+
+  override release(): void {
+    super.release();
+    // A 2xx no longer waiting for its ACK is held by its retransmitter too.
+    if (this.reliable2xx?.pending !== true) this.reliable2xx = undefined;
+  }
+
   /** CSeq number of the INVITE (for matching the ACK to a 2xx). */
   get cseq(): number { return parseCSeq(getHeader(this.request, 'CSeq') ?? '')?.seq ?? -1; }
 
@@ -127,17 +180,12 @@ export class InviteServerTransaction extends ServerTransactionBase {
     this.lastResponse = res;
     this.send(res);
     if (res.status < 200) return true;
+    this.clearTimer(this.proceedingTimer);
+    this.proceedingTimer = undefined;
     if (res.status < 300) {
       // RFC 6026 Accepted: retransmitted INVITEs are absorbed, ACKs go to the TU; Timer L ends it.
       this.st = 'accepted';
-      const r = new Reliable2xx({
-        clock: this.ctx.clock, timers: this.ctx.timers, reliableTransport: this.reliable,
-        retransmit: () => this.send(res),
-      });
-      this.reliable2xx = r;
-      r.outcome.then((o) => { if (o === 'timeout') this.emit('ackTimeout'); }, () => undefined);
-      r.start();
-      this.hooks.onAccepted(this, r);
+      this.startReliable2xx(res);
       this.timer(64 * this.ctx.timers.T1, () => this.terminate());
       return true;
     }
@@ -149,6 +197,22 @@ export class InviteServerTransaction extends ServerTransactionBase {
       this.terminate();
     });
     return true;
+  }
+
+  /**
+   * Keeps the 2xx going until its ACK. A function of its own, so that only the retransmitter's
+   * closure holds the 2xx: closures created in one call share one context, and Timer L's would
+   * otherwise keep the response alive for 32 s after the ACK.
+   */
+  private startReliable2xx(res: SipResponse): void {
+    const r = new Reliable2xx({
+      clock: this.ctx.clock, timers: this.ctx.timers, reliableTransport: this.reliable,
+      retransmit: () => this.send(res),
+    });
+    this.reliable2xx = r;
+    r.outcome.then((o) => { if (o === 'timeout') this.emit('ackTimeout'); }, () => undefined);
+    r.start();
+    this.hooks.onAccepted(this, r);
   }
 
   private scheduleG(res: SipResponse): void {
@@ -215,6 +279,9 @@ export class NonInviteServerTransaction extends ServerTransactionBase {
   }
 
   get state(): NonInviteServerState { return this.st; }
+
+  /** The final response is sent again for every retransmitted request until Timer J. */
+  protected responseStillSent(): boolean { return this.st !== 'terminated'; }
 
   respondWith(res: SipResponse): boolean {
     if (this.st === 'completed' || this.st === 'terminated') return false;
