@@ -178,8 +178,7 @@ export class StreamBridge {
   private decodeBytes: Buffer | undefined;
   private decodePcm: Int16Array | undefined;
   /** The caller's audio passes through it first when the stream asked for noise cancellation. */
-  private readonly denoiser: NoiseSuppressor | undefined;
-  private readonly denoised = { pcm: new Int16Array(FRAME_SAMPLES) };
+  private readonly denoiser: { suppressor: NoiseSuppressor; frame: { pcm: Int16Array } } | undefined;
 
   constructor(opts: StreamBridgeOptions) {
     this.opts = opts;
@@ -209,7 +208,7 @@ export class StreamBridge {
     this.inboundEncoder = this.tracks.includes('inbound') ? new MediaMessageEncoder('inbound', format, this.streamId, this.extraHeaders) : undefined;
     this.outboundEncoder = this.tracks.includes('outbound') ? new MediaMessageEncoder('outbound', format, this.streamId, this.extraHeaders) : undefined;
     if (opts.noiseCancellationLevel !== undefined && this.inboundEncoder) {
-      this.denoiser = new NoiseSuppressor({ level: opts.noiseCancellationLevel });
+      this.denoiser = { suppressor: new NoiseSuppressor({ level: opts.noiseCancellationLevel }), frame: { pcm: new Int16Array(FRAME_SAMPLES) } };
     }
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
   }
@@ -251,7 +250,7 @@ export class StreamBridge {
   pushInbound(frame: CallAudioFrame, wallMs: number): void {
     if (this.state !== 'open' || !this.inboundEncoder) return;
     if (!this.admitMedia()) return;
-    const msg = this.inboundEncoder.encode(this.denoiser ? this.denoise(frame) : frame, this.seq + 1, this.inboundChunk + 1, wallMs);
+    const msg = this.inboundEncoder.encode(this.denoiser ? this.denoise(this.denoiser, frame) : frame, this.seq + 1, this.inboundChunk + 1, wallMs);
     if (msg !== undefined && this.sendCounted(msg)) { this.inboundChunk++; this.stats.mediaSent++; }
   }
 
@@ -259,14 +258,14 @@ export class StreamBridge {
    * The caller's frame through the noise suppressor. Gap-filling silence goes through it too, so
    * its clock never skips; a frame of another length (not expected) passes untouched.
    */
-  private denoise(frame: CallAudioFrame): CallAudioFrame {
-    const out = this.denoised.pcm;
+  private denoise(d: { suppressor: NoiseSuppressor; frame: { pcm: Int16Array } }, frame: CallAudioFrame): CallAudioFrame {
+    const out = d.frame.pcm;
     if (frame.ulaw?.length === FRAME_SAMPLES) ulawDecode(frame.ulaw, out);
     else if (frame.pcm?.length === FRAME_SAMPLES) out.set(frame.pcm);
     else if (frame.silence === FRAME_SAMPLES) out.fill(0);
     else return frame;
-    this.denoiser!.process(out, out);
-    return this.denoised;
+    d.suppressor.process(out, out);
+    return d.frame;
   }
 
   /**
