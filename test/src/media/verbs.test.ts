@@ -263,7 +263,9 @@ test('<Wait length="2"> after answer: two seconds of silence between the prompts
   const quietMs = rtp[firstB]!.at - rtp[lastA]!.at;
   t.diagnostic(`${between.length} packets, ${quietMs.toFixed(0)} ms between the prompts`);
   assert.ok(between.every((p) => isSilent(p.payload)), 'nothing audible during the Wait');
-  assert.ok(between.length >= 90 && between.length <= 110, `${between.length} packets during a 2 s Wait`);
+  // The Wait's 100 frames, then idle silence while the second file loads (bounded by quietMs below);
+  // a stalled media clock skips frames rather than sending them late.
+  assert.ok(between.length >= (rig.stalled() ? 80 : 100), `${between.length} packets during a 2 s Wait`);
   assert.deepEqual(streamBreaks(rtp, { stalled: rig.stalled() }), [], 'prompt, silence and prompt are one RTP stream');
   assert.ok(quietMs >= 1600 && quietMs <= 8000, `${quietMs.toFixed(0)} ms between the prompts for a 2 s Wait`);
   rtp.slice(firstB, firstB + b.length).forEach((p, i) => assert.ok(p.payload.equals(b[i]!), `second prompt frame ${i}`));
