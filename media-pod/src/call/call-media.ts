@@ -130,9 +130,8 @@ export class CallMedia implements RtpFrameSource {
 
   /** Hands the caller's audio, decoded, to `onAudio` until the returned function is called. */
   listen(onAudio: (pcm: Int16Array) => void): () => void {
-    const l = (pcm: Int16Array): void => onAudio(pcm);
-    if (!this.closed) this.listeners.add(l);
-    return () => { this.listeners.delete(l); };
+    if (!this.closed) this.listeners.add(onAudio);
+    return () => { this.listeners.delete(onAudio); };
   }
 
   /** A key press from the caller (RFC 4733 events, or SIP INFO): to the stream and any digit collector. */

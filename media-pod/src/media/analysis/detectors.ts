@@ -4,6 +4,8 @@
  * machines play before recording). Both work on 8 kHz 16-bit frames and allocate nothing per frame.
  */
 
+import { frameEnergy, goertzelCoefficient, goertzelPower } from './goertzel.js';
+
 const SAMPLE_RATE = 8000;
 
 /**
@@ -14,9 +16,7 @@ export const SOUND_RMS = Math.round(32768 * 10 ** (-40 / 20));
 
 /** True when the frame's RMS level is above SOUND_RMS. */
 export function isSound(pcm: Int16Array): boolean {
-  let sum = 0;
-  for (let i = 0; i < pcm.length; i++) sum += pcm[i]! * pcm[i]!;
-  return pcm.length > 0 && sum / pcm.length > SOUND_RMS * SOUND_RMS;
+  return pcm.length > 0 && frameEnergy(pcm) / pcm.length > SOUND_RMS * SOUND_RMS;
 }
 
 export interface BeepDetectorOptions {
@@ -56,7 +56,7 @@ export class BeepDetector {
     this.coeffs = new Float64Array(n);
     for (let k = 0; k < n; k++) {
       this.freqs[k] = lo + k * STEP_HZ;
-      this.coeffs[k] = 2 * Math.cos((2 * Math.PI * this.freqs[k]!) / SAMPLE_RATE);
+      this.coeffs[k] = goertzelCoefficient(this.freqs[k]!, SAMPLE_RATE);
     }
     this.minFrames = opts.minFrames ?? 8;
   }
@@ -73,22 +73,12 @@ export class BeepDetector {
   /** The frequency of the frame's pure tone, or 0 when it is quiet or not a pure tone. */
   private toneOf(pcm: Int16Array): number {
     const n = pcm.length;
-    let energy = 0;
-    for (let i = 0; i < n; i++) energy += pcm[i]! * pcm[i]!;
+    const energy = frameEnergy(pcm);
     if (n === 0 || energy / n < BEEP_MIN_RMS * BEEP_MIN_RMS) return 0;
     let best = 0;
     let bestK = -1;
     for (let k = 0; k < this.coeffs.length; k++) {
-      // Goertzel: the power of one frequency over the frame.
-      const c = this.coeffs[k]!;
-      let s1 = 0;
-      let s2 = 0;
-      for (let i = 0; i < n; i++) {
-        const s0 = pcm[i]! + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-      }
-      const power = s1 * s1 + s2 * s2 - c * s1 * s2;
+      const power = goertzelPower(pcm, this.coeffs[k]!);
       if (power > best) { best = power; bestK = k; }
     }
     // A sine of amplitude A has energy A²n/2 and Goertzel power (An/2)², so share = 2·power/(n·energy).

@@ -5,6 +5,7 @@
  * of the frame's energy for two frames in a row (40 ms, the shortest press ITU-T Q.24 requires
  * receivers to accept), and is reported once per press.
  */
+import { frameEnergy, goertzelCoefficient, goertzelPower } from '../analysis/goertzel.js';
 import { DTMF_DIGITS } from './telephone-event.js';
 
 const ROW_HZ = [697, 770, 852, 941] as const;
@@ -43,7 +44,7 @@ export class InbandDtmfDetector {
   readonly stats: InbandDtmfStats = { toneFrames: 0, digits: 0 };
 
   constructor() {
-    [...ROW_HZ, ...COL_HZ].forEach((f, i) => { this.coeffs[i] = 2 * Math.cos((2 * Math.PI * f) / RATE); });
+    [...ROW_HZ, ...COL_HZ].forEach((f, i) => { this.coeffs[i] = goertzelCoefficient(f, RATE); });
   }
 
   /** Feeds one frame of 8 kHz audio; returns a key when a press is confirmed, once per press. */
@@ -71,20 +72,11 @@ export class InbandDtmfDetector {
   private classify(pcm: Int16Array): string {
     const n = pcm.length;
     if (n === 0) return '';
-    let energy = 0;
-    for (let i = 0; i < n; i++) energy += pcm[i]! * pcm[i]!;
+    const energy = frameEnergy(pcm);
     // A sine of amplitude A has energy A²·n/2 over the frame; two of them at the minimum level.
     if (energy < MIN_AMPLITUDE * MIN_AMPLITUDE * n) return '';
-    for (let k = 0; k < 8; k++) {
-      const c = this.coeffs[k]!;
-      let s1 = 0; let s2 = 0;
-      for (let i = 0; i < n; i++) {
-        const s0 = pcm[i]! + c * s1 - s2;
-        s2 = s1; s1 = s0;
-      }
-      // Goertzel power |X(f)|², scaled to the energy a sine at f contributes to the frame.
-      this.power[k] = (2 * (s1 * s1 + s2 * s2 - c * s1 * s2)) / n;
-    }
+    // Goertzel power |X(f)|², scaled to the energy a sine at f contributes to the frame.
+    for (let k = 0; k < 8; k++) this.power[k] = (2 * goertzelPower(pcm, this.coeffs[k]!)) / n;
     const row = strongest(this.power, 0);
     const col = strongest(this.power, 4);
     if (row < 0 || col < 0) return '';
