@@ -5,7 +5,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import WebSocket from 'ws';
+import { AgentSocket, OPEN as WS_OPEN, CLOSED as WS_CLOSED, type AgentSocketError } from './agent-socket.js';
 import type { Logger } from '@sipflow/operator/log';
 import type { Clock, TimerHandle } from '../clock.js';
 import { PlaybackQueue } from './playback-queue.js';
@@ -37,6 +37,8 @@ export interface StreamBridgeOptions {
   readonly extraHeaders: string;
   /** Headers for the WebSocket upgrade (the V3 signature), computed afresh for each attempt. */
   readonly upgradeHeaders?: (url: string) => Record<string, string>;
+  /** wss:// trust anchors beyond Node's own store (tests; deployments use NODE_EXTRA_CA_CERTS). */
+  readonly tlsCa?: string | Buffer;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Largest message accepted from the agent; bigger ones close the stream with 1009. */
@@ -121,13 +123,6 @@ const DEGRADED_LEVELS = [0.3, 0.6, 0.9] as const;
 const WARN_BUDGET = 20;
 /** Unsent bytes (as a multiple of maxBufferedBytes) at which a stream whose agent is not reading is dropped. */
 const BACKLOG_LIMIT_FACTOR = 4;
-/**
- * Every platform message is a text frame, also when it is handed over as UTF-8 bytes. ws masks a
- * Buffer into one fresh frame buffer (a single socket write, no string re-encoding) and keeps no
- * reference to it, which is what lets the media encoders reuse theirs; that holds because the
- * stream never negotiates permessage-deflate (compressed sends are queued by reference).
- */
-const TEXT_FRAME = { binary: false } as const;
 
 /** The caller's audio reaches the bridge in 20 ms frames of 8 kHz samples. */
 const FRAME_SAMPLES = 160;
@@ -156,7 +151,7 @@ export class StreamBridge {
   private downState: ResamplerState | undefined;
 
   private state: BridgeState = 'idle';
-  private ws: WebSocket | undefined;
+  private ws: AgentSocket | undefined;
   private seq = 0;
   private inboundChunk = 0;
   private outboundChunk = 0;
@@ -323,7 +318,7 @@ export class StreamBridge {
     const ws = this.ws;
     this.state = 'closing';
     this.closeCause = { by: 'platform', code: 1000, reason };
-    if (ws && ws.readyState === WebSocket.OPEN) {
+    if (ws && ws.readyState === WS_OPEN) {
       this.seq++;
       ws.send(this.control.stop(this.seq, reason));
       ws.close(1000, reason);
@@ -336,51 +331,45 @@ export class StreamBridge {
 
   // --- connection ---------------------------------------------------------------------------
 
-  /** One connection attempt; on open, the stream's handlers are attached before any frame can arrive. */
+  /**
+   * One connection attempt. The socket's handlers are fixed here and act only while this socket is
+   * the stream's current one, so a late event from an earlier connection changes nothing.
+   */
   private connectOnce(): Promise<void> {
     return new Promise((resolve, reject) => {
-      let ws: WebSocket;
+      let opened = false;
+      let ws: AgentSocket;
       try {
-        ws = new WebSocket(this.opts.url, {
-          perMessageDeflate: false,
+        ws = new AgentSocket({
+          url: this.opts.url,
           maxPayload: this.maxMessageBytes,
-          handshakeTimeout: this.opts.connectTimeoutMs ?? 5000,
+          handshakeTimeoutMs: this.opts.connectTimeoutMs ?? 5000,
           headers: this.opts.upgradeHeaders?.(this.opts.url) ?? {},
-          followRedirects: false,
+          ...(this.opts.tlsCa ? { ca: this.opts.tlsCa } : {}),
+        }, {
+          open: () => {
+            opened = true;
+            if (this.state === 'connecting' && this.ws === ws) this.onOpen(ws);
+            else ws.terminate();
+            resolve();
+          },
+          message: (data, isBinary) => { if (this.ws === ws) this.onAgentFrame(data, isBinary); },
+          error: (err) => {
+            if (!opened) { reject(err); return; }
+            if (this.ws === ws) this.onSocketError(err);
+          },
+          close: (code, reason) => {
+            if (!opened) { reject(new Error(`closed during handshake (${code})`)); return; }
+            if (this.ws === ws) this.onSocketClosed(code, reason.slice(0, 123));
+          },
         });
       } catch (err) { reject(err instanceof Error ? err : new Error(String(err))); return; }
       this.ws = ws;
-      // A socket that failed to open may still report a late error; it must never be unhandled.
-      ws.on('error', ignoreError);
-      const onError = (err: Error): void => { cleanup(); ws.terminate(); reject(err); };
-      const onClose = (code: number): void => { cleanup(); reject(new Error(`closed during handshake (${code})`)); };
-      const onOpen = (): void => {
-        cleanup();
-        if (this.state === 'connecting') this.onOpen(ws);
-        else ws.terminate();
-        resolve();
-      };
-      const cleanup = (): void => { ws.off('error', onError); ws.off('close', onClose); ws.off('open', onOpen); };
-      ws.on('error', onError);
-      ws.on('close', onClose);
-      ws.on('open', onOpen);
     });
   }
 
-  private onOpen(ws: WebSocket): void {
-    this.ws = ws;
+  private onOpen(ws: AgentSocket): void {
     this.state = 'open';
-    ws.on('message', (data, isBinary) => this.onAgentFrame(data, isBinary));
-    ws.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        this.log.warn('agent message larger than the limit; dropping stream', { limitBytes: this.maxMessageBytes });
-        this.closeCause ??= { by: 'error', code: 1009, reason: 'message_too_big' };
-      } else {
-        this.log.warn('stream socket error', { error: err.message });
-        this.closeCause ??= { by: 'error', reason: 'connection_error' };
-      }
-    });
-    ws.on('close', (code, reason) => this.onSocketClosed(code, reason.toString('utf8').slice(0, 123)));
     this.seq = 1;
     ws.send(buildStartMessage({
       callId: this.callId, streamId: this.streamId, accountId: this.accountId,
@@ -389,6 +378,19 @@ export class StreamBridge {
     this.log.info('stream started', { url: redactQuery(this.opts.url), contentType: this.opts.contentType, bidirectional: this.opts.bidirectional });
     // A reconnection continues the same stream: one StartStream for its status callback.
     if (this.stats.reconnects === 0) this.status('StartStream');
+  }
+
+  private onSocketError(err: AgentSocketError): void {
+    if (err.code === 'message_too_big') {
+      this.log.warn('agent message larger than the limit; dropping stream', { limitBytes: this.maxMessageBytes });
+      this.closeCause ??= { by: 'error', code: 1009, reason: 'message_too_big' };
+    } else if (err.code === 'protocol_error' || err.code === 'invalid_utf8') {
+      this.log.warn('agent broke the WebSocket protocol; dropping stream', { error: err.message });
+      this.closeCause ??= { by: 'error', code: err.closeCode, reason: 'protocol_error' };
+    } else {
+      this.log.warn('stream socket error', { error: err.message });
+      this.closeCause ??= { by: 'error', reason: 'connection_error' };
+    }
   }
 
   private onSocketClosed(code: number, reason: string): void {
@@ -453,7 +455,7 @@ export class StreamBridge {
     this.clock.clearTimeout(this.closeTimer);
     this.clock.clearTimeout(this.backoffTimer);
     this.queue.clear();
-    if (this.ws && this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
+    if (this.ws && this.ws.readyState !== WS_CLOSED) this.ws.terminate();
     this.log.info('stream ended', { by: info.by, code: info.code, reason: info.reason, mediaSent: this.stats.mediaSent, mediaDropped: this.stats.mediaDropped });
     this.status(info.by === 'error' ? 'DroppedStream' : 'StopStream', info.reason);
     this.resolveClosed(info);
@@ -477,7 +479,7 @@ export class StreamBridge {
    */
   private sendCounted(msg: string | Buffer): boolean {
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    if (!ws || ws.readyState !== WS_OPEN) return false;
     if (ws.bufferedAmount > this.maxBufferedBytes * BACKLOG_LIMIT_FACTOR) {
       this.log.warn('agent not reading and still sending; dropping stream', { bufferedBytes: ws.bufferedAmount, limitBytes: this.maxBufferedBytes * BACKLOG_LIMIT_FACTOR });
       this.closeCause = { by: 'error', reason: 'agent_stalled' };
@@ -486,7 +488,7 @@ export class StreamBridge {
       return false;
     }
     this.seq++;
-    ws.send(msg, TEXT_FRAME);
+    ws.send(msg);
     return true;
   }
 
@@ -520,13 +522,13 @@ export class StreamBridge {
 
   // --- from the agent -----------------------------------------------------------------------
 
-  private onAgentFrame(data: WebSocket.RawData, isBinary: boolean): void {
+  private onAgentFrame(data: Buffer, isBinary: boolean): void {
     if (this.state !== 'open') return;
     this.stats.agentMessages++;
     if (isBinary) { this.ignored('binary frame ignored'); return; }
     // Nearly every message is a plain playAudio: read it from the bytes without building a string
     // or a JSON tree (50 per second per call). Anything else takes the full parser below.
-    if (this.opts.bidirectional && Buffer.isBuffer(data)) {
+    if (this.opts.bidirectional) {
       const scan = scanPlayAudio(data);
       if (scan) {
         const buf = this.decodeBuffer(scan.payloadEnd - scan.payloadStart);
@@ -534,7 +536,7 @@ export class StreamBridge {
         if (n >= 0) { this.playDecoded(scan.encoding, scan.sampleRate, n); return; }
       }
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+    const text = data.toString('utf8');
     const msg = parseAgentMessage(text);
     switch (msg.kind) {
       case 'invalid': this.ignored('agent message ignored', { problem: msg.problem }); return;
@@ -658,8 +660,6 @@ export class StreamBridge {
     try { this.opts.onStatus(ev); } catch (err) { this.log.warn('stream status listener threw', { error: err instanceof Error ? err.message : String(err) }); }
   }
 }
-
-function ignoreError(): void { /* reported through the attempt's own listener */ }
 
 /** Stream URLs may carry tokens in the query string (`?body=`), so logs keep only origin and path. */
 function redactQuery(url: string): string {

@@ -137,8 +137,8 @@ export class MediaMessageEncoder {
 
   /**
    * The message for this frame as UTF-8 JSON text, or undefined when the frame carries no audio.
-   * The Buffer is one reused per-encoder buffer: send it (ws copies it into the masked
-   * frame before send returns) or copy it before the next encode.
+   * The Buffer is one reused per-encoder buffer: send it (the agent socket copies it into
+   * the masked frame before send returns) or copy it before the next encode.
    */
   encode(frame: CallAudioFrame, seq: number, chunk: number, wallMs: number): Buffer | undefined {
     const n = this.fill(frame);
