@@ -4,13 +4,14 @@
 // message, and each `playAudio` from the agent goes straight back out as one RTP packet (no
 // jitter buffer, no pacing, no transcoding). Controlled over IPC by media.mjs:
 //   open {count, agentUrl} -> { ports }      close -> {}
-// RELAY_WS=raw swaps the `ws` client for lib/raw-ws.mjs (see bench/README.md).
+// Its WebSocket client is lib/raw-ws.mjs, as lean as the pod's own; RELAY_WS=ws runs it on the
+// `ws` package instead (see bench/README.md).
 import dgram from 'node:dgram';
 import { randomBytes, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { serveRequests } from './lib/common.mjs';
 import { RawWs } from './lib/raw-ws.mjs';
-const RAW = process.env.RELAY_WS === 'raw';
+const RAW = process.env.RELAY_WS !== 'ws';
 
 const relays = [];
 

@@ -1,5 +1,5 @@
-// A bare WebSocket client for the baseline relay's RELAY_WS=raw variant, written only to measure
-// what the `ws` package and Node's stream machinery cost per frame: a net socket with `onread`
+// The baseline relay's bare WebSocket client (RELAY_WS=ws swaps in the `ws` package), as lean
+// as a client can be, so the relay pays no per-frame cost the pod does not: a net socket with `onread`
 // (one read buffer shared by every connection, so no ArrayBuffer per read), each masked text frame
 // written as one buffer, server frames parsed in place. Text frames only; no fragmentation, ping,
 // close handshake or limits: not for anything but the benchmark.
