@@ -211,6 +211,28 @@ test('frames split at every byte across reads are reassembled', T, async () => {
   } finally { raw.close(); }
 });
 
+test('a large message trickling in small pieces arrives whole, and the frame sharing its last piece too', T, async () => {
+  const big = Buffer.alloc(40_000);
+  for (let i = 0; i < big.length; i++) big[i] = 0x61 + (i % 26);
+  // The read that ends the big frame also starts the next one, which then takes three more reads.
+  const after = `{"after":"${'z'.repeat(2500)}"}`;
+  const bytes = Buffer.concat([serverFrame(0x1, big), serverFrame(0x1, Buffer.from(after))]);
+  const raw = await rawServer((sock) => {
+    let i = 0;
+    const step = (): void => { if (i < bytes.length && !sock.destroyed) { sock.write(bytes.subarray(i, i + 997)); i += 997; setTimeout(step, 1); } };
+    step();
+  });
+  try {
+    const c = connect({ url: raw.url });
+    await c.opened;
+    const first = await c.nextMessage();
+    assert.equal(first.bytes, big.length);
+    assert.equal(first.text, big.toString('latin1'));
+    assert.equal((await c.nextMessage()).text, after);
+    c.sock.terminate();
+  } finally { raw.close(); }
+});
+
 test('frames that arrive in the same read as the 101 are delivered after open', T, async () => {
   const raw = await rawServer((sock) => { sock.write(serverFrame(0x1, Buffer.from('{"early":true}'))); }, (key) =>
     `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(key)}\r\n\r\n${serverFrame(0x1, Buffer.from('{"first":1}')).toString('latin1')}`);

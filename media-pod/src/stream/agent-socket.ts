@@ -69,6 +69,9 @@ const CLOSE_LINGER_MS = 1000;
 /** After our close frame, how long the server gets to answer it before the connection is dropped. */
 const CLOSE_ANSWER_MS = 2000;
 
+/** A carry buffer larger than this is let go once it is empty. */
+const CARRY_KEEP_BYTES = 16 * 1024;
+
 /** Every connection reads into this; each read is consumed before the next can happen. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
@@ -142,8 +145,12 @@ export class AgentSocket {
   private readonly maxPayload: number;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
-  /** Bytes of an incomplete handshake response or frame, carried to the next read. */
-  private pending: Buffer | undefined;
+  /**
+   * Bytes of an incomplete handshake response or frame, carried to the next read:
+   * `carry[0, carryLength)`. It grows by doubling, so a message trickling in costs linear time.
+   */
+  private carry: Buffer | undefined;
+  private carryLength = 0;
   /** Data frames of a fragmented message so far. */
   private fragments: Buffer[] | undefined;
   private fragmentsBytes = 0;
@@ -232,20 +239,43 @@ export class AgentSocket {
   private onBytes(view: Buffer): void {
     if (this.state === CLOSED || this.errored) return;
     let data = view;
-    if (this.pending) { data = Buffer.concat([this.pending, view]); this.pending = undefined; }
+    if (this.carryLength > 0) {
+      this.appendCarry(view);
+      data = this.carry!.subarray(0, this.carryLength);
+    }
     let off = 0;
     if (this.state === CONNECTING) {
       const end = data.indexOf('\r\n\r\n');
       if (end < 0) {
         if (data.length > MAX_HANDSHAKE_BYTES) { this.fail('handshake_failed', 'handshake response too large'); return; }
-        this.pending = Buffer.from(data);
+        if (data === view) this.appendCarry(view);
         return;
       }
       if (!this.acceptHandshake(data.toString('latin1', 0, end))) return;
       off = end + 4;
     }
     off = this.parseFrames(data, off);
-    if (off < data.length && this.reading()) this.pending = Buffer.from(data.subarray(off));
+    if (!this.reading()) return;
+    if (data === view) {
+      if (off < view.length) this.appendCarry(view.subarray(off));
+    } else if (off >= this.carryLength) {
+      this.carryLength = 0;
+      if (this.carry!.length > CARRY_KEEP_BYTES) this.carry = undefined; // idle streams hold no large buffer
+    } else if (off > 0) {
+      this.carry!.copyWithin(0, off, this.carryLength);
+      this.carryLength -= off;
+    }
+  }
+
+  private appendCarry(bytes: Buffer): void {
+    const need = this.carryLength + bytes.length;
+    if (!this.carry || this.carry.length < need) {
+      const next = Buffer.allocUnsafe(Math.max(need, (this.carry?.length ?? 2048) * 2));
+      if (this.carry) this.carry.copy(next, 0, 0, this.carryLength);
+      this.carry = next;
+    }
+    bytes.copy(this.carry, this.carryLength);
+    this.carryLength = need;
   }
 
   private acceptHandshake(head: string): boolean {
@@ -405,7 +435,8 @@ export class AgentSocket {
   private failWith(err: AgentSocketError): void {
     if (this.errored || this.state === CLOSED) return;
     this.errored = true;
-    this.pending = undefined;
+    this.carry = undefined;
+    this.carryLength = 0;
     this.fragments = undefined;
     const wasOpen = this.state === OPEN;
     this.state = CLOSING;
@@ -426,7 +457,8 @@ export class AgentSocket {
     const wasConnecting = this.state === CONNECTING;
     this.state = CLOSED;
     this.closedEmitted = true;
-    this.pending = undefined;
+    this.carry = undefined;
+    this.carryLength = 0;
     this.fragments = undefined;
     if (wasConnecting && !this.errored) {
       this.errored = true;
