@@ -62,6 +62,10 @@ test('everything outside the plain shape is left to the full parser (which may a
     `{"event":"playAudio","event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"${b64}"}}`,
     `{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"${b64.replace(/\+/g, '-').replace(/\//g, '_')}x"}}`,
     `{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"${b64} "}}`,
+    // An escaped quote in the payload: the scan's payload ends at it, and the decode refuses the backslash.
+    `{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"${b64}\\"}}`,
+    `{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"${b64.slice(0, 8)}\\"${b64.slice(8)}"}}`,
+    `{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"${b64.slice(0, 8)}\n${b64.slice(8)}"}}`,
     `{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"${b64}"}} trailing`,
     `{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000}}`,
     `{"event":"checkpoint","name":"x"}`,

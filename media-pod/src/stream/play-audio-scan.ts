@@ -52,6 +52,20 @@ function readString(b: Uint8Array, n: number): boolean {
   return false;
 }
 
+/**
+ * The payload string, its closing quote found with indexOf rather than byte by byte. An escape or
+ * a control character inside is not looked for here: the range then holds a backslash or a byte
+ * below 0x20, which the strict base64 decode refuses, so such a message still takes the full parser.
+ */
+function readPayloadString(b: Uint8Array, n: number): boolean {
+  if (b[pos] !== QUOTE) return false;
+  const start = pos + 1;
+  const end = b.indexOf(QUOTE, start);
+  if (end < 0 || end >= n) return false;
+  strStart = start; strEnd = end; pos = end + 1;
+  return true;
+}
+
 /** `"key":` with whitespace around: the key's bytes into strStart/strEnd, pos at the value. */
 function readKey(b: Uint8Array, n: number): boolean {
   skip(b, n);
@@ -128,7 +142,7 @@ export function scanPlayAudio(b: Uint8Array, n = b.length): PlayAudioScan | unde
           rate = readRate(b, n);
           if (Number.isNaN(rate)) return undefined;
         } else if (bytesEqual(b, mS, mE, 'payload')) {
-          if (pStart >= 0 || !readString(b, n)) return undefined;
+          if (pStart >= 0 || !readPayloadString(b, n)) return undefined;
           pStart = strStart; pEnd = strEnd;
         } else {
           return undefined;
