@@ -228,6 +228,18 @@ describe('helm chart', { skip }, () => {
     assert.deepEqual(svcPorts.find((p) => p.name === 'sip-tls'), { name: 'sip-tls', port: 5071, targetPort: 'sip-tls', protocol: 'TCP' });
   });
 
+  it('media.extraCaCerts: the ConfigMap key mounted read-only and named in NODE_EXTRA_CA_CERTS; nothing by default', async () => {
+    const offC = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media'), 'media');
+    assert.equal(envOf(offC, 'NODE_EXTRA_CA_CERTS'), undefined);
+    assert.ok(!(offC.volumeMounts as { name: string }[]).some((m) => m.name === 'extra-ca'));
+    const d = mustFind(await render(tools, join(ciDir, 'defaults-values.yaml'), ['--set', 'media.extraCaCerts.configMap=agents-ca,media.extraCaCerts.key=bundle.pem']), 'Deployment', 'sipflow-media');
+    const c = container(d, 'media');
+    assert.equal(envOf(c, 'NODE_EXTRA_CA_CERTS')?.value, '/etc/sipflow/extra-ca/bundle.pem');
+    assert.deepEqual((c.volumeMounts as { name: string }[]).find((m) => m.name === 'extra-ca'), { name: 'extra-ca', mountPath: '/etc/sipflow/extra-ca', readOnly: true });
+    const vol = (podSpec(d).volumes as { name: string; configMap?: unknown }[]).find((v) => v.name === 'extra-ca');
+    assert.deepEqual(vol?.configMap, { name: 'agents-ca', items: [{ key: 'bundle.pem', path: 'bundle.pem' }] });
+  });
+
   it('crds.keep=false drops the keep annotation', async () => {
     const objects = await render(tools, join(ciDir, 'defaults-values.yaml'), ['--set', 'crds.keep=false']);
     const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
@@ -268,6 +280,7 @@ describe('helm chart', { skip }, () => {
       ['an HPA on a DaemonSet', ['--set', 'media.kind=DaemonSet,media.autoscaling.enabled=true'], /media\.autoscaling\.enabled needs media\.kind=Deployment/],
       ['two operators without leader election', ['--set', 'operator.leaderElect=false'], /operator\.replicas > 1 needs operator\.leaderElect=true/],
       ['SIP over TLS without a Secret', ['--set', 'media.sipTls.enabled=true'], /media\.sipTls\.enabled needs media\.sipTls\.secretName/],
+      ['an extra-CA ConfigMap name that is not a name', ['--set', 'media.extraCaCerts.configMap=Bad_Name'], /\/media\/extraCaCerts\/configMap.*pattern/],
       ['the TLS port equal to the SIP port', ['--set', 'media.sipTls.enabled=true,media.sipTls.secretName=c,media.sipTls.port=5060'], /media\.sipTls\.port \(5060\) must differ from media\.sipPort/],
       ['an SRTP policy outside the enum', ['--set', 'media.srtp=sometimes'], /\/media\/srtp.*'off', 'optional', 'required'/],
     ];
