@@ -415,6 +415,19 @@ test('a message over 64 KB closes the stream with 1009 and counts as a drop', T,
   });
 });
 
+test('text that is not UTF-8 ends the stream with 1007 as a protocol error, with no reconnection', T, async () => {
+  await withBridge({}, async (h) => {
+    const conn = await started(h);
+    conn.sendRaw(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])); // a text frame: ws does not check what it sends
+    const info = await h.bridge.closed;
+    assert.deepEqual(info, { by: 'error', code: 1007, reason: 'protocol_error' });
+    await conn.closedPromise;
+    assert.equal(conn.closeCode, 1007);
+    assert.equal(h.bridge.stats.reconnects, 0);
+    assert.equal(h.statuses.at(-1)?.event, 'DroppedStream');
+  });
+});
+
 test('agent refuses the connection: one attempt plus two retries, then StreamConnectError and DroppedStream', T, async () => {
   const clock = new FakeClock();
   await withBridge({ clock, connectBackoffMs: 200 }, async (h) => {
