@@ -20,6 +20,7 @@ import { AnswerUrlClient, CallbackClient } from './callbacks/index.js';
 import { MediaClock, RtpPortPool } from './media/rtp/index.js';
 import { CachingSpeechEngine, type SpeechEngine } from './speech/engine.js';
 import { FliteSpeechEngine } from './speech/flite-engine.js';
+import { WebSocketSpeechRecognizer, type SpeechRecognizer } from './speech/recognizer.js';
 import { AudioFetcher } from './audio/fetcher.js';
 import { SipIngress } from './call/ingress.js';
 
@@ -39,6 +40,7 @@ export interface MediaPodDeps {
   logger?: Logger;
   clock?: Clock;
   speech?: SpeechEngine;
+  recognizer?: SpeechRecognizer;
 }
 
 export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = {}): Promise<MediaPod> {
@@ -107,9 +109,12 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   const mediaClock = new MediaClock({ clock, logger: logger.child({ subsystem: 'media-clock' }) });
   const speech = deps.speech ?? new CachingSpeechEngine(new FliteSpeechEngine({ logger: logger.child({ subsystem: 'speech' }) }));
   const audio = new AudioFetcher({ clock, logger: logger.child({ subsystem: 'audio' }) });
+  const recognizer = deps.recognizer ?? (opts.speechRecognizerUrl
+    ? new WebSocketSpeechRecognizer({ url: opts.speechRecognizerUrl, logger: logger.child({ subsystem: 'speech-recognizer' }) })
+    : undefined);
 
   const ingress = new SipIngress({
-    transactions, transport, answerClient, callbacks, speech, audio, metrics, clock,
+    transactions, transport, answerClient, callbacks, speech, recognizer, audio, metrics, clock,
     advertiseHost: opts.advertise,
     config: store, digest, lockout, rtpPool, mediaClock,
     rtpListenAddress: opts.sipListen.host,

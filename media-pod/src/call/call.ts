@@ -29,6 +29,7 @@ import {
   DEFAULT_SESSION_TIMER_POLICY, decideSessionTimer, parseSessionExpires, SessionTimer, SUPPORTED_HEADER,
   type SessionTimerDecision, type SessionTimerPolicy,
 } from './session-timer.js';
+import type { SpeechRecognizer } from '../speech/recognizer.js';
 import type { CallControl, DigitCollection, FrameSource, HangupCause, StreamHandle, XmlFetchResult } from './control.js';
 
 export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE';
@@ -39,6 +40,8 @@ export interface CallServices {
   answerClient: AnswerUrlClient;
   callbacks: CallbackClient;
   speech: SpeechEngine;
+  /** GetInput speech; absent when the pod has no recognizer. */
+  recognizer?: SpeechRecognizer | undefined;
   audio: AudioFetcher;
   metrics: MediaMetrics;
   clock: Clock;
@@ -257,6 +260,8 @@ export class Call implements CallControl {
   collectDigits(opts?: { redact?: boolean }): DigitCollection { return this.init.rtpMedia.collectDigits(opts); }
 
   listen(onAudio: (pcm: Int16Array) => void): () => void { return this.init.rtpMedia.listen(onAudio); }
+
+  get speechRecognizer(): SpeechRecognizer | undefined { return this.svc.recognizer; }
 
   sendDtmf(digits: string): Promise<void> { return this.init.rtpMedia.rtp.sendDtmf(digits); }
 

@@ -4,6 +4,8 @@
  * with a scripted stand-in and never touches sockets.
  */
 
+import type { SpeechRecognizer } from '../speech/recognizer.js';
+
 /** A hangup cause as Plivo reports it to hangup_url. */
 export interface HangupCause {
   code: number;
@@ -85,4 +87,6 @@ export interface CallControl {
    * until the returned function is called. The array is reused: read it before returning.
    */
   listen(onAudio: (pcm: Int16Array) => void): () => void;
+  /** GetInput's speech recognizer; absent when the pod has none. */
+  readonly speechRecognizer?: SpeechRecognizer | undefined;
 }

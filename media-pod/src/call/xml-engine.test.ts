@@ -9,6 +9,7 @@ import { FakeClock } from '../clock.js';
 import { recordingLogger } from '../speech/test-logger.js';
 import type { CallControl, DigitCollection, FrameSource, HangupCause, StreamHandle, XmlFetchResult } from './control.js';
 import { XmlEngine } from './xml-engine.js';
+import type { RecognitionOptions, RecognitionResult, RecognitionSession, SpeechRecognizer } from '../speech/recognizer.js';
 
 interface LabeledSource extends FrameSource { label: string }
 
@@ -60,6 +61,7 @@ class ScriptedCall implements CallControl {
   silenceBlocks = false;
   /** Listeners of the caller's audio (listen()). */
   readonly listeners = new Set<(pcm: Int16Array) => void>();
+  speechRecognizer: SpeechRecognizer | undefined;
   /** Ends the call after this many plays (for infinite loops). */
   endAfterPlays = Infinity;
   ended: HangupCause | undefined;
@@ -536,18 +538,131 @@ test('GetInput barge-in: a key during the prompts stops them; the key counts as 
   assert.equal(call.ended?.code, 4000);
 });
 
-test('GetInput speech: refused with 9010 naming the missing recognizer; "dtmf speech" collects digits with a warning', async () => {
+test('GetInput speech without a recognizer: refused with 9010 naming the missing recognizer; "dtmf speech" collects digits with a warning', async () => {
   const speech = new ScriptedCall();
   await run(speech, doc('<Speak>hello</Speak>\n<GetInput action="http://x/in" inputType="speech"/>'));
   assert.equal(speech.ended?.code, 9010);
-  assert.match(speech.ended?.detail ?? '', /<GetInput inputType="speech"> \(line 2\) needs speech recognition/);
+  assert.match(speech.ended?.detail ?? '', /<GetInput inputType="speech"> \(line 2\) needs a speech recognizer/);
   assert.deepEqual(speech.fetches, []);
 
   const both = new ScriptedCall();
   both.digitScripts.push(['9', '#']);
   const log = await run(both, doc('<GetInput action="http://x/in" inputType="dtmf speech" redirect="false"/>'));
   assert.deepEqual(both.fetches[0]?.extra, { InputType: 'dtmf', Digits: '9' });
-  assert.ok(log.entries.some((e) => e.level === 'warn' && /no speech recognition/.test(e.msg) && e.fields.inputType === 'dtmf speech'));
+  assert.ok(log.entries.some((e) => e.level === 'warn' && /no speech recognizer/.test(e.msg) && e.fields.inputType === 'dtmf speech'));
+});
+
+/** A recognizer that records what it was sent and answers `result` when the utterance ends. */
+class ScriptedRecognizer implements SpeechRecognizer {
+  readonly sessions: Array<{ opts: RecognitionOptions; peaks: number[]; finished: boolean; aborted: boolean }> = [];
+  result: RecognitionResult | undefined = { text: 'talk to sales', confidence: 0.8765 };
+  start(opts: RecognitionOptions): RecognitionSession {
+    const s = { opts, peaks: [] as number[], finished: false, aborted: false };
+    this.sessions.push(s);
+    return {
+      write: (pcm) => { let p = 0; for (const v of pcm) p = Math.max(p, Math.abs(v)); s.peaks.push(p); },
+      finish: () => { s.finished = true; return Promise.resolve(this.result); },
+      abort: () => { s.aborted = true; },
+    };
+  }
+}
+
+const speechLike = (n: number): number => 6000 * Math.sin((2 * Math.PI * 220 * n) / 8000);
+
+test('GetInput speech: the utterance from its onset (with pre-roll) to speechEndTimeout of quiet goes to the recognizer; the text to the action', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  const rec = new ScriptedRecognizer();
+  call.speechRecognizer = rec;
+  call.documents.set('http://x/in', doc('<Speak>routing you</Speak>'));
+  const done = run(call, doc('<GetInput action="http://x/in" inputType="speech" hints="sales, support ,, billing" language="en-GB" speechEndTimeout="2"><Speak>how can I help</Speak></GetInput><Speak>skipped</Speak>'), clock);
+  await settle();
+  assert.deepEqual(call.events, ['answer', 'collect', 'play:speak:how can I help', 'listen']);
+  call.hear(clock, 20, () => 0); // 400 ms of silence: no utterance yet
+  assert.equal(rec.sessions.length, 0);
+  call.hear(clock, 2, speechLike); // a 40 ms blip is not speech
+  call.hear(clock, 5, () => 0);
+  assert.equal(rec.sessions.length, 0, 'too short to be speech');
+  call.hear(clock, 50, speechLike); // 1 s of speech
+  assert.equal(rec.sessions.length, 1);
+  assert.deepEqual(rec.sessions[0]!.opts, { language: 'en-GB', hints: ['sales', 'support', 'billing'], speechModel: 'default', profanityFilter: false });
+  call.hear(clock, 98, () => 0); // 1.98 s since the last voiced frame arrived: not yet
+  await settle();
+  assert.equal(rec.sessions[0]!.finished, false);
+  call.hear(clock, 1, () => 0);
+  await done;
+  const s = rec.sessions[0]!;
+  assert.equal(s.finished, true);
+  // 15 frames of pre-roll (the end of the silence, the blip and the onset), then the rest of the
+  // speech and the quiet after it.
+  assert.equal(s.peaks.length, 15 + 47 + 99);
+  assert.ok(s.peaks.slice(12, 62).every((p) => p > 5000), 'the speech itself');
+  assert.ok(s.peaks.slice(0, 12).some((p) => p > 5000) && s.peaks.slice(0, 12).some((p) => p === 0), 'the pre-roll holds what came just before');
+  assert.deepEqual(call.fetches, [{ url: 'http://x/in', method: 'POST', extra: { InputType: 'speech', Speech: 'talk to sales', SpeechConfidenceScore: '0.877' }, purpose: 'action' }]);
+  assert.deepEqual(call.events.slice(-4), ['unlisten', 'fetch:action:http://x/in', 'play:speak:routing you', 'hangup:4010']);
+});
+
+test('GetInput speech: executionTimeout cuts a long utterance off and sends it; with no speech at all, or nothing recognized, the next element runs', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  const rec = new ScriptedRecognizer();
+  call.speechRecognizer = rec;
+  const done = run(call, doc('<GetInput action="http://x/in" inputType="speech" executionTimeout="5" redirect="false"/><Speak>next</Speak>'), clock);
+  await settle();
+  call.hear(clock, 300, speechLike); // 6 s of talking against a 5 s window
+  await done;
+  assert.equal(rec.sessions[0]?.finished, true);
+  assert.ok(rec.sessions[0]!.peaks.length <= 250, `no audio after the deadline: ${rec.sessions[0]!.peaks.length} frames`);
+  assert.equal(call.fetches[0]?.extra.Speech, 'talk to sales');
+
+  const quiet = new ScriptedCall();
+  quiet.speechRecognizer = new ScriptedRecognizer();
+  const clock2 = new FakeClock();
+  const done2 = run(quiet, doc('<GetInput action="http://x/in" inputType="speech" executionTimeout="5"/><Speak>no input</Speak>'), clock2);
+  await settle();
+  clock2.advance(5000);
+  await done2;
+  assert.deepEqual(quiet.fetches, []);
+  assert.deepEqual(quiet.events.slice(-3), ['unlisten', 'play:speak:no input', 'hangup:4010']);
+
+  const unrecognized = new ScriptedCall();
+  const rec3 = new ScriptedRecognizer();
+  rec3.result = { text: '', confidence: 0 };
+  unrecognized.speechRecognizer = rec3;
+  const clock3 = new FakeClock();
+  const done3 = run(unrecognized, doc('<GetInput action="http://x/in" inputType="speech"/><Speak>sorry</Speak>'), clock3);
+  await settle();
+  unrecognized.hear(clock3, 30, speechLike);
+  unrecognized.hear(clock3, 60, () => 0);
+  await done3;
+  assert.deepEqual(unrecognized.fetches, []);
+  assert.deepEqual(unrecognized.events.slice(-2), ['play:speak:sorry', 'hangup:4010']);
+});
+
+test('GetInput "dtmf speech": a key before any speech makes it digit input; the recognizer is never started', async () => {
+  const call = new ScriptedCall();
+  const rec = new ScriptedRecognizer();
+  call.speechRecognizer = rec;
+  call.playBlocks = true;
+  call.digitScripts.push(['5', '#']);
+  call.documents.set('http://x/in', doc('<Hangup/>'));
+  await run(call, doc('<GetInput action="http://x/in" inputType="dtmf speech"><Speak>say or press</Speak></GetInput>'));
+  assert.equal(rec.sessions.length, 0);
+  assert.deepEqual(call.fetches[0]?.extra, { InputType: 'dtmf', Digits: '5' });
+});
+
+test('GetInput speech: the call ending mid-utterance aborts the recognition and requests nothing', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  const rec = new ScriptedRecognizer();
+  call.speechRecognizer = rec;
+  const done = run(call, doc('<GetInput action="http://x/in" inputType="speech"/>'), clock);
+  await settle();
+  call.hear(clock, 20, speechLike);
+  call.hangup({ code: 4000, name: 'Normal Hangup', legacy: 'NORMAL_CLEARING', source: 'Caller' });
+  await done;
+  assert.equal(rec.sessions[0]?.aborted, true);
+  assert.deepEqual(call.fetches, []);
 });
 
 test('GetInput action that fails (redirect=true) ends the call with 8012', async () => {

@@ -9,6 +9,7 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CallControl, DigitCollection, FrameSource, HangupCause } from './control.js';
 import { causeFor } from './causes.js';
 import { BeepDetector, isSound } from '../media/analysis/detectors.js';
+import { parseHints, type RecognitionResult, type RecognitionSession, type SpeechRecognizer } from '../speech/recognizer.js';
 
 /** Abort reasons for the prompt loop; a reasonless abort() would build a DOMException each time. */
 const BARGE_IN = 'digit pressed';
@@ -23,6 +24,13 @@ const MAX_DOCUMENTS = 20;
  * lets a caller read a number off a card without the input ending mid-way.
  */
 export const AUTO_DIGIT_END_MS = 5000;
+
+/** GetInput's speechEndTimeout="auto": this long without sound after speech ends the utterance. */
+export const AUTO_SPEECH_END_MS = 1000;
+/** Speech starts after this many 20 ms frames in a row above the sound threshold (60 ms). */
+const SPEECH_ONSET_FRAMES = 3;
+/** Audio from before the onset sent with the utterance, so its first syllable is not clipped (300 ms). */
+const SPEECH_PREROLL_FRAMES = 15;
 
 /** GetDigits playBeep: a 1 kHz tone for 250 ms once the prompts are over. */
 const BEEP_MS = 250;
@@ -305,45 +313,146 @@ export class XmlEngine {
   }
 
   /**
-   * GetInput with DTMF: prompts with barge-in, then up to executionTimeout seconds of input, each
-   * digit within digitEndTimeout of the last, ended early by finishOnKey or numDigits. The
-   * digits go to the action with InputType=dtmf; no input carries on with the next element.
-   * Speech needs a recognizer, which the pod does not have: "speech" alone ends the call with a
-   * cause that says so, and "dtmf speech" listens for digits only.
+   * GetInput: prompts with barge-in by key, then up to executionTimeout seconds of input counted
+   * from the end of the prompts.
+   * - Digits: each within digitEndTimeout of the last, ended early by finishOnKey or numDigits;
+   *   they go to the action with InputType=dtmf.
+   * - Speech (with a recognizer, `--speech-recognizer-url`): the pod finds the utterance itself
+   *   (sound above -40 dBFS for 60 ms starts it, speechEndTimeout of quiet ends it, the deadline
+   *   cuts it off) and sends only that stretch, with 300 ms before the onset, to the recognizer;
+   *   the text goes to the action with InputType=speech, Speech and SpeechConfidenceScore.
+   * - "dtmf speech" (also when inputType is absent): whichever starts first wins.
+   * No input, or nothing recognized, carries on with the next element. Without a recognizer
+   * "speech" alone ends the call with a cause that says so, and "dtmf speech" takes digits only.
    */
   private async runGetInput(verb: VerbOf<'GetInput'>, early: boolean): Promise<Next> {
-    const type = verb.inputType;
-    if (type === 'speech') {
-      this.call.hangup(causeFor(9010, 'Error', `<GetInput inputType="speech"> (line ${verb.line}) needs speech recognition, which sipflow does not have`));
+    const type = verb.inputType ?? 'dtmf speech';
+    const recognizer = type === 'dtmf' ? undefined : this.call.speechRecognizer;
+    if (type === 'speech' && !recognizer) {
+      this.call.hangup(causeFor(9010, 'Error', `<GetInput inputType="speech"> (line ${verb.line}) needs a speech recognizer, and this pod has none (--speech-recognizer-url)`));
       return { kind: 'end' };
     }
-    if (type !== 'dtmf') {
-      this.logger.warn('GetInput: sipflow has no speech recognition, so only digits are collected', { line: verb.line, inputType: type ?? '(not set)' });
+    if (type !== 'dtmf' && !recognizer) {
+      this.logger.warn('GetInput: no speech recognizer is configured, so only digits are collected', { line: verb.line, inputType: verb.inputType ?? '(not set)' });
     }
     await this.ensureAnswered(early);
-    const finishKey = verb.finishOnKey === 'none' ? '' : verb.finishOnKey;
-    const gapMs = verb.digitEndTimeout === 'auto' ? AUTO_DIGIT_END_MS : verb.digitEndTimeout * 1000;
     const collector = this.call.collectDigits({ redact: !verb.log });
-    let digits = '';
+    let input: { kind: 'dtmf'; digits: string } | { kind: 'speech'; result: RecognitionResult } | undefined;
     try {
       await this.playPrompts(verb.children, collector, false);
       if (this.call.signal.aborted) return { kind: 'end' };
       // executionTimeout bounds the whole detection, counted from the end of the prompts.
       const deadline = this.clock.now() + verb.executionTimeout * 1000;
-      for (;;) {
-        const left = Math.ceil(deadline - this.clock.now());
-        if (left <= 0) break;
-        const d = await collector.next(digits.length === 0 ? left : Math.min(left, gapMs));
-        if (d === null || d === finishKey) break;
-        digits += d;
-        if (digits.length >= verb.numDigits) break;
+      let digitsFirst = !recognizer;
+      if (recognizer) {
+        const heard = await this.listenForSpeech(verb, recognizer, deadline, type === 'speech' ? undefined : collector);
+        if (heard === 'digit') digitsFirst = true;
+        else if (heard) input = { kind: 'speech', result: heard };
+      }
+      if (digitsFirst) {
+        const digits = await this.collectDigitInput(verb, collector, deadline);
+        if (digits) input = { kind: 'dtmf', digits };
       }
     } finally {
       collector.close();
     }
     if (this.call.signal.aborted) return { kind: 'end' };
-    if (digits.length === 0) return { kind: 'continue' };
-    return this.submitInput('GetInput', verb, { InputType: 'dtmf', Digits: digits });
+    if (input?.kind === 'dtmf') return this.submitInput('GetInput', verb, { InputType: 'dtmf', Digits: input.digits });
+    if (input?.kind === 'speech' && input.result.text !== '') {
+      const { text, confidence } = input.result;
+      this.logger.info('GetInput: speech recognized', { line: verb.line, confidence, ...(verb.log ? { speech: text } : { speechChars: text.length }) });
+      return this.submitInput('GetInput', verb, { InputType: 'speech', Speech: text, SpeechConfidenceScore: String(Math.round(confidence * 1000) / 1000) });
+    }
+    return { kind: 'continue' };
+  }
+
+  /** GetInput's digits until the deadline, the gap, finishOnKey or numDigits; '' for none. */
+  private async collectDigitInput(verb: VerbOf<'GetInput'>, collector: DigitCollection, deadline: number): Promise<string> {
+    const finishKey = verb.finishOnKey === 'none' ? '' : verb.finishOnKey;
+    const gapMs = verb.digitEndTimeout === 'auto' ? AUTO_DIGIT_END_MS : verb.digitEndTimeout * 1000;
+    let digits = '';
+    for (;;) {
+      const left = Math.ceil(deadline - this.clock.now());
+      if (left <= 0) break;
+      const d = await collector.next(digits.length === 0 ? left : Math.min(left, gapMs));
+      if (d === null || d === finishKey) break;
+      digits += d;
+      if (digits.length >= verb.numDigits) break;
+    }
+    return digits;
+  }
+
+  /**
+   * Waits for the caller to speak before `deadline`, sends the utterance to the recognizer and
+   * resolves with its result. 'digit' when `digits` is given and a key came before any speech;
+   * undefined for no speech, a failed recognizer or the call ending.
+   */
+  private listenForSpeech(verb: VerbOf<'GetInput'>, recognizer: SpeechRecognizer, deadline: number, digits: DigitCollection | undefined): Promise<RecognitionResult | 'digit' | undefined> {
+    const endQuietMs = verb.speechEndTimeout === 'auto' ? AUTO_SPEECH_END_MS : verb.speechEndTimeout * 1000;
+    return new Promise((resolve) => {
+      const preroll: Int16Array[] = [];
+      let loudRun = 0;
+      let session: RecognitionSession | undefined;
+      let lastSound = 0;
+      let settled = false;
+      let endTimer: TimerHandle | undefined;
+      let deadlineTimer: TimerHandle | undefined;
+      const settle = (r: RecognitionResult | 'digit' | undefined): void => {
+        if (settled) return;
+        settled = true;
+        stopListening();
+        this.clock.clearTimeout(deadlineTimer);
+        this.clock.clearTimeout(endTimer);
+        this.call.signal.removeEventListener('abort', onCallEnd);
+        resolve(r);
+      };
+      // The utterance is over (quiet, or the deadline): the recognizer has the last word.
+      const endUtterance = (why: string): void => {
+        if (settled || !session) return;
+        const s = session;
+        stopListening();
+        this.clock.clearTimeout(endTimer);
+        this.clock.clearTimeout(deadlineTimer);
+        this.logger.debug('GetInput: end of speech', { line: verb.line, why });
+        void s.finish().then((r) => settle(r));
+      };
+      const checkQuiet = (): void => {
+        const quietFor = this.clock.now() - lastSound;
+        if (quietFor >= endQuietMs) { endUtterance('quiet'); return; }
+        endTimer = this.clock.setTimeout(checkQuiet, endQuietMs - quietFor);
+      };
+      const onCallEnd = (): void => { session?.abort(); settle(undefined); };
+      this.call.signal.addEventListener('abort', onCallEnd, { once: true });
+      deadlineTimer = this.clock.setTimeout(() => {
+        if (session) endUtterance('executionTimeout'); else settle(undefined);
+      }, Math.max(0, deadline - this.clock.now()));
+      let listening = true;
+      const stopFn = this.call.listen((pcm) => {
+        if (!listening) return;
+        const loud = isSound(pcm);
+        if (session) {
+          session.write(pcm);
+          if (loud) lastSound = this.clock.now();
+          return;
+        }
+        preroll.push(pcm.slice());
+        if (preroll.length > SPEECH_PREROLL_FRAMES) preroll.shift();
+        loudRun = loud ? loudRun + 1 : 0;
+        if (loudRun < SPEECH_ONSET_FRAMES) return;
+        session = recognizer.start({
+          language: verb.language, hints: parseHints(verb.hints), speechModel: verb.speechModel ?? 'default', profanityFilter: verb.profanityFilter,
+        });
+        for (const f of preroll) session.write(f);
+        preroll.length = 0;
+        lastSound = this.clock.now();
+        this.logger.debug('GetInput: speech started', { line: verb.line });
+        endTimer = this.clock.setTimeout(checkQuiet, endQuietMs);
+      });
+      const stopListening = (): void => { if (listening) { listening = false; stopFn(); } };
+      if (digits && digits.pending() > 0) settle('digit'); // pressed during the prompts
+      else if (digits) void digits.whenAny().then(() => { if (!session) settle('digit'); });
+      if (this.call.signal.aborted) onCallEnd();
+    });
   }
 
   /**

@@ -53,6 +53,8 @@ export interface MediaPodOptions {
   srtp: 'off' | 'optional' | 'required';
   /** With nothing to play, send digital silence every 20 ms instead of no packets. */
   rtpSendSilence: boolean;
+  /** ws:// or wss:// address of the speech recognition service for GetInput; absent = none. */
+  speechRecognizerUrl?: string;
 }
 
 interface FlagSpec {
@@ -90,6 +92,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'sip-tls-reload-interval': { env: 'SIPFLOW_SIP_TLS_RELOAD_INTERVAL', kind: 'int', help: 'seconds between checks of the TLS files for a renewed certificate (default 10)' },
   srtp: { env: 'SIPFLOW_SRTP', kind: 'string', help: 'SRTP with SDES keys (RFC 4568): off, optional (RTP/SAVP and RTP/AVP offers answered in kind) or required (plain RTP refused with 488) (default optional)' },
   'rtp-send-silence': { env: 'SIPFLOW_RTP_SEND_SILENCE', kind: 'bool', help: 'with nothing to play (an agent listening, between verbs), send digital silence every 20 ms, as a phone does, so carrier SBCs that end calls after RTP inactivity keep them; false sends no RTP until there is audio again (default true)' },
+  'speech-recognizer-url': { env: 'SIPFLOW_SPEECH_RECOGNIZER_URL', kind: 'string', help: 'ws:// or wss:// URL of a speech recognition service for <GetInput inputType="speech"> (protocol in media-pod/src/speech/recognizer.ts); without it speech input is refused' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
@@ -182,7 +185,16 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     sipTls: sipTlsFlags(raw, sipListen, int),
     srtp: srtpPolicy(str('srtp')),
     rtpSendSilence: /^(1|true|yes)$/i.test(raw.get('rtp-send-silence') ?? 'true'),
+    ...recognizerUrl(str('speech-recognizer-url')),
   };
+}
+
+function recognizerUrl(text: string | undefined): { speechRecognizerUrl?: string } {
+  if (!text) return {};
+  let u: URL;
+  try { u = new URL(text); } catch { throw new OptionsError(`--speech-recognizer-url: not a URL: "${text.slice(0, 200)}"`); }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new OptionsError(`--speech-recognizer-url: expected ws:// or wss://, got ${u.protocol}`);
+  return { speechRecognizerUrl: text };
 }
 
 function srtpPolicy(text: string | undefined): 'off' | 'optional' | 'required' {

@@ -146,6 +146,9 @@ test('opens against a real server, sends the upgrade headers and the query strin
     assert.deepEqual(await got, { data: '{"event":"start","é":"ü"}', isBinary: false });
     c.sock.send(Buffer.from('{"bytes":true}'));
     assert.equal((await new Promise<Buffer>((res) => ws.once('message', (d) => res(d as Buffer)))).toString(), '{"bytes":true}');
+    const binary = new Promise<{ data: Buffer; isBinary: boolean }>((res) => ws.once('message', (d, isBinary) => res({ data: d as Buffer, isBinary })));
+    c.sock.sendBinary(Buffer.from([0, 1, 254, 255]));
+    assert.deepEqual(await binary, { data: Buffer.from([0, 1, 254, 255]), isBinary: true });
     ws.send('{"event":"playAudio"}');
     ws.send(Buffer.from([1, 2, 3]), { binary: true });
     assert.deepEqual(await c.nextMessage(), { text: '{"event":"playAudio"}', binary: false, bytes: 21 });

@@ -214,6 +214,12 @@ export class AgentSocket {
     this.socket.write(buildFrame(0x1, text));
   }
 
+  /** Sends one binary frame; does nothing unless open. */
+  sendBinary(bytes: Buffer): void {
+    if (this.state !== OPEN) return;
+    this.socket.write(buildFrame(0x2, bytes));
+  }
+
   /** Starts the closing handshake (or abandons a connection still opening). */
   close(code = 1000, reason = ''): void {
     if (this.state === CLOSED) return;
