@@ -396,7 +396,10 @@ export class XmlEngine {
       let lastSound = 0;
       let settled = false;
       let endTimer: TimerHandle | undefined;
-      let deadlineTimer: TimerHandle | undefined;
+      // Timers fire from the event loop, so the functions it calls are defined by then.
+      const deadlineTimer = this.clock.setTimeout(() => {
+        if (session) endUtterance('executionTimeout'); else settle(undefined);
+      }, Math.max(0, deadline - this.clock.now()));
       const settle = (r: RecognitionResult | 'digit' | undefined): void => {
         if (settled) return;
         settled = true;
@@ -423,9 +426,6 @@ export class XmlEngine {
       };
       const onCallEnd = (): void => { session?.abort(); settle(undefined); };
       this.call.signal.addEventListener('abort', onCallEnd, { once: true });
-      deadlineTimer = this.clock.setTimeout(() => {
-        if (session) endUtterance('executionTimeout'); else settle(undefined);
-      }, Math.max(0, deadline - this.clock.now()));
       let listening = true;
       const stopFn = this.call.listen((pcm) => {
         if (!listening) return;
