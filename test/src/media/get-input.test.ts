@@ -2,7 +2,8 @@
  * Plivo's <GetInput> for key presses through real calls: the answer XML is built with the plivo
  * npm SDK, the in-test caller keys in RFC 4733 digits after hearing the prompt, and the answer
  * server records the action request. Also: no input, log="false" keeping digits out of the
- * pod's logs, and inputType="speech" refused with a cause that says why.
+ * pod's logs, and inputType="speech" refused with a cause that says why when the pod has no
+ * recognizer (get-input-speech.test.ts has one).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,7 +77,7 @@ test('<GetInput log="false">: the digits reach the action but no pod log line ca
   assert.ok(dtmf.every((l) => !/[0-9]/.test(String(l.digit))), `... without its digit: ${dtmf.map((l) => String(l.digit)).join(', ')}`);
 });
 
-test('<GetInput inputType="speech"> ends the call with 9010, naming the missing speech recognition', async () => {
+test('<GetInput inputType="speech"> on a pod without a recognizer ends the call with 9010, naming the missing recognizer', async () => {
   const r = plivo.Response();
   r.addSpeak('Hello.');
   r.addGetInput({ action: `${rig.answer.url}/speech`, inputType: 'speech' }).addSpeak('Say something.');
@@ -84,6 +85,6 @@ test('<GetInput inputType="speech"> ends the call with 9010, naming the missing 
   await uac.byeFromPod(10_000);
   const h = await hangupOf(uuid);
   assert.equal(h.HangupCauseCode, '9010');
-  const line = rig.logs().find((l) => String(l.detail ?? l.msg).includes('needs speech recognition'));
+  const line = rig.logs().find((l) => String(l.detail ?? l.msg).includes('needs a speech recognizer'));
   assert.ok(line, 'the log says why the call ended');
 });

@@ -10,37 +10,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from './repo.js';
+import { venvPython, venvSkipReason } from './python-venv.js';
 
 const TOOLS = path.join(repoRoot(), 'tools', 'python');
-const SETUP_TIMEOUT_MS = 5 * 60_000;
-
-let venv: Promise<{ python: string } | { problem: string }> | undefined;
 
 /** Builds (once) the svcrack venv; resolves with its interpreter or why it is unavailable. */
 export function svcrackPython(): Promise<{ python: string } | { problem: string }> {
-  venv ??= new Promise((resolve) => {
-    const child = spawn('bash', [path.join(TOOLS, 'setup-svcrack.sh')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = ''; let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
-    const t = setTimeout(() => child.kill('SIGKILL'), SETUP_TIMEOUT_MS);
-    child.on('error', (e) => { clearTimeout(t); resolve({ problem: `cannot run setup-svcrack.sh: ${e.message}` }); });
-    child.on('close', (code) => {
-      clearTimeout(t);
-      const dir = out.trim().split('\n').pop() ?? '';
-      if (code === 0 && dir && fs.existsSync(path.join(dir, 'bin', 'python'))) resolve({ python: path.join(dir, 'bin', 'python') });
-      else resolve({ problem: `setup-svcrack.sh exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}` });
-    });
-  });
-  return venv;
+  return venvPython('setup-svcrack.sh');
 }
 
 /** Undefined when svcrack can run; otherwise the skip reason (or a throw when it is required). */
-export async function svcrackSkipReason(): Promise<string | undefined> {
-  const v = await svcrackPython();
-  if ('python' in v) return undefined;
-  if (process.env.SIPFLOW_REQUIRE_SVCRACK === '1' || process.env.SIPFLOW_REQUIRE_PYTHON_AGENTS === '1') throw new Error(`svcrack required but unavailable: ${v.problem}`);
-  return `svcrack unavailable (set SIPFLOW_REQUIRE_SVCRACK=1 to fail instead): ${v.problem}`;
+export function svcrackSkipReason(): Promise<string | undefined> {
+  return venvSkipReason('setup-svcrack.sh', 'svcrack', ['SIPFLOW_REQUIRE_SVCRACK', 'SIPFLOW_REQUIRE_PYTHON_AGENTS']);
 }
 
 export interface SvcrackRun {
