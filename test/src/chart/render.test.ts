@@ -240,6 +240,13 @@ describe('helm chart', { skip }, () => {
     assert.deepEqual(vol?.configMap, { name: 'agents-ca', items: [{ key: 'bundle.pem', path: 'bundle.pem' }] });
   });
 
+  it('media.speechRecognizerUrl reaches the pod as SIPFLOW_SPEECH_RECOGNIZER_URL; absent by default', async () => {
+    const offC = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media'), 'media');
+    assert.equal(envOf(offC, 'SIPFLOW_SPEECH_RECOGNIZER_URL'), undefined);
+    const c = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml'), ['--set', 'media.speechRecognizerUrl=wss://asr.voice.svc:8443/v1']), 'Deployment', 'sipflow-media'), 'media');
+    assert.equal(envOf(c, 'SIPFLOW_SPEECH_RECOGNIZER_URL')?.value, 'wss://asr.voice.svc:8443/v1');
+  });
+
   it('crds.keep=false drops the keep annotation', async () => {
     const objects = await render(tools, join(ciDir, 'defaults-values.yaml'), ['--set', 'crds.keep=false']);
     const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
@@ -280,6 +287,7 @@ describe('helm chart', { skip }, () => {
       ['an HPA on a DaemonSet', ['--set', 'media.kind=DaemonSet,media.autoscaling.enabled=true'], /media\.autoscaling\.enabled needs media\.kind=Deployment/],
       ['two operators without leader election', ['--set', 'operator.leaderElect=false'], /operator\.replicas > 1 needs operator\.leaderElect=true/],
       ['SIP over TLS without a Secret', ['--set', 'media.sipTls.enabled=true'], /media\.sipTls\.enabled needs media\.sipTls\.secretName/],
+      ['a recognizer URL that is not ws:// or wss://', ['--set', 'media.speechRecognizerUrl=http://asr/'], /\/media\/speechRecognizerUrl.*pattern/],
       ['an extra-CA ConfigMap name that is not a name', ['--set', 'media.extraCaCerts.configMap=Bad_Name'], /\/media\/extraCaCerts\/configMap.*pattern/],
       ['the TLS port equal to the SIP port', ['--set', 'media.sipTls.enabled=true,media.sipTls.secretName=c,media.sipTls.port=5060'], /media\.sipTls\.port \(5060\) must differ from media\.sipPort/],
       ['an SRTP policy outside the enum', ['--set', 'media.srtp=sometimes'], /\/media\/srtp.*'off', 'optional', 'required'/],
