@@ -577,7 +577,7 @@ test('GetInput speech: the utterance from its onset (with pre-roll) to speechEnd
   call.documents.set('http://x/in', doc('<Speak>routing you</Speak>'));
   const done = run(call, doc('<GetInput action="http://x/in" inputType="speech" hints="sales, support ,, billing" language="en-GB" speechEndTimeout="2"><Speak>how can I help</Speak></GetInput><Speak>skipped</Speak>'), clock);
   await settle();
-  assert.deepEqual(call.events, ['answer', 'collect', 'play:speak:how can I help', 'listen']);
+  assert.deepEqual(call.events, ['answer', 'collect', 'listen', 'play:speak:how can I help']);
   call.hear(clock, 20, () => 0); // 400 ms of silence: no utterance yet
   assert.equal(rec.sessions.length, 0);
   call.hear(clock, 2, speechLike); // a 40 ms blip is not speech
@@ -593,6 +593,7 @@ test('GetInput speech: the utterance from its onset (with pre-roll) to speechEnd
   await done;
   const s = rec.sessions[0]!;
   assert.equal(s.finished, true);
+  assert.equal(s.aborted, false);
   // 15 frames of pre-roll (the end of the silence, the blip and the onset), then the rest of the
   // speech and the quiet after it.
   assert.equal(s.peaks.length, 15 + 47 + 99);
@@ -637,6 +638,24 @@ test('GetInput speech: executionTimeout cuts a long utterance off and sends it; 
   await done3;
   assert.deepEqual(unrecognized.fetches, []);
   assert.deepEqual(unrecognized.events.slice(-2), ['play:speak:sorry', 'hangup:4010']);
+});
+
+test('GetInput speech barge-in: speaking during the prompts stops them, and the utterance is the input', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  const rec = new ScriptedRecognizer();
+  call.speechRecognizer = rec;
+  call.playBlocks = true;
+  const done = run(call, doc('<GetInput action="http://x/in" inputType="speech" redirect="false"><Speak>a long menu</Speak><Speak>more options</Speak></GetInput>'), clock);
+  await settle();
+  assert.deepEqual(call.events, ['answer', 'collect', 'listen', 'play:speak:a long menu']);
+  call.hear(clock, 30, speechLike); // the caller talks over the menu
+  await settle();
+  assert.ok(!call.events.includes('play:speak:more options'), 'the prompts stopped at the onset');
+  call.hear(clock, 50, () => 0);
+  await done;
+  assert.equal(rec.sessions.length, 1);
+  assert.equal(call.fetches[0]?.extra.Speech, 'talk to sales');
 });
 
 test('GetInput "dtmf speech": a key before any speech makes it digit input; the recognizer is never started', async () => {

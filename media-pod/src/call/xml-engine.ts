@@ -15,6 +15,7 @@ import { parseHints, type RecognitionResult, type RecognitionSession, type Speec
 const BARGE_IN = 'digit pressed';
 const WAIT_HEARD = 'silence or beep heard';
 const PROMPTS_DONE = 'prompts finished';
+const SPEECH_HEARD = 'caller started speaking';
 
 /** Documents fetched for one call (answer, redirects, actions) before we call it a loop. */
 const MAX_DOCUMENTS = 20;
@@ -37,6 +38,15 @@ const BEEP_MS = 250;
 const BEEP_HZ = 1000;
 
 type VerbOf<K extends PlivoVerb['kind']> = Extract<PlivoVerb, { kind: K }>;
+
+/** GetInput's speech detection, started before its prompts. */
+interface SpeechListening {
+  readonly result: Promise<RecognitionResult | 'digit' | undefined>;
+  /** The prompts are over: no speech by `deadline` means no input, and an utterance still going is cut off there. */
+  armDeadline(deadline: number): void;
+  /** Stops listening (the input was decided otherwise, or the engine is leaving). */
+  cancel(): void;
+}
 
 /** What a verb tells the engine to do next. */
 type Next = { kind: 'continue' } | { kind: 'replace'; xml: string; origin: string } | { kind: 'end' };
@@ -295,9 +305,11 @@ export class XmlEngine {
    * Nested Speak/Play/Wait prompts, in order, until the caller presses a key (barge-in); then the
    * beep when asked for and the prompts ran to their end.
    */
-  private async playPrompts(children: readonly PromptVerb[], collector: DigitCollection, beep: boolean): Promise<void> {
+  private async playPrompts(children: readonly PromptVerb[], collector: DigitCollection, beep: boolean, stop?: AbortSignal): Promise<void> {
     const bargeIn = new AbortController();
     void collector.whenAny().then(() => bargeIn.abort(BARGE_IN));
+    if (stop?.aborted) bargeIn.abort(stop.reason);
+    else stop?.addEventListener('abort', () => bargeIn.abort(stop.reason), { once: true });
     for (const child of children) {
       if (bargeIn.signal.aborted || this.call.signal.aborted) break;
       const make = (): Promise<FrameSource> => child.kind === 'Speak' ? this.call.speech(child.text, child.voice, child.language)
@@ -318,8 +330,9 @@ export class XmlEngine {
    * - Digits: each within digitEndTimeout of the last, ended early by finishOnKey or numDigits;
    *   they go to the action with InputType=dtmf.
    * - Speech (with a recognizer, `--speech-recognizer-url`): the pod finds the utterance itself
-   *   (sound above -40 dBFS for 60 ms starts it, speechEndTimeout of quiet ends it, the deadline
-   *   cuts it off) and sends only that stretch, with 300 ms before the onset, to the recognizer;
+   *   (sound above -40 dBFS for 60 ms starts it, also during the prompts, which it then stops;
+   *   speechEndTimeout of quiet ends it; the deadline cuts it off) and sends only that stretch,
+   *   with 300 ms before the onset, to the recognizer;
    *   the text goes to the action with InputType=speech, Speech and SpeechConfidenceScore.
    * - "dtmf speech" (also when inputType is absent): whichever starts first wins.
    * No input, or nothing recognized, carries on with the next element. Without a recognizer
@@ -338,14 +351,20 @@ export class XmlEngine {
     await this.ensureAnswered(early);
     const collector = this.call.collectDigits({ redact: !verb.log });
     let input: { kind: 'dtmf'; digits: string } | { kind: 'speech'; result: RecognitionResult } | undefined;
+    // Speech is listened for from the start of the prompts, and its onset stops them, as a key does.
+    const prompts = new AbortController();
+    const speech = recognizer
+      ? this.listenForSpeech(verb, recognizer, type === 'speech' ? undefined : collector, () => prompts.abort(SPEECH_HEARD))
+      : undefined;
     try {
-      await this.playPrompts(verb.children, collector, false);
+      await this.playPrompts(verb.children, collector, false, prompts.signal);
       if (this.call.signal.aborted) return { kind: 'end' };
       // executionTimeout bounds the whole detection, counted from the end of the prompts.
       const deadline = this.clock.now() + verb.executionTimeout * 1000;
-      let digitsFirst = !recognizer;
-      if (recognizer) {
-        const heard = await this.listenForSpeech(verb, recognizer, deadline, type === 'speech' ? undefined : collector);
+      let digitsFirst = !speech;
+      if (speech) {
+        speech.armDeadline(deadline);
+        const heard = await speech.result;
         if (heard === 'digit') digitsFirst = true;
         else if (heard) input = { kind: 'speech', result: heard };
       }
@@ -354,6 +373,7 @@ export class XmlEngine {
         if (digits) input = { kind: 'dtmf', digits };
       }
     } finally {
+      speech?.cancel();
       collector.close();
     }
     if (this.call.signal.aborted) return { kind: 'end' };
@@ -383,76 +403,85 @@ export class XmlEngine {
   }
 
   /**
-   * Waits for the caller to speak before `deadline`, sends the utterance to the recognizer and
-   * resolves with its result. 'digit' when `digits` is given and a key came before any speech;
-   * undefined for no speech, a failed recognizer or the call ending.
+   * Listens for the caller's speech from now on (the prompts are still to play): `onSpeech` is
+   * called at the onset, so the prompts can stop (barge-in). The utterance goes to the recognizer
+   * and `result` resolves with its answer. 'digit' when `digits` is given and a key came before
+   * any speech; undefined for no speech by the deadline set with `armDeadline`, a failed
+   * recognizer or the call ending.
    */
-  private listenForSpeech(verb: VerbOf<'GetInput'>, recognizer: SpeechRecognizer, deadline: number, digits: DigitCollection | undefined): Promise<RecognitionResult | 'digit' | undefined> {
+  private listenForSpeech(verb: VerbOf<'GetInput'>, recognizer: SpeechRecognizer, digits: DigitCollection | undefined, onSpeech: () => void): SpeechListening {
     const endQuietMs = verb.speechEndTimeout === 'auto' ? AUTO_SPEECH_END_MS : verb.speechEndTimeout * 1000;
-    return new Promise((resolve) => {
-      const preroll: Int16Array[] = [];
-      let loudRun = 0;
-      let session: RecognitionSession | undefined;
-      let lastSound = 0;
-      let settled = false;
-      let endTimer: TimerHandle | undefined;
-      // Timers fire from the event loop, so the functions it calls are defined by then.
-      const deadlineTimer = this.clock.setTimeout(() => {
-        if (session) endUtterance('executionTimeout'); else settle(undefined);
-      }, Math.max(0, deadline - this.clock.now()));
-      const settle = (r: RecognitionResult | 'digit' | undefined): void => {
-        if (settled) return;
-        settled = true;
-        stopListening();
-        this.clock.clearTimeout(deadlineTimer);
-        this.clock.clearTimeout(endTimer);
-        this.call.signal.removeEventListener('abort', onCallEnd);
-        resolve(r);
-      };
-      // The utterance is over (quiet, or the deadline): the recognizer has the last word.
-      const endUtterance = (why: string): void => {
-        if (settled || !session) return;
-        const s = session;
-        stopListening();
-        this.clock.clearTimeout(endTimer);
-        this.clock.clearTimeout(deadlineTimer);
-        this.logger.debug('GetInput: end of speech', { line: verb.line, why });
-        void s.finish().then((r) => settle(r));
-      };
-      const checkQuiet = (): void => {
-        const quietFor = this.clock.now() - lastSound;
-        if (quietFor >= endQuietMs) { endUtterance('quiet'); return; }
-        endTimer = this.clock.setTimeout(checkQuiet, endQuietMs - quietFor);
-      };
-      const onCallEnd = (): void => { session?.abort(); settle(undefined); };
-      this.call.signal.addEventListener('abort', onCallEnd, { once: true });
-      let listening = true;
-      const stopFn = this.call.listen((pcm) => {
-        if (!listening) return;
-        const loud = isSound(pcm);
-        if (session) {
-          session.write(pcm);
-          if (loud) lastSound = this.clock.now();
-          return;
-        }
-        preroll.push(pcm.slice());
-        if (preroll.length > SPEECH_PREROLL_FRAMES) preroll.shift();
-        loudRun = loud ? loudRun + 1 : 0;
-        if (loudRun < SPEECH_ONSET_FRAMES) return;
-        session = recognizer.start({
-          language: verb.language, hints: parseHints(verb.hints), speechModel: verb.speechModel ?? 'default', profanityFilter: verb.profanityFilter,
-        });
-        for (const f of preroll) session.write(f);
-        preroll.length = 0;
-        lastSound = this.clock.now();
-        this.logger.debug('GetInput: speech started', { line: verb.line });
-        endTimer = this.clock.setTimeout(checkQuiet, endQuietMs);
+    const preroll: Int16Array[] = [];
+    let loudRun = 0;
+    let session: RecognitionSession | undefined;
+    let lastSound = 0;
+    let settled = false;
+    let endTimer: TimerHandle | undefined;
+    let deadlineTimer: TimerHandle | undefined;
+    let resolve!: (r: RecognitionResult | 'digit' | undefined) => void;
+    const result = new Promise<RecognitionResult | 'digit' | undefined>((r) => { resolve = r; });
+    let listening = true;
+    const stopFn = this.call.listen((pcm) => {
+      if (!listening) return;
+      const loud = isSound(pcm);
+      if (session) {
+        session.write(pcm);
+        if (loud) lastSound = this.clock.now();
+        return;
+      }
+      preroll.push(pcm.slice());
+      if (preroll.length > SPEECH_PREROLL_FRAMES) preroll.shift();
+      loudRun = loud ? loudRun + 1 : 0;
+      if (loudRun < SPEECH_ONSET_FRAMES) return;
+      session = recognizer.start({
+        language: verb.language, hints: parseHints(verb.hints), speechModel: verb.speechModel ?? 'default', profanityFilter: verb.profanityFilter,
       });
-      const stopListening = (): void => { if (listening) { listening = false; stopFn(); } };
-      if (digits && digits.pending() > 0) settle('digit'); // pressed during the prompts
-      else if (digits) void digits.whenAny().then(() => { if (!session) settle('digit'); });
-      if (this.call.signal.aborted) onCallEnd();
+      for (const f of preroll) session.write(f);
+      preroll.length = 0;
+      lastSound = this.clock.now();
+      this.logger.debug('GetInput: speech started', { line: verb.line });
+      endTimer = this.clock.setTimeout(checkQuiet, endQuietMs);
+      onSpeech();
     });
+    const stopListening = (): void => { if (listening) { listening = false; stopFn(); } };
+    const settle = (r: RecognitionResult | 'digit' | undefined): void => {
+      if (settled) return;
+      settled = true;
+      stopListening();
+      this.clock.clearTimeout(deadlineTimer);
+      this.clock.clearTimeout(endTimer);
+      this.call.signal.removeEventListener('abort', onCallEnd);
+      resolve(r);
+    };
+    // The utterance is over (quiet, or the deadline): the recognizer has the last word.
+    const endUtterance = (why: string): void => {
+      if (settled || !session) return;
+      const s = session;
+      stopListening();
+      this.clock.clearTimeout(endTimer);
+      this.clock.clearTimeout(deadlineTimer);
+      this.logger.debug('GetInput: end of speech', { line: verb.line, why });
+      void s.finish().then((r) => settle(r));
+    };
+    const checkQuiet = (): void => {
+      const quietFor = this.clock.now() - lastSound;
+      if (quietFor >= endQuietMs) { endUtterance('quiet'); return; }
+      endTimer = this.clock.setTimeout(checkQuiet, endQuietMs - quietFor);
+    };
+    const onCallEnd = (): void => { session?.abort(); settle(undefined); };
+    this.call.signal.addEventListener('abort', onCallEnd, { once: true });
+    if (digits) void digits.whenAny().then(() => { if (!session) settle('digit'); });
+    if (this.call.signal.aborted) onCallEnd();
+    return {
+      result,
+      armDeadline: (deadline) => {
+        if (settled || deadlineTimer !== undefined) return;
+        deadlineTimer = this.clock.setTimeout(() => {
+          if (session) endUtterance('executionTimeout'); else settle(undefined);
+        }, Math.max(0, deadline - this.clock.now()));
+      },
+      cancel: () => { if (!settled) { session?.abort(); settle(undefined); } },
+    };
   }
 
   /**
