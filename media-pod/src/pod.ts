@@ -110,7 +110,10 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   const speech = deps.speech ?? new CachingSpeechEngine(new FliteSpeechEngine({ logger: logger.child({ subsystem: 'speech' }) }));
   const audio = new AudioFetcher({ clock, logger: logger.child({ subsystem: 'audio' }) });
   const recognizer = deps.recognizer ?? (opts.speechRecognizerUrl
-    ? new WebSocketSpeechRecognizer({ url: opts.speechRecognizerUrl, logger: logger.child({ subsystem: 'speech-recognizer' }) })
+    ? new WebSocketSpeechRecognizer({
+      url: opts.speechRecognizerUrl, logger: logger.child({ subsystem: 'speech-recognizer' }),
+      onOutcome: (outcome) => metrics.speechRecognitions.inc({ outcome }),
+    })
     : undefined);
 
   const ingress = new SipIngress({

@@ -118,6 +118,12 @@ export class MediaMetrics {
     labelNames: ['event'] as const,
     registers: [this.registry],
   });
+  readonly speechRecognitions = new Counter({
+    name: 'sipflow_speech_recognitions_total',
+    help: 'GetInput utterances sent to the speech recognizer, by outcome (recognized, empty, failed, aborted).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly streamsActive = new Gauge({
     name: 'sipflow_streams_active',
     help: 'Audio streams to agents currently open.',

@@ -47,7 +47,8 @@ test('sends start, every frame written (also before the connection opened) as li
   });
   try {
     const log = recordingLogger();
-    const session = new WebSocketSpeechRecognizer({ url: svc.url, logger: log }).start(OPTS);
+    const outcomes: string[] = [];
+    const session = new WebSocketSpeechRecognizer({ url: svc.url, logger: log, onOutcome: (o) => outcomes.push(o) }).start(OPTS);
     session.write(frame(-2)); // before the connection is open: queued
     session.write(frame(300));
     await new Promise((r) => setTimeout(r, 100));
@@ -58,6 +59,7 @@ test('sends start, every frame written (also before the connection opened) as li
     assert.deepEqual(got.samples, [-2, -2, 300, 300, -32768, -32768]);
     assert.equal(got.stop, true);
     assert.ok(log.entries.some((e) => e.level === 'warn' && /not JSON/.test(e.msg)));
+    assert.deepEqual(outcomes, ['recognized']);
   } finally { await svc.close(); }
 });
 
@@ -67,10 +69,12 @@ test('an unreachable service, one that closes without a final result, and one th
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
   const log = recordingLogger();
-  const refused = new WebSocketSpeechRecognizer({ url: `ws://127.0.0.1:${port}/`, logger: log }).start(OPTS);
+  const outcomes: string[] = [];
+  const refused = new WebSocketSpeechRecognizer({ url: `ws://127.0.0.1:${port}/`, logger: log, onOutcome: (o) => outcomes.push(o) }).start(OPTS);
   refused.write(frame(1));
   assert.equal(await refused.finish(), undefined);
   assert.ok(log.entries.some((e) => e.level === 'warn' && /ECONNREFUSED/.test(String(e.fields.error))));
+  assert.deepEqual(outcomes, ['failed']);
 
   const closing = await service((ws) => ws.on('message', (d, isBinary) => { if (!isBinary && String(d).includes('stop')) ws.close(1011, 'model crashed'); }));
   try {

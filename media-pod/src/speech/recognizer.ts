@@ -57,7 +57,11 @@ export interface WebSocketSpeechRecognizerOptions {
   resultTimeoutMs?: number;
   /** Audio held while the connection opens or the service is slow (default 60 s, GetInput's longest). */
   maxBufferedMs?: number;
+  /** Told how each utterance ended (for a metric). */
+  onOutcome?: (outcome: RecognitionOutcome) => void;
 }
+
+export type RecognitionOutcome = 'recognized' | 'empty' | 'failed' | 'aborted';
 
 /** A result larger than this is not a transcript. */
 const MAX_RESULT_BYTES = 64 * 1024;
@@ -132,6 +136,7 @@ class WebSocketRecognition implements RecognitionSession {
   abort(): void {
     if (this.done) return;
     this.done = true;
+    this.cfg.onOutcome?.('aborted');
     clearTimeout(this.resultTimer);
     this.queued = [];
     this.socket?.terminate();
@@ -152,6 +157,7 @@ class WebSocketRecognition implements RecognitionSession {
   private succeed(r: RecognitionResult): void {
     if (this.done) return;
     this.done = true;
+    this.cfg.onOutcome?.(r.text === '' ? 'empty' : 'recognized');
     clearTimeout(this.resultTimer);
     this.socket?.close(1000, 'done');
     this.settle(r);
@@ -160,6 +166,7 @@ class WebSocketRecognition implements RecognitionSession {
   private fail(why: string): void {
     if (this.done) return;
     this.done = true;
+    this.cfg.onOutcome?.('failed');
     clearTimeout(this.resultTimer);
     this.queued = [];
     this.log.warn('speech recognition failed', { error: why });

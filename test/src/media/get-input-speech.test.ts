@@ -96,6 +96,7 @@ test('the caller says "support": the action gets InputType=speech, Speech=suppor
   assert.ok(sentMs > 500 && sentMs < 2500, `audio sent to the recognizer: ${sentMs} ms`);
   const hangup = await rig.answer.waitFor('/hangup', (q) => q.params.CallUUID === uuid, 15_000);
   assert.equal(hangup.params.HangupCauseCode, '4000', 'the action\'s <Hangup/> ended the call');
+  assert.match(await rig.pod.metrics(), /^sipflow_speech_recognitions_total\{outcome="recognized"\} [1-9]/m);
 });
 
 test('"dtmf speech" and another word: "billing" wins as speech; a caller who says nothing gets the next element', T, async () => {
