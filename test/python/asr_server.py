@@ -3,7 +3,8 @@
 reaches with --speech-recognizer-url, speaking the protocol in media-pod/src/speech/recognizer.ts.
 
 One WebSocket per utterance: a JSON `start` (language, hints, ...), the audio as binary frames of
-16-bit little-endian samples at 8 kHz, a JSON `stop`; it answers one final `result`. Recognition
+16-bit little-endian samples at 8 kHz, a JSON `stop`; it answers one final `result`, and while the
+audio comes in, an interim result whenever the transcript so far changes (checked every 500 ms). Recognition
 is CMU PocketSphinx with the US English model its wheel carries (no network). With hints, the
 utterance is matched against them as a grammar (what an IVR menu needs); without, it is
 transcribed with the general language model.
@@ -30,55 +31,84 @@ BASE_CONFIG = dict(
 MAX_AUDIO_BYTES = 60 * 8000 * 2  # a minute at 8 kHz, GetInput's longest
 
 
-def upsample_8k_to_16k(pcm8: bytes) -> bytes:
-    """The model is for 16 kHz: every 8 kHz sample, then the midpoint to the next one."""
-    src = array.array("h")
-    src.frombytes(pcm8[: len(pcm8) // 2 * 2])
-    if sys.byteorder == "big":
-        src.byteswap()
-    out = array.array("h", bytes(4 * len(src)))
-    for i, s in enumerate(src):
-        nxt = src[i + 1] if i + 1 < len(src) else s
-        out[2 * i] = s
-        out[2 * i + 1] = (s + nxt) // 2
-    if sys.byteorder == "big":
-        out.byteswap()
-    return out.tobytes()
+class Utterance:
+    """One utterance decoded as its audio arrives, so transcripts in progress can be reported."""
+
+    def __init__(self, hints):
+        self.decoder = make_decoder(hints)
+        self.decoder.start_utt()
+        self.last = None  # the previous 8 kHz sample, for the midpoint across chunks
+        self.bytes = 0
+
+    def feed(self, pcm8: bytes) -> None:
+        self.bytes += len(pcm8)
+        self.decoder.process_raw(self.upsample(pcm8), False, False)
+
+    def partial(self) -> str:
+        hyp = self.decoder.hyp()
+        return hyp.hypstr.strip() if hyp is not None else ""
+
+    def final(self) -> dict:
+        self.decoder.end_utt()
+        hyp = self.decoder.hyp()
+        if hyp is None or not hyp.hypstr.strip():
+            return {"event": "result", "text": "", "confidence": 0.0, "final": True}
+        return {"event": "result", "text": hyp.hypstr.strip(), "confidence": max(0.0, min(1.0, float(hyp.prob))), "final": True}
+
+    def upsample(self, pcm8: bytes) -> bytes:
+        """The model is for 16 kHz: each 8 kHz sample, preceded by the midpoint from the previous one."""
+        src = array.array("h")
+        src.frombytes(pcm8[: len(pcm8) // 2 * 2])
+        if sys.byteorder == "big":
+            src.byteswap()
+        out = array.array("h", bytes(4 * len(src)))
+        prev = self.last if self.last is not None else (src[0] if src else 0)
+        for i, s in enumerate(src):
+            out[2 * i] = (prev + s) // 2
+            out[2 * i + 1] = s
+            prev = s
+        if src:
+            self.last = src[-1]
+        if sys.byteorder == "big":
+            out.byteswap()
+        return out.tobytes()
 
 
-def recognize(pcm8: bytes, hints: list) -> dict:
-    if hints:
-        decoder = Decoder(**BASE_CONFIG)
-        phrases = []
-        for h in hints:
-            words = [w for w in str(h).lower().split() if w]
-            if words and all(decoder.lookup_word(w) is not None for w in words):
-                phrases.append(" ".join(words))
-        if phrases:
-            decoder.set_jsgf_string("hints", "#JSGF V1.0;\ngrammar hints;\npublic <hint> = %s;\n" % " | ".join(phrases))
-            decoder.activate_search("hints")
-        else:
-            decoder = Decoder(**BASE_CONFIG, lm=os.path.join(MODEL, "en-us", "en-us.lm.bin"))
-    else:
-        decoder = Decoder(**BASE_CONFIG, lm=os.path.join(MODEL, "en-us", "en-us.lm.bin"))
-    audio = upsample_8k_to_16k(pcm8)
-    decoder.start_utt()
-    for i in range(0, len(audio), 640):
-        decoder.process_raw(audio[i : i + 640], False, False)
-    decoder.end_utt()
-    hyp = decoder.hyp()
-    if hyp is None or not hyp.hypstr.strip():
-        return {"event": "result", "text": "", "confidence": 0.0, "final": True}
-    return {"event": "result", "text": hyp.hypstr.strip(), "confidence": max(0.0, min(1.0, float(hyp.prob))), "final": True}
+def make_decoder(hints: list):
+    """With hints, a grammar of just those phrases (words the dictionary lacks are left out)."""
+    decoder = Decoder(**BASE_CONFIG)
+    phrases = []
+    for h in hints:
+        words = [w for w in str(h).lower().split() if w]
+        if words and all(decoder.lookup_word(w) is not None for w in words):
+            phrases.append(" ".join(words))
+    if phrases:
+        decoder.add_jsgf_string("hints", "#JSGF V1.0;\ngrammar hints;\npublic <hint> = %s;\n" % " | ".join(phrases))
+        decoder.activate_search("hints")
+        return decoder
+    return Decoder(**BASE_CONFIG, lm=os.path.join(MODEL, "en-us", "en-us.lm.bin"))
+
+
+PARTIAL_EVERY_BYTES = 8000  # about every 500 ms of audio
 
 
 async def handle(ws):
-    opts = None
-    audio = bytearray()
+    utt = None
+    reported = ""
+    next_partial = PARTIAL_EVERY_BYTES
     async for message in ws:
         if isinstance(message, bytes):
-            if opts is not None and len(audio) + len(message) <= MAX_AUDIO_BYTES:
-                audio.extend(message)
+            if utt is None or utt.bytes + len(message) > MAX_AUDIO_BYTES:
+                continue
+            await asyncio.to_thread(utt.feed, message)
+            if utt.bytes >= next_partial:
+                next_partial += PARTIAL_EVERY_BYTES
+                text = await asyncio.to_thread(utt.partial)
+                if text and text != reported:
+                    reported = text
+                    interim = {"event": "result", "final": False, "text": text, "stable": "", "stability": 0.5}
+                    print("INTERIM " + json.dumps(interim), flush=True)
+                    await ws.send(json.dumps(interim))
             continue
         try:
             msg = json.loads(message)
@@ -86,13 +116,13 @@ async def handle(ws):
             await ws.close(1003, "not JSON")
             return
         if msg.get("event") == "start":
-            opts = msg
             if msg.get("encoding") != "audio/x-l16" or msg.get("sampleRate") != 8000:
                 await ws.close(1003, "unsupported audio format")
                 return
-        elif msg.get("event") == "stop":
-            result = await asyncio.to_thread(recognize, bytes(audio), list((opts or {}).get("hints") or []))
-            result["audioMs"] = len(audio) // 16
+            utt = await asyncio.to_thread(Utterance, list(msg.get("hints") or []))
+        elif msg.get("event") == "stop" and utt is not None:
+            result = await asyncio.to_thread(utt.final)
+            result["audioMs"] = utt.bytes // 16
             print("RESULT " + json.dumps(result), flush=True)
             await ws.send(json.dumps(result))
 

@@ -327,6 +327,14 @@ export class Call implements CallControl {
     });
   }
 
+  notify(url: string, method: 'GET' | 'POST', extra: Record<string, string>, purpose: string): void {
+    void this.svc.callbacks.notify({
+      url, method, params: { ...this.init.answerParams, CallStatus: 'in-progress', ...extra },
+      ...(this.init.authToken ? { authToken: this.init.authToken } : {}),
+      purpose, callUuid: this.callUuid,
+    });
+  }
+
   async fetchXml(url: string, method: 'GET' | 'POST', extra: Record<string, string>, purpose: 'redirect' | 'action'): Promise<XmlFetchResult> {
     const params = { ...this.init.answerParams, CallStatus: this.answered ? 'in-progress' : 'ringing', Event: purpose === 'redirect' ? 'Redirect' : 'GetDigits', ...extra };
     const started = performance.now();

@@ -87,6 +87,11 @@ export interface CallControl {
    * until the returned function is called. The array is reused: read it before returning.
    */
   listen(onAudio: (pcm: Int16Array) => void): () => void;
+  /**
+   * A notification about the call (GetInput's interim speech results): the call's standard
+   * parameters plus `extra`, sent in the background, retried, never awaited.
+   */
+  notify(url: string, method: 'GET' | 'POST', extra: Record<string, string>, purpose: string): void;
   /** GetInput's speech recognizer; absent when the pod has none. */
   readonly speechRecognizer?: SpeechRecognizer | undefined;
 }

@@ -9,7 +9,7 @@ import { FakeClock } from '../clock.js';
 import { recordingLogger } from '../speech/test-logger.js';
 import type { CallControl, DigitCollection, FrameSource, HangupCause, StreamHandle, XmlFetchResult } from './control.js';
 import { XmlEngine } from './xml-engine.js';
-import type { RecognitionOptions, RecognitionResult, RecognitionSession, SpeechRecognizer } from '../speech/recognizer.js';
+import type { InterimResult, RecognitionOptions, RecognitionResult, RecognitionSession, SpeechRecognizer } from '../speech/recognizer.js';
 
 interface LabeledSource extends FrameSource { label: string }
 
@@ -130,6 +130,11 @@ class ScriptedCall implements CallControl {
   }
 
   sendDtmf(digits: string): Promise<void> { this.events.push(`dtmf:${digits}`); return Promise.resolve(); }
+
+  readonly notifications: Array<{ url: string; method: string; extra: Record<string, string>; purpose: string }> = [];
+  notify(url: string, method: 'GET' | 'POST', extra: Record<string, string>, purpose: string): void {
+    this.notifications.push({ url, method, extra, purpose });
+  }
 
   startStream(verb: unknown): Promise<StreamHandle> {
     this.events.push('stream');
@@ -556,11 +561,18 @@ test('GetInput speech without a recognizer: refused with 9010 naming the missing
 class ScriptedRecognizer implements SpeechRecognizer {
   readonly sessions: Array<{ opts: RecognitionOptions; peaks: number[]; finished: boolean; aborted: boolean }> = [];
   result: RecognitionResult | undefined = { text: 'talk to sales', confidence: 0.8765 };
-  start(opts: RecognitionOptions): RecognitionSession {
+  /** Sent as interim results after this many frames each (frame count → result). */
+  readonly interims = new Map<number, InterimResult>();
+  start(opts: RecognitionOptions, onInterim?: (r: InterimResult) => void): RecognitionSession {
     const s = { opts, peaks: [] as number[], finished: false, aborted: false };
     this.sessions.push(s);
     return {
-      write: (pcm) => { let p = 0; for (const v of pcm) p = Math.max(p, Math.abs(v)); s.peaks.push(p); },
+      write: (pcm) => {
+        let p = 0; for (const v of pcm) p = Math.max(p, Math.abs(v));
+        s.peaks.push(p);
+        const i = this.interims.get(s.peaks.length);
+        if (i) onInterim?.(i);
+      },
       finish: () => { s.finished = true; return Promise.resolve(this.result); },
       abort: () => { s.aborted = true; },
     };
@@ -638,6 +650,37 @@ test('GetInput speech: executionTimeout cuts a long utterance off and sends it; 
   await done3;
   assert.deepEqual(unrecognized.fetches, []);
   assert.deepEqual(unrecognized.events.slice(-2), ['play:speak:sorry', 'hangup:4010']);
+});
+
+test('GetInput interimSpeechResultsCallback gets each transcript in progress, numbered; none without the attribute', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  const rec = new ScriptedRecognizer();
+  rec.interims.set(20, { stable: '', unstable: 'talk', stability: 0.3 });
+  rec.interims.set(40, { stable: 'talk', unstable: 'to sales', stability: 0.81234 });
+  call.speechRecognizer = rec;
+  const done = run(call, doc('<GetInput action="http://x/in" inputType="speech" redirect="false" interimSpeechResultsCallback="http://x/interim" interimSpeechResultsCallbackMethod="GET"/>'), clock);
+  await settle();
+  call.hear(clock, 50, speechLike);
+  call.hear(clock, 60, () => 0);
+  await done;
+  assert.deepEqual(call.notifications, [
+    { url: 'http://x/interim', method: 'GET', extra: { StableSpeech: '', UnstableSpeech: 'talk', Stability: '0.3', SequenceNumber: '1' }, purpose: 'interim-speech' },
+    { url: 'http://x/interim', method: 'GET', extra: { StableSpeech: 'talk', UnstableSpeech: 'to sales', Stability: '0.812', SequenceNumber: '2' }, purpose: 'interim-speech' },
+  ]);
+  assert.equal(call.fetches[0]?.extra.Speech, 'talk to sales');
+
+  const plain = new ScriptedCall();
+  const rec2 = new ScriptedRecognizer();
+  rec2.interims.set(20, { stable: '', unstable: 'talk', stability: 0.3 });
+  plain.speechRecognizer = rec2;
+  const clock2 = new FakeClock();
+  const done2 = run(plain, doc('<GetInput action="http://x/in" inputType="speech" redirect="false"/>'), clock2);
+  await settle();
+  plain.hear(clock2, 50, speechLike);
+  plain.hear(clock2, 60, () => 0);
+  await done2;
+  assert.deepEqual(plain.notifications, []);
 });
 
 test('GetInput speech barge-in: speaking during the prompts stops them, and the utterance is the input', async () => {

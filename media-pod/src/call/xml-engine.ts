@@ -9,7 +9,7 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CallControl, DigitCollection, FrameSource, HangupCause } from './control.js';
 import { causeFor } from './causes.js';
 import { BeepDetector, isSound } from '../media/analysis/detectors.js';
-import { parseHints, type RecognitionResult, type RecognitionSession, type SpeechRecognizer } from '../speech/recognizer.js';
+import { parseHints, type InterimResult, type RecognitionResult, type RecognitionSession, type SpeechRecognizer } from '../speech/recognizer.js';
 
 /** Abort reasons for the prompt loop; a reasonless abort() would build a DOMException each time. */
 const BARGE_IN = 'digit pressed';
@@ -421,6 +421,17 @@ export class XmlEngine {
     let resolve!: (r: RecognitionResult | 'digit' | undefined) => void;
     const result = new Promise<RecognitionResult | 'digit' | undefined>((r) => { resolve = r; });
     let listening = true;
+    // interimSpeechResultsCallback: each transcript in progress, numbered, until the final one.
+    let interims = 0;
+    const interimUrl = verb.interimSpeechResultsCallback;
+    const interim = interimUrl
+      ? (r: InterimResult): void => {
+        if (settled) return;
+        this.call.notify(interimUrl, verb.interimSpeechResultsCallbackMethod, {
+          StableSpeech: r.stable, UnstableSpeech: r.unstable, Stability: String(Math.round(r.stability * 1000) / 1000), SequenceNumber: String(++interims),
+        }, 'interim-speech');
+      }
+      : undefined;
     const stopFn = this.call.listen((pcm) => {
       if (!listening) return;
       const loud = isSound(pcm);
@@ -435,7 +446,7 @@ export class XmlEngine {
       if (loudRun < SPEECH_ONSET_FRAMES) return;
       session = recognizer.start({
         language: verb.language, hints: parseHints(verb.hints), speechModel: verb.speechModel ?? 'default', profanityFilter: verb.profanityFilter,
-      });
+      }, interim);
       for (const f of preroll) session.write(f);
       preroll.length = 0;
       lastSound = this.clock.now();

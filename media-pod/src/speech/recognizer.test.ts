@@ -39,7 +39,9 @@ test('sends start, every frame written (also before the connection opened) as li
       if (msg.event === 'start') got.start = msg;
       if (msg.event === 'stop') {
         got.stop = true;
-        ws.send(JSON.stringify({ event: 'result', text: 'sup', confidence: 0.2, final: false }));
+        ws.send(JSON.stringify({ event: 'result', text: 'sup', stability: 0.2, final: false }));
+        ws.send(JSON.stringify({ event: 'result', text: 'support desk', stable: 'support', stability: 7, final: false }));
+        ws.send(JSON.stringify({ event: 'result', text: 'other', stable: 'not a prefix', final: false }));
         ws.send('not json');
         ws.send(JSON.stringify({ event: 'result', text: ' support ', confidence: 1.7, final: true }));
       }
@@ -48,7 +50,8 @@ test('sends start, every frame written (also before the connection opened) as li
   try {
     const log = recordingLogger();
     const outcomes: string[] = [];
-    const session = new WebSocketSpeechRecognizer({ url: svc.url, logger: log, onOutcome: (o) => outcomes.push(o) }).start(OPTS);
+    const interims: unknown[] = [];
+    const session = new WebSocketSpeechRecognizer({ url: svc.url, logger: log, onOutcome: (o) => outcomes.push(o) }).start(OPTS, (r) => interims.push(r));
     session.write(frame(-2)); // before the connection is open: queued
     session.write(frame(300));
     await new Promise((r) => setTimeout(r, 100));
@@ -60,6 +63,11 @@ test('sends start, every frame written (also before the connection opened) as li
     assert.equal(got.stop, true);
     assert.ok(log.entries.some((e) => e.level === 'warn' && /not JSON/.test(e.msg)));
     assert.deepEqual(outcomes, ['recognized']);
+    assert.deepEqual(interims, [
+      { stable: '', unstable: 'sup', stability: 0.2 },
+      { stable: 'support', unstable: 'desk', stability: 1 },
+      { stable: '', unstable: 'other', stability: 0 },
+    ], 'interim results in order; a stable part that is not a prefix counts as unstable');
   } finally { await svc.close(); }
 });
 

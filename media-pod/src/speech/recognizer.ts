@@ -9,8 +9,10 @@
  *   "language":"en-US","hints":["sales","support"],"speechModel":"default","profanityFilter":false}`
  * - pod → service, binary: the utterance as 16-bit little-endian mono samples at 8 kHz, 20 ms per frame
  * - pod → service, text: `{"event":"stop"}` when the caller has finished speaking
- * - service → pod, text: `{"event":"result","text":"support","confidence":0.87,"final":true}`.
- *   Results with `"final":false` are interim and ignored; the first final one ends the utterance.
+ * - service → pod, text: `{"event":"result","text":"support","confidence":0.87,"final":true}`;
+ *   the first final result ends the utterance. Before it, any number of interim ones:
+ *   `{"event":"result","final":false,"text":"sup","stable":"","stability":0.4}` (`stable`, the part
+ *   that will not change, optional; the rest of `text` is still unstable).
  */
 
 import type { Logger } from '@sipflow/operator/log';
@@ -32,6 +34,14 @@ export interface RecognitionResult {
   confidence: number;
 }
 
+/** A transcript in progress: `stable` will not change, `unstable` may. */
+export interface InterimResult {
+  stable: string;
+  unstable: string;
+  /** 0–1: how likely `unstable` is to stay as it is. */
+  stability: number;
+}
+
 /** One utterance being recognized. */
 export interface RecognitionSession {
   /** 20 ms of the caller's audio, 8 kHz 16-bit samples (copied; the array may be reused). */
@@ -43,7 +53,8 @@ export interface RecognitionSession {
 }
 
 export interface SpeechRecognizer {
-  start(opts: RecognitionOptions): RecognitionSession;
+  /** `onInterim` gets the transcripts in progress, when the recognizer has them. */
+  start(opts: RecognitionOptions, onInterim?: (r: InterimResult) => void): RecognitionSession;
   close?(): Promise<void>;
 }
 
@@ -72,8 +83,8 @@ export class WebSocketSpeechRecognizer implements SpeechRecognizer {
     if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error(`speech recognizer URL must be ws:// or wss://, got ${u.protocol}`);
   }
 
-  start(opts: RecognitionOptions): RecognitionSession {
-    return new WebSocketRecognition(this.opts, opts);
+  start(opts: RecognitionOptions, onInterim?: (r: InterimResult) => void): RecognitionSession {
+    return new WebSocketRecognition(this.opts, opts, onInterim);
   }
 }
 
@@ -89,7 +100,7 @@ class WebSocketRecognition implements RecognitionSession {
   private settle!: (r: RecognitionResult | undefined) => void;
   private readonly result: Promise<RecognitionResult | undefined>;
 
-  constructor(private readonly cfg: WebSocketSpeechRecognizerOptions, opts: RecognitionOptions) {
+  constructor(private readonly cfg: WebSocketSpeechRecognizerOptions, opts: RecognitionOptions, private readonly onInterim?: (r: InterimResult) => void) {
     this.log = cfg.logger;
     this.maxQueued = Math.ceil((cfg.maxBufferedMs ?? 60_000) / 20);
     this.result = new Promise((resolve) => { this.settle = resolve; });
@@ -148,10 +159,15 @@ class WebSocketRecognition implements RecognitionSession {
     try { msg = JSON.parse(text); } catch { this.log.warn('recognizer sent a message that is not JSON; ignored', { bytes: text.length }); return; }
     if (typeof msg !== 'object' || msg === null) return;
     const m = msg as Record<string, unknown>;
-    if (m.event !== 'result' || m.final !== true) return;
+    if (m.event !== 'result') return;
     const said = typeof m.text === 'string' ? m.text.trim() : '';
-    const c = typeof m.confidence === 'number' && Number.isFinite(m.confidence) ? Math.min(1, Math.max(0, m.confidence)) : 0;
-    this.succeed({ text: said, confidence: c });
+    if (m.final !== true) {
+      if (this.done || !this.onInterim || said === '') return;
+      const stable = typeof m.stable === 'string' && said.startsWith(m.stable.trim()) ? m.stable.trim() : '';
+      this.onInterim({ stable, unstable: said.slice(stable.length).trim(), stability: unit(m.stability) });
+      return;
+    }
+    this.succeed({ text: said, confidence: unit(m.confidence) });
   }
 
   private succeed(r: RecognitionResult): void {
@@ -173,6 +189,10 @@ class WebSocketRecognition implements RecognitionSession {
     this.socket?.terminate();
     this.settle(undefined);
   }
+}
+
+function unit(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0;
 }
 
 /** GetInput `hints`: comma-separated phrases, trimmed, empty ones dropped. */

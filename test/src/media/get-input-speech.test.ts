@@ -3,7 +3,8 @@
  * --speech-recognizer-url pointing at test/python/asr_server.py (CMU PocketSphinx, offline). The
  * caller speaks words synthesized by the pod's own speech engine, as μ-law RTP after some silence;
  * the pod finds the utterance, the recognizer matches it against the GetInput's hints, and the
- * answer server receives the action with InputType=speech and what was said.
+ * answer server receives the action with InputType=speech and what was said (and, before it, the
+ * interim transcripts at interimSpeechResultsCallback).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,8 +81,12 @@ async function callAndSay(xml: string, word: string, speakAfterMs: number): Prom
 
 test('the caller says "support": the action gets InputType=speech, Speech=support and a confidence; its XML runs next', T, async () => {
   rig.answer.route('/speech', '<Response><Hangup/></Response>');
+  rig.answer.route('/interim', '');
   const r = plivo.Response();
-  r.addGetInput({ action: `${rig.answer.url}/speech`, inputType: 'speech', hints: 'sales, support, billing', executionTimeout: 15, speechEndTimeout: 'auto' })
+  r.addGetInput({
+    action: `${rig.answer.url}/speech`, inputType: 'speech', hints: 'sales, support, billing', executionTimeout: 15, speechEndTimeout: 'auto',
+    interimSpeechResultsCallback: `${rig.answer.url}/interim`,
+  })
     .addSpeak('Which department?');
   r.addSpeak('This is never reached.');
   const uuid = await callAndSay(r.toXML(), 'support', 2500);
@@ -97,6 +102,11 @@ test('the caller says "support": the action gets InputType=speech, Speech=suppor
   const hangup = await rig.answer.waitFor('/hangup', (q) => q.params.CallUUID === uuid, 15_000);
   assert.equal(hangup.params.HangupCauseCode, '4000', 'the action\'s <Hangup/> ended the call');
   assert.match(await rig.pod.metrics(), /^sipflow_speech_recognitions_total\{outcome="recognized"\} [1-9]/m);
+  // The recognizer reports the transcript so far every 500 ms of audio; the pod relays each one.
+  const interims = rig.answer.requests.filter((q) => q.path === '/interim' && q.params.CallUUID === uuid);
+  assert.ok(interims.length >= 1, 'at least one interim result');
+  assert.deepEqual(interims.map((q) => q.params.SequenceNumber), interims.map((_, i) => String(i + 1)));
+  assert.ok(interims.every((q) => q.params.UnstableSpeech !== '' && q.params.StableSpeech !== undefined && Number(q.params.Stability) >= 0));
 });
 
 test('"dtmf speech" and another word: "billing" wins as speech; a caller who says nothing gets the next element', T, async () => {
