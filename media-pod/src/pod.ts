@@ -18,7 +18,8 @@ import { TransactionLayer } from './sip/transaction/index.js';
 import { DigestAuthenticator, LockoutTable } from './auth/index.js';
 import { AnswerUrlClient, CallbackClient } from './callbacks/index.js';
 import { MediaClock, RtpPortPool } from './media/rtp/index.js';
-import { CachingSpeechEngine, type SpeechEngine } from './speech/engine.js';
+import { CachingSpeechEngine, FallbackSpeechEngine, SpeechError, type SpeechEngine } from './speech/engine.js';
+import { HttpSpeechEngine } from './speech/http-engine.js';
 import { FliteSpeechEngine } from './speech/flite-engine.js';
 import { WebSocketSpeechRecognizer, type SpeechRecognizer } from './speech/recognizer.js';
 import { AudioFetcher } from './audio/fetcher.js';
@@ -41,6 +42,23 @@ export interface MediaPodDeps {
   clock?: Clock;
   speech?: SpeechEngine;
   recognizer?: SpeechRecognizer;
+}
+
+/**
+ * <Speak>'s engine: the built-in flite, or an external TTS service with flite speaking whenever the
+ * service fails (each with its own prompt cache, so a fallback prompt is not kept for the service's).
+ */
+function speechEngineFor(opts: MediaPodOptions, log: Logger, clock: Clock, metrics: MediaMetrics): SpeechEngine {
+  const builtIn = new CachingSpeechEngine(new FliteSpeechEngine({ logger: log }));
+  if (!opts.tts) return builtIn;
+  const service = new HttpSpeechEngine({
+    url: opts.tts.url, clock, timeoutMs: opts.tts.timeoutSec * 1000,
+    ...(opts.tts.authorization ? { headers: { authorization: opts.tts.authorization } } : {}),
+  });
+  return new FallbackSpeechEngine(new CachingSpeechEngine(service), builtIn, (err) => {
+    metrics.speechFallbacks.inc({ cause: err instanceof SpeechError ? err.cause : 'failed' });
+    log.warn('TTS service failed; the built-in voice speaks instead', { error: err.message });
+  });
 }
 
 export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = {}): Promise<MediaPod> {
@@ -107,7 +125,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   const callbacks = new CallbackClient({ clock, logger: logger.child({ subsystem: 'callbacks' }) });
   const rtpPool = new RtpPortPool(opts.rtpPorts.lo, opts.rtpPorts.hi, { clock });
   const mediaClock = new MediaClock({ clock, logger: logger.child({ subsystem: 'media-clock' }) });
-  const speech = deps.speech ?? new CachingSpeechEngine(new FliteSpeechEngine({ logger: logger.child({ subsystem: 'speech' }) }));
+  const speech = deps.speech ?? speechEngineFor(opts, logger.child({ subsystem: 'speech' }), clock, metrics);
   const audio = new AudioFetcher({ clock, logger: logger.child({ subsystem: 'audio' }) });
   const recognizer = deps.recognizer ?? (opts.speechRecognizerUrl
     ? new WebSocketSpeechRecognizer({

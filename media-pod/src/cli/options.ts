@@ -55,6 +55,8 @@ export interface MediaPodOptions {
   rtpSendSilence: boolean;
   /** ws:// or wss:// address of the speech recognition service for GetInput; absent = none. */
   speechRecognizerUrl?: string;
+  /** An external TTS service for Speak (http-engine.ts contract); absent = the built-in flite. */
+  tts?: { url: string; authorization?: string; timeoutSec: number };
 }
 
 interface FlagSpec {
@@ -92,6 +94,9 @@ export const FLAGS: Record<string, FlagSpec> = {
   'sip-tls-reload-interval': { env: 'SIPFLOW_SIP_TLS_RELOAD_INTERVAL', kind: 'int', help: 'seconds between checks of the TLS files for a renewed certificate (default 10)' },
   srtp: { env: 'SIPFLOW_SRTP', kind: 'string', help: 'SRTP with SDES keys (RFC 4568): off, optional (RTP/SAVP and RTP/AVP offers answered in kind) or required (plain RTP refused with 488) (default optional)' },
   'rtp-send-silence': { env: 'SIPFLOW_RTP_SEND_SILENCE', kind: 'bool', help: 'with nothing to play (an agent listening, between verbs), send digital silence every 20 ms, as a phone does, so carrier SBCs that end calls after RTP inactivity keep them; false sends no RTP until there is audio again (default true)' },
+  'tts-url': { env: 'SIPFLOW_TTS_URL', kind: 'string', help: 'http(s) URL of an external TTS service for <Speak> (POST {text,voice,language}, answers a WAV; see media-pod/src/speech/http-engine.ts); the built-in voice speaks when it fails' },
+  'tts-authorization': { env: 'SIPFLOW_TTS_AUTHORIZATION', kind: 'string', help: 'Authorization header value for the TTS service (give it through the environment, from a Secret; never logged)' },
+  'tts-timeout': { env: 'SIPFLOW_TTS_TIMEOUT', kind: 'int', help: 'seconds the TTS service has to answer before the built-in voice speaks instead (default 5)' },
   'speech-recognizer-url': { env: 'SIPFLOW_SPEECH_RECOGNIZER_URL', kind: 'string', help: 'ws:// or wss:// URL of a speech recognition service for <GetInput inputType="speech"> (protocol in media-pod/src/speech/recognizer.ts); without it speech input is refused' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
@@ -186,7 +191,21 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     srtp: srtpPolicy(str('srtp')),
     rtpSendSilence: /^(1|true|yes)$/i.test(raw.get('rtp-send-silence') ?? 'true'),
     ...recognizerUrl(str('speech-recognizer-url')),
+    ...ttsFlags(str('tts-url'), str('tts-authorization'), int('tts-timeout', 5, 1), raw),
   };
+}
+
+function ttsFlags(url: string | undefined, authorization: string | undefined, timeoutSec: number, raw: Map<string, string>): { tts?: MediaPodOptions['tts'] } {
+  if (!url) {
+    const stray = ['tts-authorization', 'tts-timeout'].filter((n) => raw.has(n));
+    if (stray.length > 0) throw new OptionsError(`--${stray[0]} needs --tts-url`);
+    return {};
+  }
+  let u: URL;
+  try { u = new URL(url); } catch { throw new OptionsError(`--tts-url: not a URL: "${url.slice(0, 200)}"`); }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OptionsError(`--tts-url: expected http:// or https://, got ${u.protocol}`);
+  if (authorization !== undefined && /[\r\n]/.test(authorization)) throw new OptionsError('--tts-authorization: must be one line');
+  return { tts: { url, timeoutSec, ...(authorization ? { authorization } : {}) } };
 }
 
 function recognizerUrl(text: string | undefined): { speechRecognizerUrl?: string } {

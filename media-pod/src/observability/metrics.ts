@@ -118,6 +118,12 @@ export class MediaMetrics {
     labelNames: ['event'] as const,
     registers: [this.registry],
   });
+  readonly speechFallbacks = new Counter({
+    name: 'sipflow_tts_fallbacks_total',
+    help: 'Speak prompts the external TTS service failed to make, spoken by the built-in voice instead, by cause.',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
   readonly speechRecognitions = new Counter({
     name: 'sipflow_speech_recognitions_total',
     help: 'GetInput utterances sent to the speech recognizer, by outcome (recognized, empty, failed, aborted).',

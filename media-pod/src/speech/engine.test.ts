@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CachingSpeechEngine, speechToPcm8k, type SpeechEngine, type SpeechOptions, type SynthesizedSpeech } from './engine.js';
+import { CachingSpeechEngine, FallbackSpeechEngine, SpeechError, speechToPcm8k, type SpeechEngine, type SpeechOptions, type SynthesizedSpeech } from './engine.js';
 import { chooseFliteVoice, isEnglish } from './voices.js';
 
 class CountingEngine implements SpeechEngine {
@@ -50,4 +50,25 @@ test('Plivo voices map onto flite voices', () => {
   assert.equal(isEnglish('en_IN'), true);
   assert.equal(isEnglish('es-ES'), false);
   assert.equal(isEnglish('eng'), false);
+});
+
+test('FallbackSpeechEngine: the primary while it works; the fallback (reported) when it fails; a too-long text is not retried', async () => {
+  const fallback = new CountingEngine();
+  let mode: 'ok' | 'down' | 'long' = 'ok';
+  const primary: SpeechEngine = {
+    synthesize: (text) => mode === 'ok' ? Promise.resolve({ pcm: new Int16Array([7, 7]), sampleRate: 8000 })
+      : Promise.reject(mode === 'down' ? new SpeechError('unavailable', 'connection refused') : new SpeechError('text_too_long', `${text.length} chars`)),
+  };
+  const reported: string[] = [];
+  const e = new FallbackSpeechEngine(primary, fallback, (err) => reported.push(err.message));
+  const opts = { voice: 'WOMAN', language: 'en-US' };
+  assert.deepEqual([...(await e.synthesize('hi', opts)).pcm], [7, 7]);
+  assert.equal(fallback.calls.length, 0);
+  mode = 'down';
+  assert.equal((await e.synthesize('hi', opts)).pcm.length, 1600);
+  assert.deepEqual(fallback.calls, [['hi', opts]]);
+  assert.deepEqual(reported, ['connection refused']);
+  mode = 'long';
+  await assert.rejects(e.synthesize('very long', opts), (err: unknown) => err instanceof SpeechError && err.cause === 'text_too_long');
+  assert.equal(fallback.calls.length, 1);
 });

@@ -86,3 +86,31 @@ export class CachingSpeechEngine implements SpeechEngine {
 
   async close(): Promise<void> { this.cache.clear(); await this.inner.close?.(); }
 }
+
+/**
+ * An external TTS service first, the built-in engine when it fails: a prompt in another voice
+ * beats a call that ends because its greeting could not be made. The primary's failures are
+ * logged (with their cause) and reported through `onFallback`; a text the primary refuses as too
+ * long is not retried elsewhere.
+ */
+export class FallbackSpeechEngine implements SpeechEngine {
+  constructor(
+    private readonly primary: SpeechEngine,
+    private readonly fallback: SpeechEngine,
+    private readonly onFallback: (err: SpeechError | Error) => void,
+  ) {}
+
+  async synthesize(text: string, opts: SpeechOptions): Promise<SynthesizedSpeech> {
+    try {
+      return await this.primary.synthesize(text, opts);
+    } catch (err) {
+      if (err instanceof SpeechError && err.cause === 'text_too_long') throw err;
+      this.onFallback(err instanceof Error ? err : new Error(String(err)));
+      return this.fallback.synthesize(text, opts);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.primary.close?.(), this.fallback.close?.()]);
+  }
+}

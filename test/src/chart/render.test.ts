@@ -240,6 +240,18 @@ describe('helm chart', { skip }, () => {
     assert.deepEqual(vol?.configMap, { name: 'agents-ca', items: [{ key: 'bundle.pem', path: 'bundle.pem' }] });
   });
 
+  it('media.tts: URL and timeout as env, the Authorization value only by reference to its Secret; nothing by default', async () => {
+    const offC = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media'), 'media');
+    assert.equal(envOf(offC, 'SIPFLOW_TTS_URL'), undefined);
+    assert.equal(envOf(offC, 'SIPFLOW_TTS_AUTHORIZATION'), undefined);
+    const c = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml'), [
+      '--set', 'media.tts.url=https://tts.voice.svc/v1/speak,media.tts.timeoutSeconds=8,media.tts.authorizationSecret.name=tts-key',
+    ]), 'Deployment', 'sipflow-media'), 'media');
+    assert.equal(envOf(c, 'SIPFLOW_TTS_URL')?.value, 'https://tts.voice.svc/v1/speak');
+    assert.equal(envOf(c, 'SIPFLOW_TTS_TIMEOUT')?.value, '8');
+    assert.deepEqual(envOf(c, 'SIPFLOW_TTS_AUTHORIZATION'), { name: 'SIPFLOW_TTS_AUTHORIZATION', valueFrom: { secretKeyRef: { name: 'tts-key', key: 'authorization' } } });
+  });
+
   it('media.speechRecognizerUrl reaches the pod as SIPFLOW_SPEECH_RECOGNIZER_URL; absent by default', async () => {
     const offC = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media'), 'media');
     assert.equal(envOf(offC, 'SIPFLOW_SPEECH_RECOGNIZER_URL'), undefined);
@@ -287,6 +299,7 @@ describe('helm chart', { skip }, () => {
       ['an HPA on a DaemonSet', ['--set', 'media.kind=DaemonSet,media.autoscaling.enabled=true'], /media\.autoscaling\.enabled needs media\.kind=Deployment/],
       ['two operators without leader election', ['--set', 'operator.leaderElect=false'], /operator\.replicas > 1 needs operator\.leaderElect=true/],
       ['SIP over TLS without a Secret', ['--set', 'media.sipTls.enabled=true'], /media\.sipTls\.enabled needs media\.sipTls\.secretName/],
+      ['a TTS URL that is not http(s)', ['--set', 'media.tts.url=ws://tts/'], /\/media\/tts\/url.*pattern/],
       ['a recognizer URL that is not ws:// or wss://', ['--set', 'media.speechRecognizerUrl=http://asr/'], /\/media\/speechRecognizerUrl.*pattern/],
       ['an extra-CA ConfigMap name that is not a name', ['--set', 'media.extraCaCerts.configMap=Bad_Name'], /\/media\/extraCaCerts\/configMap.*pattern/],
       ['the TLS port equal to the SIP port', ['--set', 'media.sipTls.enabled=true,media.sipTls.secretName=c,media.sipTls.port=5060'], /media\.sipTls\.port \(5060\) must differ from media\.sipPort/],
