@@ -481,3 +481,54 @@ test('wss:// verifies the server certificate and carries messages', { ...T, skip
     pki.cleanup();
   }
 });
+
+test('mutated frame streams never throw: every connection ends with close, after messages or one error', { timeout: 60_000 }, async () => {
+  // Valid traffic to mutate: text, binary, fragments, ping, a large frame, a close.
+  const valid = Buffer.concat([
+    serverFrame(0x1, Buffer.from('{"event":"playAudio","media":{"payload":"AAAA"}}')),
+    serverFrame(0x2, Buffer.from([1, 2, 3, 4])),
+    serverFrame(0x1, Buffer.from('{"part":'), false),
+    serverFrame(0x9, Buffer.from('p')),
+    serverFrame(0x0, Buffer.from('1}'), true),
+    serverFrame(0x1, Buffer.alloc(300, 0x61)),
+    serverFrame(0x8, Buffer.from([0x03, 0xe8, 0x6f, 0x6b])),
+  ]);
+  let seed = 12345;
+  const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const cases: Buffer[] = [];
+  for (let i = 0; i < 150; i++) {
+    const m = Buffer.from(valid.subarray(0, 1 + rand(valid.length)));
+    for (let e = 0, edits = 1 + rand(4); e < edits; e++) m[rand(m.length)] = rand(256);
+    cases.push(m);
+  }
+  let next = 0;
+  const raw = await rawServer((sock) => {
+    const bytes = cases[next++]!;
+    let at = 0;
+    const step = (): void => {
+      if (sock.destroyed) return;
+      if (at >= bytes.length) { setTimeout(() => sock.destroy(), 5); return; }
+      const n = 1 + rand(64);
+      sock.write(bytes.subarray(at, at + n));
+      at += n;
+      setImmediate(step);
+    };
+    step();
+  });
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown): void => { uncaught.push(err); };
+  process.on('uncaughtException', onUncaught);
+  try {
+    for (let i = 0; i < cases.length; i++) {
+      const c = connect({ url: raw.url, maxPayload: 1000 });
+      const closed = await c.closed;
+      assert.ok(c.errors.length <= 1, `case ${i}: at most one error`);
+      assert.ok(closed.code >= 1000 && closed.code <= 4999, `case ${i}: close code ${closed.code}`);
+      assert.equal(c.sock.readyState, CLOSED);
+    }
+    assert.deepEqual(uncaught, []);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    raw.close();
+  }
+});
