@@ -127,9 +127,10 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   const mediaClock = new MediaClock({ clock, logger: logger.child({ subsystem: 'media-clock' }) });
   const speech = deps.speech ?? speechEngineFor(opts, logger.child({ subsystem: 'speech' }), clock, metrics);
   const audio = new AudioFetcher({ clock, logger: logger.child({ subsystem: 'audio' }) });
-  const recognizer = deps.recognizer ?? (opts.speechRecognizerUrl
+  const recognizer = deps.recognizer ?? (opts.speechRecognizer
     ? new WebSocketSpeechRecognizer({
-      url: opts.speechRecognizerUrl, logger: logger.child({ subsystem: 'speech-recognizer' }),
+      url: opts.speechRecognizer.url, logger: logger.child({ subsystem: 'speech-recognizer' }),
+      ...(opts.speechRecognizer.authorization ? { headers: { Authorization: opts.speechRecognizer.authorization } } : {}),
       onOutcome: (outcome) => metrics.speechRecognitions.inc({ outcome }),
     })
     : undefined);

@@ -69,12 +69,14 @@ test('--rtp-send-silence: on by default and from the bare flag; off with =false 
 test('external speech services: --tts-url (http/https, with an Authorization header and a timeout) and --speech-recognizer-url (ws/wss)', () => {
   const base = ['--manifests', 'x', '--sip-listen', '127.0.0.1:5060'];
   assert.equal(parseOptions(base, {}).tts, undefined);
-  assert.equal(parseOptions(base, {}).speechRecognizerUrl, undefined);
+  assert.equal(parseOptions(base, {}).speechRecognizer, undefined);
   assert.deepEqual(parseOptions(base, { SIPFLOW_TTS_URL: 'https://tts.example/v1', SIPFLOW_TTS_AUTHORIZATION: 'Bearer k' }).tts, { url: 'https://tts.example/v1', timeoutSec: 5, authorization: 'Bearer k' });
   assert.deepEqual(parseOptions([...base, '--tts-url', 'http://tts:8080/', '--tts-timeout', '9'], {}).tts, { url: 'http://tts:8080/', timeoutSec: 9 });
   assert.throws(() => parseOptions([...base, '--tts-url', 'ftp://tts/'], {}), /--tts-url: expected http:\/\/ or https:\/\//);
   assert.throws(() => parseOptions([...base, '--tts-timeout', '3'], {}), /--tts-timeout needs --tts-url/);
-  assert.equal(parseOptions(base, { SIPFLOW_SPEECH_RECOGNIZER_URL: 'wss://asr.example/x' }).speechRecognizerUrl, 'wss://asr.example/x');
+  assert.deepEqual(parseOptions(base, { SIPFLOW_SPEECH_RECOGNIZER_URL: 'wss://asr.example/x' }).speechRecognizer, { url: 'wss://asr.example/x' });
+  assert.deepEqual(parseOptions(base, { SIPFLOW_SPEECH_RECOGNIZER_URL: 'ws://asr/', SIPFLOW_SPEECH_RECOGNIZER_AUTHORIZATION: 'Token t' }).speechRecognizer, { url: 'ws://asr/', authorization: 'Token t' });
+  assert.throws(() => parseOptions(base, { SIPFLOW_SPEECH_RECOGNIZER_AUTHORIZATION: 'Token t' }), /needs --speech-recognizer-url/);
   assert.throws(() => parseOptions([...base, '--speech-recognizer-url', 'http://asr/'], {}), /expected ws:\/\/ or wss:\/\//);
   assert.throws(() => parseOptions([...base, '--speech-recognizer-url', 'not a url'], {}), /not a URL/);
 });

@@ -53,8 +53,8 @@ export interface MediaPodOptions {
   srtp: 'off' | 'optional' | 'required';
   /** With nothing to play, send digital silence every 20 ms instead of no packets. */
   rtpSendSilence: boolean;
-  /** ws:// or wss:// address of the speech recognition service for GetInput; absent = none. */
-  speechRecognizerUrl?: string;
+  /** The speech recognition service for GetInput (recognizer.ts protocol); absent = none. */
+  speechRecognizer?: { url: string; authorization?: string };
   /** An external TTS service for Speak (http-engine.ts contract); absent = the built-in flite. */
   tts?: { url: string; authorization?: string; timeoutSec: number };
 }
@@ -97,6 +97,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'tts-url': { env: 'SIPFLOW_TTS_URL', kind: 'string', help: 'http(s) URL of an external TTS service for <Speak> (POST {text,voice,language}, answers a WAV; see media-pod/src/speech/http-engine.ts); the built-in voice speaks when it fails' },
   'tts-authorization': { env: 'SIPFLOW_TTS_AUTHORIZATION', kind: 'string', help: 'Authorization header value for the TTS service (give it through the environment, from a Secret; never logged)' },
   'tts-timeout': { env: 'SIPFLOW_TTS_TIMEOUT', kind: 'int', help: 'seconds the TTS service has to answer before the built-in voice speaks instead (default 5)' },
+  'speech-recognizer-authorization': { env: 'SIPFLOW_SPEECH_RECOGNIZER_AUTHORIZATION', kind: 'string', help: 'Authorization header value on the recognizer\'s WebSocket upgrade (give it through the environment, from a Secret; never logged)' },
   'speech-recognizer-url': { env: 'SIPFLOW_SPEECH_RECOGNIZER_URL', kind: 'string', help: 'ws:// or wss:// URL of a speech recognition service for <GetInput inputType="speech"> (protocol in media-pod/src/speech/recognizer.ts); without it speech input is refused' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
@@ -190,7 +191,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     sipTls: sipTlsFlags(raw, sipListen, int),
     srtp: srtpPolicy(str('srtp')),
     rtpSendSilence: /^(1|true|yes)$/i.test(raw.get('rtp-send-silence') ?? 'true'),
-    ...recognizerUrl(str('speech-recognizer-url')),
+    ...recognizerFlags(str('speech-recognizer-url'), str('speech-recognizer-authorization')),
     ...ttsFlags(str('tts-url'), str('tts-authorization'), int('tts-timeout', 5, 1), raw),
   };
 }
@@ -208,12 +209,16 @@ function ttsFlags(url: string | undefined, authorization: string | undefined, ti
   return { tts: { url, timeoutSec, ...(authorization ? { authorization } : {}) } };
 }
 
-function recognizerUrl(text: string | undefined): { speechRecognizerUrl?: string } {
-  if (!text) return {};
+function recognizerFlags(url: string | undefined, authorization: string | undefined): { speechRecognizer?: MediaPodOptions['speechRecognizer'] } {
+  if (!url) {
+    if (authorization !== undefined) throw new OptionsError('--speech-recognizer-authorization needs --speech-recognizer-url');
+    return {};
+  }
   let u: URL;
-  try { u = new URL(text); } catch { throw new OptionsError(`--speech-recognizer-url: not a URL: "${text.slice(0, 200)}"`); }
+  try { u = new URL(url); } catch { throw new OptionsError(`--speech-recognizer-url: not a URL: "${url.slice(0, 200)}"`); }
   if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new OptionsError(`--speech-recognizer-url: expected ws:// or wss://, got ${u.protocol}`);
-  return { speechRecognizerUrl: text };
+  if (authorization !== undefined && /[\r\n]/.test(authorization)) throw new OptionsError('--speech-recognizer-authorization: must be one line');
+  return { speechRecognizer: { url, ...(authorization ? { authorization } : {}) } };
 }
 
 function srtpPolicy(text: string | undefined): 'off' | 'optional' | 'required' {

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WebSocketSpeechRecognizer, parseHints } from './recognizer.js';
 import { recordingLogger } from './test-logger.js';
@@ -13,7 +14,7 @@ import { recordingLogger } from './test-logger.js';
 const T = { timeout: 15_000 };
 const OPTS = { language: 'en-US', hints: ['sales', 'support'], speechModel: 'default', profanityFilter: false };
 
-async function service(onConnection: (ws: WebSocket) => void): Promise<{ url: string; close(): Promise<void> }> {
+async function service(onConnection: (ws: WebSocket, req: IncomingMessage) => void): Promise<{ url: string; close(): Promise<void> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((res) => wss.once('listening', () => res()));
   wss.on('connection', onConnection);
@@ -26,8 +27,9 @@ async function service(onConnection: (ws: WebSocket) => void): Promise<{ url: st
 function frame(value: number): Int16Array { return new Int16Array(160).fill(value); }
 
 test('sends start, every frame written (also before the connection opened) as little-endian 16-bit, then stop; returns the final result', T, async () => {
-  const got: { start?: Record<string, unknown>; samples: number[]; stop: boolean; interimSent: boolean } = { samples: [], stop: false, interimSent: false };
-  const svc = await service((ws) => {
+  const got: { start?: Record<string, unknown>; samples: number[]; stop: boolean; authorization?: string } = { samples: [], stop: false };
+  const svc = await service((ws, req) => {
+    got.authorization = req.headers.authorization;
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
         const b = data as Buffer;
@@ -51,7 +53,7 @@ test('sends start, every frame written (also before the connection opened) as li
     const log = recordingLogger();
     const outcomes: string[] = [];
     const interims: unknown[] = [];
-    const session = new WebSocketSpeechRecognizer({ url: svc.url, logger: log, onOutcome: (o) => outcomes.push(o) }).start(OPTS, (r) => interims.push(r));
+    const session = new WebSocketSpeechRecognizer({ url: svc.url, logger: log, headers: { Authorization: 'Token asr-key' }, onOutcome: (o) => outcomes.push(o) }).start(OPTS, (r) => interims.push(r));
     session.write(frame(-2)); // before the connection is open: queued
     session.write(frame(300));
     await new Promise((r) => setTimeout(r, 100));
@@ -61,6 +63,7 @@ test('sends start, every frame written (also before the connection opened) as li
     assert.deepEqual(got.start, { event: 'start', encoding: 'audio/x-l16', sampleRate: 8000, language: 'en-US', hints: ['sales', 'support'], speechModel: 'default', profanityFilter: false });
     assert.deepEqual(got.samples, [-2, -2, 300, 300, -32768, -32768]);
     assert.equal(got.stop, true);
+    assert.equal(got.authorization, 'Token asr-key', 'the configured Authorization reaches the service on the upgrade');
     assert.ok(log.entries.some((e) => e.level === 'warn' && /not JSON/.test(e.msg)));
     assert.deepEqual(outcomes, ['recognized']);
     assert.deepEqual(interims, [

@@ -61,6 +61,8 @@ export interface SpeechRecognizer {
 export interface WebSocketSpeechRecognizerOptions {
   /** ws:// or wss:// address of the recognition service. */
   url: string;
+  /** Headers on the WebSocket upgrade, e.g. Authorization. Never logged. */
+  headers?: Readonly<Record<string, string>>;
   logger: Logger;
   /** Opening the connection (default 5 s). */
   connectTimeoutMs?: number;
@@ -109,7 +111,7 @@ class WebSocketRecognition implements RecognitionSession {
       language: opts.language, hints: opts.hints, speechModel: opts.speechModel, profanityFilter: opts.profanityFilter,
     });
     try {
-      this.socket = new AgentSocket({ url: cfg.url, maxPayload: MAX_RESULT_BYTES, handshakeTimeoutMs: cfg.connectTimeoutMs ?? 5000 }, {
+      this.socket = new AgentSocket({ url: cfg.url, headers: cfg.headers ?? {}, maxPayload: MAX_RESULT_BYTES, handshakeTimeoutMs: cfg.connectTimeoutMs ?? 5000 }, {
         open: () => {
           this.socket!.send(start);
           for (const f of this.queued) this.socket!.sendBinary(f);

@@ -252,11 +252,14 @@ describe('helm chart', { skip }, () => {
     assert.deepEqual(envOf(c, 'SIPFLOW_TTS_AUTHORIZATION'), { name: 'SIPFLOW_TTS_AUTHORIZATION', valueFrom: { secretKeyRef: { name: 'tts-key', key: 'authorization' } } });
   });
 
-  it('media.speechRecognizerUrl reaches the pod as SIPFLOW_SPEECH_RECOGNIZER_URL; absent by default', async () => {
+  it('media.speechRecognizer: the URL as env, the Authorization value only by reference to its Secret; absent by default', async () => {
     const offC = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media'), 'media');
     assert.equal(envOf(offC, 'SIPFLOW_SPEECH_RECOGNIZER_URL'), undefined);
-    const c = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml'), ['--set', 'media.speechRecognizerUrl=wss://asr.voice.svc:8443/v1']), 'Deployment', 'sipflow-media'), 'media');
+    const c = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml'), [
+      '--set', 'media.speechRecognizer.url=wss://asr.voice.svc:8443/v1,media.speechRecognizer.authorizationSecret.name=asr-key',
+    ]), 'Deployment', 'sipflow-media'), 'media');
     assert.equal(envOf(c, 'SIPFLOW_SPEECH_RECOGNIZER_URL')?.value, 'wss://asr.voice.svc:8443/v1');
+    assert.deepEqual(envOf(c, 'SIPFLOW_SPEECH_RECOGNIZER_AUTHORIZATION'), { name: 'SIPFLOW_SPEECH_RECOGNIZER_AUTHORIZATION', valueFrom: { secretKeyRef: { name: 'asr-key', key: 'authorization' } } });
   });
 
   it('crds.keep=false drops the keep annotation', async () => {
@@ -300,7 +303,7 @@ describe('helm chart', { skip }, () => {
       ['two operators without leader election', ['--set', 'operator.leaderElect=false'], /operator\.replicas > 1 needs operator\.leaderElect=true/],
       ['SIP over TLS without a Secret', ['--set', 'media.sipTls.enabled=true'], /media\.sipTls\.enabled needs media\.sipTls\.secretName/],
       ['a TTS URL that is not http(s)', ['--set', 'media.tts.url=ws://tts/'], /\/media\/tts\/url.*pattern/],
-      ['a recognizer URL that is not ws:// or wss://', ['--set', 'media.speechRecognizerUrl=http://asr/'], /\/media\/speechRecognizerUrl.*pattern/],
+      ['a recognizer URL that is not ws:// or wss://', ['--set', 'media.speechRecognizer.url=http://asr/'], /\/media\/speechRecognizer\/url.*pattern/],
       ['an extra-CA ConfigMap name that is not a name', ['--set', 'media.extraCaCerts.configMap=Bad_Name'], /\/media\/extraCaCerts\/configMap.*pattern/],
       ['the TLS port equal to the SIP port', ['--set', 'media.sipTls.enabled=true,media.sipTls.secretName=c,media.sipTls.port=5060'], /media\.sipTls\.port \(5060\) must differ from media\.sipPort/],
       ['an SRTP policy outside the enum', ['--set', 'media.srtp=sometimes'], /\/media\/srtp.*'off', 'optional', 'required'/],
