@@ -191,34 +191,38 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     sipTls: sipTlsFlags(raw, sipListen, int),
     srtp: srtpPolicy(str('srtp')),
     rtpSendSilence: /^(1|true|yes)$/i.test(raw.get('rtp-send-silence') ?? 'true'),
-    ...recognizerFlags(str('speech-recognizer-url'), str('speech-recognizer-authorization')),
-    ...ttsFlags(str('tts-url'), str('tts-authorization'), int('tts-timeout', 5, 1), raw),
+    ...recognizerFlags(raw),
+    ...ttsFlags(raw, int('tts-timeout', 5, 1)),
   };
 }
 
-function ttsFlags(url: string | undefined, authorization: string | undefined, timeoutSec: number, raw: Map<string, string>): { tts?: MediaPodOptions['tts'] } {
+/**
+ * An external service's flags: its URL (`--<prefix>-url`, one of `schemes`) and the flags that only
+ * mean something with it; undefined without a URL (and then none of the others may be set).
+ */
+function serviceFlags(prefix: string, schemes: readonly string[], raw: Map<string, string>, dependents: readonly string[]): { url: string; authorization?: string } | undefined {
+  const url = raw.get(`${prefix}-url`);
   if (!url) {
-    const stray = ['tts-authorization', 'tts-timeout'].filter((n) => raw.has(n));
-    if (stray.length > 0) throw new OptionsError(`--${stray[0]} needs --tts-url`);
-    return {};
+    const stray = dependents.find((n) => raw.has(n));
+    if (stray) throw new OptionsError(`--${stray} needs --${prefix}-url`);
+    return undefined;
   }
   let u: URL;
-  try { u = new URL(url); } catch { throw new OptionsError(`--tts-url: not a URL: "${url.slice(0, 200)}"`); }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OptionsError(`--tts-url: expected http:// or https://, got ${u.protocol}`);
-  if (authorization !== undefined && /[\r\n]/.test(authorization)) throw new OptionsError('--tts-authorization: must be one line');
-  return { tts: { url, timeoutSec, ...(authorization ? { authorization } : {}) } };
+  try { u = new URL(url); } catch { throw new OptionsError(`--${prefix}-url: not a URL: "${url.slice(0, 200)}"`); }
+  if (!schemes.includes(u.protocol)) throw new OptionsError(`--${prefix}-url: expected ${schemes.map((p) => `${p}//`).join(' or ')}, got ${u.protocol}`);
+  const authorization = raw.get(`${prefix}-authorization`);
+  if (authorization !== undefined && /[\r\n]/.test(authorization)) throw new OptionsError(`--${prefix}-authorization: must be one line`);
+  return { url, ...(authorization ? { authorization } : {}) };
 }
 
-function recognizerFlags(url: string | undefined, authorization: string | undefined): { speechRecognizer?: MediaPodOptions['speechRecognizer'] } {
-  if (!url) {
-    if (authorization !== undefined) throw new OptionsError('--speech-recognizer-authorization needs --speech-recognizer-url');
-    return {};
-  }
-  let u: URL;
-  try { u = new URL(url); } catch { throw new OptionsError(`--speech-recognizer-url: not a URL: "${url.slice(0, 200)}"`); }
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new OptionsError(`--speech-recognizer-url: expected ws:// or wss://, got ${u.protocol}`);
-  if (authorization !== undefined && /[\r\n]/.test(authorization)) throw new OptionsError('--speech-recognizer-authorization: must be one line');
-  return { speechRecognizer: { url, ...(authorization ? { authorization } : {}) } };
+function ttsFlags(raw: Map<string, string>, timeoutSec: number): { tts?: MediaPodOptions['tts'] } {
+  const svc = serviceFlags('tts', ['http:', 'https:'], raw, ['tts-authorization', 'tts-timeout']);
+  return svc ? { tts: { ...svc, timeoutSec } } : {};
+}
+
+function recognizerFlags(raw: Map<string, string>): { speechRecognizer?: MediaPodOptions['speechRecognizer'] } {
+  const svc = serviceFlags('speech-recognizer', ['ws:', 'wss:'], raw, ['speech-recognizer-authorization']);
+  return svc ? { speechRecognizer: svc } : {};
 }
 
 function srtpPolicy(text: string | undefined): 'off' | 'optional' | 'required' {

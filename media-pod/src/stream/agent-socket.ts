@@ -323,8 +323,8 @@ export class AgentSocket {
       const b1 = data[off + 1]!;
       const fin = (b0 & 0x80) !== 0;
       const opcode = b0 & 0x0f;
-      if ((b0 & 0x70) !== 0) return this.protocolError('reserved bits set without an extension');
-      if ((b1 & 0x80) !== 0) return this.protocolError('server frames must not be masked');
+      if ((b0 & 0x70) !== 0) { this.protocolError('reserved bits set without an extension'); return off; }
+      if ((b1 & 0x80) !== 0) { this.protocolError('server frames must not be masked'); return off; }
       let len = b1 & 0x7f;
       let hdr = 2;
       if (len === 126) {
@@ -338,14 +338,15 @@ export class AgentSocket {
         hdr = 10;
       }
       if (opcode >= 0x8) {
-        if (opcode > 0xa) return this.protocolError(`unknown control opcode ${opcode}`);
-        if (!fin || len > 125) return this.protocolError('control frames must be whole and at most 125 bytes');
+        if (opcode > 0xa) { this.protocolError(`unknown control opcode ${opcode}`); return off; }
+        if (!fin || len > 125) { this.protocolError('control frames must be whole and at most 125 bytes'); return off; }
       } else if (opcode === 0) {
-        if (!this.fragments) return this.protocolError('continuation frame without a message');
+        if (!this.fragments) { this.protocolError('continuation frame without a message'); return off; }
       } else if (opcode === 1 || opcode === 2) {
-        if (this.fragments) return this.protocolError('new message before the fragmented one ended');
+        if (this.fragments) { this.protocolError('new message before the fragmented one ended'); return off; }
       } else {
-        return this.protocolError(`unknown data opcode ${opcode}`);
+        this.protocolError(`unknown data opcode ${opcode}`);
+        return off;
       }
       if (opcode < 0x8 && this.fragmentsBytes + len > this.maxPayload) {
         this.failWith(new AgentSocketError('message_too_big', `message larger than ${this.maxPayload} bytes`, 1009));
@@ -428,9 +429,8 @@ export class AgentSocket {
     this.lingerTimer = setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS);
   }
 
-  private protocolError(message: string): number {
+  private protocolError(message: string): void {
     this.failWith(new AgentSocketError('protocol_error', message, 1002));
-    return 0;
   }
 
   private fail(code: AgentSocketErrorCode, message: string): void {
