@@ -2,6 +2,7 @@
 // playback queue with checkpoints and clearAudio, and every way a stream can end.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
 import { FakeClock } from '../clock.js';
 import { ulawDecode, ulawEncode } from '../media/codec/g711.js';
 import { createDownsampleState, createUpsampleState, downsample16kTo8k, upsample8kTo16k } from '../media/codec/resample.js';
@@ -513,6 +514,12 @@ test('drainOnAgentClose false, or a lost connection: queued audio is dropped wit
     conn.ws.terminate();
     assert.deepEqual(await h.bridge.closed, { by: 'error', code: 1006, reason: 'connection_lost' });
     assert.equal(h.bridge.pullFrame(), null);
+  });
+  // A reset (the pod sees ECONNRESET as a socket error before the close) is the same lost connection.
+  await withBridge({ reconnectAttempts: 0 }, async (h) => {
+    const conn = await started(h);
+    (conn.ws as unknown as { _socket: Socket })._socket.resetAndDestroy();
+    assert.deepEqual(await h.bridge.closed, { by: 'error', code: 1006, reason: 'connection_lost' });
   });
 });
 

@@ -387,6 +387,10 @@ export class StreamBridge {
     } else if (err.code === 'protocol_error' || err.code === 'invalid_utf8') {
       this.log.warn('agent broke the WebSocket protocol; dropping stream', { error: err.message });
       this.closeCause ??= { by: 'error', code: err.closeCode, reason: 'protocol_error' };
+    } else if (err.code === 'socket_error') {
+      // A reset or similar on an open connection: the 1006 close that follows reports it as a
+      // lost connection (and a reason to reconnect), whether or not the reset surfaced as an error.
+      this.log.warn('stream socket error', { error: err.message });
     } else {
       this.log.warn('stream socket error', { error: err.message });
       this.closeCause ??= { by: 'error', reason: 'connection_error' };
