@@ -11,7 +11,7 @@
 // caller's send to the agent's receipt of the `media` message (see README.md for why this bounds
 // "RTP arrival at the pod to WebSocket send" from above).
 //
-// usage: node bench/media.mjs [--steps 100,150,200,250,300,350,400,500] [--window-seconds 6] [--setup-cps 80]
+// usage: node bench/media.mjs [--steps 100,150,200,250,300,350,400,500] [--window-seconds 6] [--windows 3] [--setup-cps 80]
 //                             [--profile auto|always|never] [--out DIR] [--pod-node-args "--flag ..."] [--baseline no]
 //                             [--pod-env K=V,K=V]   (environment for the pod only, e.g. LD_PRELOAD=...)
 //                             [--srtp yes]          (callers offer RTP/SAVP: the pod's SRTP cost; sipflow only)
@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAnswerServer } from './lib/answer-server.mjs';
 import {
-  BENCH_DIR, LOAD_CORE, PinnedWorker, SUT_CORE, coreBusySeconds, cpuSeconds, freePort, pinSelf, sleep, startPod,
+  BENCH_DIR, LOAD_CORE, PinnedWorker, SUT_CORE, coreBusySeconds, cpuSeconds, freePort, percentile, pinSelf, sleep, startPod,
 } from './lib/common.mjs';
 import { summarizeProfile } from './lib/cpuprofile-top.mjs';
 import { monoUs } from './lib/stamp.mjs';
@@ -45,9 +45,8 @@ spec:
 `;
 }
 
-/** Measures one window on the calls that are up; `sutPids` are the processes on the SUT core. */
-async function measure({ label, n, gen, agent, windowId, windowSeconds, sutPid, helperPids }) {
-  await sleep(2000); // warm-up: streams opened, queues settled
+/** Measures one window on the calls that are up; `sutPid` is the process on the SUT core. */
+async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, sutPid, helperPids }) {
   const cpu0 = cpuSeconds(sutPid);
   const helpers0 = helperPids.map(cpuSeconds);
   const self0 = process.cpuUsage();
@@ -87,10 +86,50 @@ async function measure({ label, n, gen, agent, windowId, windowSeconds, sutPid, 
     fromUs, toUs,
   };
   row.lossless = row.framesSent > 0 && row.lostToAgent === 0 && row.lostBack === 0;
-  process.stderr.write(`[media] ${label} N=${n}: sent ${g.sent}, agent ${a.frames}, back ${g.echoed}; ` +
+  process.stderr.write(`[media] ${label} N=${n} window ${windowId}: sent ${g.sent}, agent ${a.frames}, back ${g.echoed}; ` +
     `one-way p50 ${a.latencyMs.p50?.toFixed(2)} ms p99 ${a.latencyMs.p99?.toFixed(2)} ms; SUT CPU ${row.sutCpuPct.toFixed(0)}%, ` +
     `load core ${row.loadCorePct.toFixed(0)}%, background ${row.backgroundCpuPct.toFixed(0)}%\n`);
   return row;
+}
+
+/**
+ * One step: a warm-up, then `windows` measurement windows back to back on the same calls. A single
+ * window is one sample of a noisy machine; the step's figures are the windows' medians (with their
+ * range), its frame counts their sums, and it is held only when every window lost nothing.
+ */
+export function combineWindows(label, n, windows) {
+  const med = (xs) => percentile(xs, 50);
+  const range = (xs) => [Math.min(...xs), Math.max(...xs)];
+  const sum = (pick) => windows.reduce((s, w) => s + pick(w), 0);
+  const p50s = windows.map((w) => w.latencyMs.p50);
+  const p99s = windows.map((w) => w.latencyMs.p99);
+  const cpus = windows.map((w) => w.sutCpuPct);
+  const loads = windows.map((w) => w.loadCorePct);
+  return {
+    label, calls: n,
+    framesSent: sum((w) => w.framesSent), framesAtAgent: sum((w) => w.framesAtAgent), framesBack: sum((w) => w.framesBack),
+    lostToAgent: sum((w) => w.lostToAgent), lostBack: sum((w) => w.lostBack),
+    latencyMs: { p50: med(p50s), p99: med(p99s), max: Math.max(...windows.map((w) => w.latencyMs.max)) },
+    p50RangeMs: range(p50s), p99RangeMs: range(p99s),
+    roundTripMs: { p50: med(windows.map((w) => w.roundTripMs.p50)), p99: med(windows.map((w) => w.roundTripMs.p99)) },
+    sutCpuPct: med(cpus), sutCpuRangePct: range(cpus),
+    loadCorePct: med(loads), loadCoreMaxPct: Math.max(...loads),
+    // Other processes: the worst window, so a step disturbed once is still marked.
+    backgroundCpuPct: Math.max(...windows.map((w) => w.backgroundCpuPct)),
+    agentConnections: windows[windows.length - 1].agentConnections,
+    // The span of all windows (a profile's samples are counted inside it).
+    fromUs: windows[0].fromUs, toUs: windows[windows.length - 1].toUs,
+    windowsLossless: windows.filter((w) => w.lossless).length,
+    lossless: windows.every((w) => w.lossless),
+    windows,
+  };
+}
+
+async function measureStep({ windows, nextWindowId, ...w }) {
+  await sleep(2000); // warm-up: streams opened, queues settled
+  const rows = [];
+  for (let i = 0; i < windows; i++) rows.push(await measureWindow({ ...w, windowId: nextWindowId() }));
+  return combineWindows(w.label, w.n, rows);
 }
 
 /**
@@ -113,6 +152,7 @@ export async function startEchoRig(name) {
 export async function runMediaBench(o = {}) {
   const steps = o.steps ?? [100, 150, 200, 250, 300, 350, 400, 500];
   const windowSeconds = o.windowSeconds ?? 6;
+  const windows = o.windows ?? 3;
   const setupCps = o.setupCps ?? 80;
   const profileMode = o.profile ?? 'auto';
   const outDir = o.outDir ?? path.join(BENCH_DIR, 'out');
@@ -120,8 +160,9 @@ export async function runMediaBench(o = {}) {
   const { workDir, agent, agentUrl, answer, manifestsDir } = await startEchoRig('media');
   const podLog = path.join(outDir, 'media-pod.log');
   fs.rmSync(podLog, { force: true });
-  const result = { steps, windowSeconds, setupCps, sipflow: [], baseline: [], setup: [] };
+  const result = { steps, windowSeconds, windows, setupCps, sipflow: [], baseline: [], setup: [] };
   let windowId = 1;
+  const nextWindowId = () => windowId++;
   const profile = profileMode === 'always';
   const profDir = path.join(outDir, 'profile-media');
   if (profile) fs.rmSync(profDir, { recursive: true, force: true });
@@ -145,7 +186,7 @@ export async function runMediaBench(o = {}) {
         result.setup.push({ target: n, established: add.established, failed: add.failed, failures: add.failures, seconds: (performance.now() - t0) / 1000 });
         up = add.total;
         if (add.failed > 0) process.stderr.write(`[media] sipflow: ${add.failed} call setups failed at N=${n}: ${JSON.stringify(add.failures)}\n`);
-        const row = await measure({ label: 'sipflow', n: up, gen, agent, windowId: windowId++, windowSeconds, sutPid: pod.pid, helperPids: [gen.pid, agent.pid] });
+        const row = await measureStep({ label: 'sipflow', n: up, gen, agent, windows, nextWindowId, windowSeconds, sutPid: pod.pid, helperPids: [gen.pid, agent.pid] });
         row.setupFailed = add.failed;
         result.sipflow.push(row);
         if (!row.lossless || add.failed > 0) break;
@@ -167,7 +208,7 @@ export async function runMediaBench(o = {}) {
         const { ports } = await relay.request({ cmd: 'open', count: n - up, agentUrl }, 300_000);
         const add = await gen2.request({ cmd: 'add', targets: ports });
         up = add.total;
-        const row = await measure({ label: 'baseline', n: up, gen: gen2, agent, windowId: windowId++, windowSeconds, sutPid: relay.pid, helperPids: [gen2.pid, agent.pid] });
+        const row = await measureStep({ label: 'baseline', n: up, gen: gen2, agent, windows, nextWindowId, windowSeconds, sutPid: relay.pid, helperPids: [gen2.pid, agent.pid] });
         result.baseline.push(row);
         if (!row.lossless) break;
       }
@@ -202,7 +243,7 @@ export async function runMediaBenchProfiled(opts = {}) {
   const result = await runMediaBench(opts);
   if (!result.needsProfile) return result;
   const failing = result.sipflow.find((r) => !r.lossless || r.setupFailed) ?? result.sipflow[result.sipflow.length - 1];
-  const prof = await runMediaBench({ ...opts, steps: [failing?.calls ?? MEDIA_TARGET_CALLS], profile: 'always', skipBaseline: true });
+  const prof = await runMediaBench({ ...opts, steps: [failing?.calls ?? MEDIA_TARGET_CALLS], windows: 1, profile: 'always', skipBaseline: true });
   return { ...result, profile: prof.profile, profileRun: prof.sipflow };
 }
 
@@ -212,6 +253,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const opts = {
     ...(args.has('steps') ? { steps: args.get('steps').split(',').map(Number) } : {}),
     ...(args.has('window-seconds') ? { windowSeconds: Number(args.get('window-seconds')) } : {}),
+    ...(args.has('windows') ? { windows: Number(args.get('windows')) } : {}),
     ...(args.has('setup-cps') ? { setupCps: Number(args.get('setup-cps')) } : {}),
     ...(args.has('profile') ? { profile: args.get('profile') } : {}),
     ...(args.has('out') ? { outDir: path.resolve(args.get('out')) } : {}),

@@ -111,7 +111,7 @@ const yes = (b) => (b ? 'yes' : '**no**');
 const contended = (r) => (r.backgroundCpuPct > CONTENDED_PCT ? ' ⚠' : '');
 /** Above this the load generator's own core is the limit: the step says little about the server. */
 const LOAD_SATURATED_PCT = 90;
-const loadLimited = (r) => (r.loadCorePct > LOAD_SATURATED_PCT ? ' ⊘' : '');
+const loadLimited = (r) => ((r.loadCoreMaxPct ?? r.loadCorePct) > LOAD_SATURATED_PCT ? ' ⊘' : '');
 
 function summaryRows(sig, media) {
   const rows = [];
@@ -207,13 +207,19 @@ function render({ sig, media, soak, prop, machine, started, finished, quietLoad,
   ]);
   lines.push(table(['server', 'offered cps', 'ok', 'failed', 'retrans', 'achieved cps', 'server CPU', 'CPU ms/call', 'load core', 'others'], sigRows), '');
 
-  lines.push(`## Media (issue #4): bidirectional <Stream> echo, ${media.windowSeconds} s window per step`, '');
+  const perStep = (media.windows ?? 1) > 1 ? `${media.windows} windows of ${media.windowSeconds} s per step` : `${media.windowSeconds} s window per step`;
+  lines.push(`## Media (issue #4): bidirectional <Stream> echo, ${perStep}`, '');
   lines.push('Baseline: `baseline-relay.mjs` (RTP → media JSON → WebSocket, playAudio → RTP; no jitter buffer, no pacing) on the same core at the same N.', '');
+  // A step of several windows shows the windows' median with their range; a lost frame in any
+  // window fails the step.
+  const span = (v, r, digits, unit = '') => `${fmt(v, digits)}${unit}${r && r[0] !== r[1] ? ` (${fmt(r[0], digits)}–${fmt(r[1], digits)})` : ''}`;
+  const held = (r) => (r.windows ? `${r.windowsLossless}/${r.windows.length}` : (r.lossless ? '1/1' : '0/1'));
   const mediaRows = [...media.sipflow, ...media.baseline, ...(media.profileRun ?? []).map((r) => ({ ...r, label: 'sipflow-profiled' }))].map((r) => [
-    r.label + contended(r) + loadLimited(r), r.calls, r.framesSent, r.framesAtAgent, r.framesBack, r.lostToAgent + r.lostBack + (r.setupFailed ? ` (+${r.setupFailed} setups failed)` : ''),
-    fmt(r.latencyMs.p50, 2), fmt(r.latencyMs.p99, 2), fmt(r.latencyMs.max, 1), `${fmt(r.sutCpuPct)}%`, `${fmt(r.loadCorePct)}%`, `${fmt(r.backgroundCpuPct)}%`,
+    r.label + contended(r) + loadLimited(r), r.calls, held(r), r.framesSent, r.framesAtAgent, r.framesBack, r.lostToAgent + r.lostBack + (r.setupFailed ? ` (+${r.setupFailed} setups failed)` : ''),
+    span(r.latencyMs.p50, r.p50RangeMs, 2), span(r.latencyMs.p99, r.p99RangeMs, 2), fmt(r.latencyMs.max, 1), span(r.sutCpuPct, r.sutCpuRangePct, 0, '%'), `${fmt(r.loadCorePct)}%`, `${fmt(r.backgroundCpuPct)}%`,
   ]);
-  lines.push(table(['server', 'N', 'frames sent', 'at agent', 'back at caller', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'server CPU', 'load core', 'others'], mediaRows), '');
+  lines.push(table(['server', 'N', 'windows lossless', 'frames sent', 'at agent', 'back at caller', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'server CPU', 'load core', 'others'], mediaRows), '');
+  if ((media.windows ?? 1) > 1) lines.push('Each step is measured in back-to-back windows on the same calls: latency and CPU are the median of the windows with their range in brackets, frame counts are summed, and a frame lost in any window fails the step. "Load core" is the median; ⊘ marks a step where any window exceeded the limit below.', '');
   if ([...media.sipflow, ...media.baseline].some((r) => loadLimited(r))) {
     lines.push(`⊘: the load core (callers and echo agent) was over ${LOAD_SATURATED_PCT}% busy, so losses and latency in that step may be the load generator's, not the server's.`, '');
   }
@@ -261,7 +267,7 @@ const quietLoad = await waitForQuiet();
 fs.mkdirSync(outDir, { recursive: true });
 const kamailio = withKamailio ? 'auto' : 'never';
 const sig = await runSignallingBench(quick ? { rates: [100, 200, 300], stepSeconds: 4, kamailio, outDir } : { kamailio, outDir });
-const media = await runMediaBenchProfiled(quick ? { steps: [50, 100], windowSeconds: 3, outDir } : { outDir });
+const media = await runMediaBenchProfiled(quick ? { steps: [50, 100], windowSeconds: 3, windows: 1, outDir } : { outDir });
 const soak = withSoak ? await runSoak(quick ? { rounds: 3, calls: 50, holdSeconds: 1, quietSeconds: 34, outDir } : { outDir }) : undefined;
 const prop = await runPropagation(quick ? { iterations: 5, timeoutMs: 180_000 } : { iterations: 20, timeoutMs: 300_000 });
 const finished = new Date();
