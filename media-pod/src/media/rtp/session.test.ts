@@ -92,10 +92,10 @@ test('out-of-order packets are delivered in order, decoded and as raw payload', 
   } finally { session.close(); peer.close(); }
 });
 
-test('symmetric RTP: sends to the SDP address, then to where packets come from; one stray packet does not move it', async () => {
+test('symmetric RTP: sends to the SDP address, then to where packets come from; one packet from elsewhere does not move it, the same stream from a new address (a NAT binding that changed) does', async () => {
   const clock = new FakeClock();
   const { session } = await openSession(clock);
-  const sdpPeer = await Peer.open(); const natPeer = await Peer.open(); const stray = await Peer.open();
+  const sdpPeer = await Peer.open(); const natPeer = await Peer.open(); const moved = await Peer.open();
   try {
     session.configure(media(sdpPeer.port));
     session.setSource(toneSource());
@@ -106,18 +106,75 @@ test('symmetric RTP: sends to the SDP address, then to where packets come from; 
     assert.deepEqual(session.stats().latchedTo, { address: '127.0.0.1', port: natPeer.port });
     clock.advance(20);
     await natPeer.waitFor(1);
-    stray.send(session.localPort, 2, new Uint8Array(160));
-    await until(() => session.stats().foreign === 1, 'stray packet rejected');
+    moved.send(session.localPort, 2, new Uint8Array(160));
+    await until(() => session.stats().foreign === 1, 'a single packet from elsewhere rejected');
     clock.advance(20);
     await natPeer.waitFor(2);
     assert.equal(sdpPeer.got.length, 1);
-    assert.equal(stray.got.length, 0);
-    // A real move (several packets in a row from the new source) is followed.
-    for (let s = 10; s < 13; s++) stray.send(session.localPort, s, new Uint8Array(160), { ssrc: 99 });
-    await until(() => session.stats().latchedTo?.port === stray.port, 'relatch');
+    assert.equal(moved.got.length, 0);
+    natPeer.send(session.localPort, 3, new Uint8Array(160));
+    await until(() => session.stats().packetsIn === 2, 'the caller goes on');
+    // The caller's stream (same SSRC, next sequence numbers) now arrives from a new address.
+    for (let s = 4; s < 7; s++) moved.send(session.localPort, s, new Uint8Array(160));
+    await until(() => session.stats().latchedTo?.port === moved.port, 'relatch');
+    assert.equal(session.stats().foreign, 3, 'the first two packets of the move waited for the third');
     clock.advance(20);
-    await stray.waitFor(1);
-  } finally { session.close(); sdpPeer.close(); natPeer.close(); stray.close(); }
+    await moved.waitFor(1);
+  } finally { session.close(); sdpPeer.close(); natPeer.close(); moved.close(); }
+});
+
+test('RTP bleed: a stranger sending its own stream, or the SSRC without the sequence, never takes the media while the caller sends; the SDP address takes it back at once', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock);
+  const sdpPeer = await Peer.open(); const natPeer = await Peer.open(); const stranger = await Peer.open();
+  try {
+    session.configure(media(sdpPeer.port));
+    session.setSource(toneSource());
+    let seq = 100;
+    let foreign = 0;
+    natPeer.send(session.localPort, seq++, new Uint8Array(160));
+    await until(() => session.stats().packetsIn === 1, 'latched');
+    for (let round = 0; round < 10; round++) {
+      // A burst of a stream of its own (in sequence), then the caller's SSRC with made-up numbers.
+      for (let i = 0; i < 5; i++) stranger.send(session.localPort, round * 5 + i, new Uint8Array(160), { ssrc: 0x5555 });
+      for (let i = 0; i < 5; i++) stranger.send(session.localPort, 20_000 + round * 5 + i, new Uint8Array(160));
+      foreign += 10;
+      await until(() => session.stats().foreign === foreign, `round ${round} rejected`);
+      clock.advance(20);
+      natPeer.send(session.localPort, seq++, new Uint8Array(160));
+      await until(() => session.stats().packetsIn === round + 2, `caller packet ${round}`);
+    }
+    assert.deepEqual(session.stats().latchedTo, { address: '127.0.0.1', port: natPeer.port });
+    await natPeer.waitFor(10);
+    assert.equal(stranger.got.length, 0, 'nothing of the call reached the stranger');
+    assert.equal(sdpPeer.got.length, 0);
+    // The address the signalling named is no stranger.
+    sdpPeer.send(session.localPort, 7, new Uint8Array(160), { ssrc: 0x9999 });
+    await until(() => session.stats().latchedTo?.port === sdpPeer.port, 'SDP address takes the latch');
+    clock.advance(20);
+    await sdpPeer.waitFor(1);
+  } finally { session.close(); sdpPeer.close(); natPeer.close(); stranger.close(); }
+});
+
+test('after the latched source has been quiet for relatchQuietMs, a new stream takes over with three packets in sequence, not with scattered ones', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock);
+  const natPeer = await Peer.open(); const relay = await Peer.open();
+  try {
+    session.configure(media(natPeer.port + 1000));
+    natPeer.send(session.localPort, 1, new Uint8Array(160));
+    await until(() => session.stats().packetsIn === 1, 'latched');
+    clock.advance(1980);
+    for (let s = 1; s < 4; s++) relay.send(session.localPort, s, new Uint8Array(160), { ssrc: 0x7777 });
+    await until(() => session.stats().foreign === 3, 'too early');
+    clock.advance(20);
+    for (const s of [50, 900, 3000, 7, 8000]) relay.send(session.localPort, s, new Uint8Array(160), { ssrc: 0x7777 });
+    await until(() => session.stats().foreign === 8, 'scattered packets rejected');
+    assert.equal(session.stats().latchedTo?.port, natPeer.port);
+    for (let s = 10; s < 13; s++) relay.send(session.localPort, s, new Uint8Array(160), { ssrc: 0x7777 });
+    await until(() => session.stats().latchedTo?.port === relay.port, 'relatch after quiet');
+    assert.equal(session.stats().ssrcChanges, 1);
+  } finally { session.close(); natPeer.close(); relay.close(); }
 });
 
 test('pacing on the real clock: about 50 packets per second, seq +1, ts +160, marker only at talkspurt start', async () => {

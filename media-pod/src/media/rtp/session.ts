@@ -15,7 +15,7 @@ import { decodeFrame, encodeFrame, type Codec } from '../codec/index.js';
 import { DtmfReceiver, DtmfSender, InbandDtmfDetector, type DtmfSenderOptions } from '../dtmf/index.js';
 import { JitterBuffer } from './jitter-buffer.js';
 import type { MediaClock, PacedStream } from './media-clock.js';
-import { createRtpHeader, looksLikeRtcp, parseRtp, RTP_HEADER_SIZE, writeRtpHeaderValues } from './packet.js';
+import { createRtpHeader, looksLikeRtcp, parseRtp, RTP_HEADER_SIZE, seqDelta, writeRtpHeaderValues } from './packet.js';
 import type { RtpPortPool } from './port-pool.js';
 import { SrtpSession, type SrtpKeyParams } from '../srtp/index.js';
 import {
@@ -59,6 +59,17 @@ function sameKey(a: SrtpKeyParams | undefined, b: SrtpKeyParams): boolean {
  * silenceWhenIdle is off). The session reads the returned array before the call returns, so a
  * source may reuse one buffer.
  */
+/** A new address continues the running stream if its sequence numbers are at most this far ahead (3 s). */
+const RELATCH_MAX_SEQ_AHEAD = 150;
+/** Packets in a row from a candidate source may skip this many sequence numbers (loss) and still count. */
+const RELATCH_MAX_GAP = 4;
+
+/** Whether `seq` comes 1 to `most` sequence numbers after `from`. */
+function follows(from: number, seq: number, most: number): boolean {
+  const d = seqDelta(from, seq);
+  return d >= 1 && d <= most;
+}
+
 export interface FrameSource {
   pull(codec: Codec): Int16Array | Uint8Array | null;
 }
@@ -90,10 +101,18 @@ export interface RtpSessionOptions {
   jitterDepth?: number;
   jitterMaxWaitMs?: number;
   /**
-   * Once latched, a different source must send this many packets in a row before we follow it
-   * (stops a single spoofed packet from hijacking the stream). Default 3.
+   * Once latched, another source is followed only after this many packets in a row from it, each
+   * following the one before in sequence, and only when they continue the running stream (same
+   * SSRC, the next sequence numbers: a NAT binding or relay that moved) or the latched source has
+   * been silent for `relatchQuietMs`. A stranger who does not see the call's packets cannot
+   * take its audio by sending to the port (RTP bleed). Default 3.
    */
   relatchPackets?: number;
+  /**
+   * How long the latched source must have sent nothing before a source with a stream of its own
+   * (new SSRC) may take over: a carrier whose media moved without a re-INVITE. Default 2000.
+   */
+  relatchQuietMs?: number;
   dtmf?: DtmfSenderOptions;
   logger?: Logger;
   /** Ports to try when a pooled port is taken by another process. Default 8. */
@@ -241,6 +260,7 @@ export class RtpSession implements PacedStream {
   private readonly mediaTimeoutMs: number;
   private readonly holdTimeoutMs: number;
   private readonly relatchPackets: number;
+  private readonly relatchQuietMs: number;
   private readonly ipv6Socket: boolean;
 
   private params: RtpMediaParams | undefined;
@@ -272,9 +292,19 @@ export class RtpSession implements PacedStream {
   private latched = false;
   private latchAddress = '';
   private latchPort = 0;
+  /** When a packet from the latched source last arrived (monotonic ms). */
+  private latchedRxMs = 0;
+  /** The address and port the SDP named, in the socket's family: they may always take the latch. */
+  private sdpAddress = '';
+  private sdpPort = 0;
+  /** Highest sequence number accepted on the remote SSRC: a move must continue from it. */
+  private lastSeq = 0;
   private candAddress = '';
   private candPort = 0;
+  private candSsrc = 0;
+  private candSeq = 0;
   private candCount = 0;
+  private strangerLogged = false;
   private lastRxMs: number;
   private timedOut = false;
   private transitValid = false;
@@ -368,6 +398,7 @@ export class RtpSession implements PacedStream {
     this.mediaTimeoutMs = opts.mediaTimeoutMs ?? 60_000;
     this.holdTimeoutMs = opts.holdTimeoutMs ?? 600_000;
     this.relatchPackets = Math.max(1, opts.relatchPackets ?? 3);
+    this.relatchQuietMs = Math.max(0, opts.relatchQuietMs ?? 2000);
     this.ssrc = randomInt(0, 2 ** 32 - 1) >>> 0;
     this.seq = randomInt(0, 0x10000);
     this.ts = randomInt(0, 2 ** 32 - 1) >>> 0;
@@ -408,6 +439,8 @@ export class RtpSession implements PacedStream {
       this.candCount = 0;
       this.rtcpPeerPort = 0;
       this.setSendTarget(p.remote.address, p.remote.port);
+      this.sdpAddress = this.sendAddress;
+      this.sdpPort = this.sendPort;
     }
     // RFC 3550 §6.2: the first report goes after half the minimum interval, randomised.
     if (!prev && this.rtcpIntervalMs > 0) this.nextReportMs = this.clock.now() + this.randomInterval() / 2;
@@ -629,8 +662,8 @@ export class RtpSession implements PacedStream {
     }
     const h = parseRtp(msg, this.hdr);
     if (typeof h === 'string' || !p) { this.counters.invalid++; return; }
-    if (!this.acceptSource(address, port)) { this.counters.foreign++; return; }
     const now = this.clock.now();
+    if (!this.acceptSource(address, port, h.ssrc, h.sequenceNumber, now)) { this.counters.foreign++; return; }
     this.lastRxMs = now;
     this.counters.packetsIn++;
     this.counters.bytesIn += msg.length;
@@ -645,10 +678,14 @@ export class RtpSession implements PacedStream {
       this.jitter.reset();
       this.reception.reset();
       this.remoteSsrc = h.ssrc;
+      this.lastSeq = h.sequenceNumber;
       this.transitValid = false;
     }
     // Events and comfort noise share the audio stream's sequence numbers, so they count too.
-    if (h.ssrc === this.remoteSsrc) this.reception.update(h.sequenceNumber);
+    if (h.ssrc === this.remoteSsrc) {
+      this.reception.update(h.sequenceNumber);
+      if (seqDelta(this.lastSeq, h.sequenceNumber) > 0) this.lastSeq = h.sequenceNumber;
+    }
 
     if (h.payloadType === p.payloadType) {
       this.updateJitter(now, h.timestamp);
@@ -667,28 +704,57 @@ export class RtpSession implements PacedStream {
     this.counters.otherPayloadType++;
   }
 
-  /** Symmetric RTP: latch on the first source; move only after `relatchPackets` in a row. */
-  private acceptSource(address: string, port: number): boolean {
+  /**
+   * Symmetric RTP: latch on the first source (a caller behind NAT sends from an address its SDP
+   * cannot name). After that another source is a stranger until it proves it carries this call's
+   * media (see `relatchPackets`); the address the SDP named takes the latch back at once.
+   */
+  private acceptSource(address: string, port: number, ssrc: number, seq: number, now: number): boolean {
     if (!this.latched) {
-      this.latch(address, port);
+      this.latch(address, port, now);
       return true;
     }
     if (port === this.latchPort && address === this.latchAddress) {
       this.candCount = 0;
+      this.latchedRxMs = now;
       return true;
     }
-    if (this.candCount > 0 && port === this.candPort && address === this.candAddress) this.candCount++;
-    else { this.candAddress = address; this.candPort = port; this.candCount = 1; }
+    if (port === this.sdpPort && address === this.sdpAddress) {
+      this.moveTo(address, port, now, 'the address in the SDP');
+      return true;
+    }
+    const continues = ssrc === this.remoteSsrc && follows(this.lastSeq, seq, RELATCH_MAX_SEQ_AHEAD);
+    const quiet = now - this.latchedRxMs >= this.relatchQuietMs;
+    if (!continues && !quiet) {
+      this.candCount = 0;
+      if (!this.strangerLogged) {
+        this.strangerLogged = true;
+        this.logger?.warn('RTP from another source ignored: it does not continue the call\'s stream', {
+          latched: `${this.latchAddress}:${this.latchPort}`, from: `${address}:${port}`,
+        });
+      }
+      return false;
+    }
+    const inRow = this.candCount > 0 && port === this.candPort && address === this.candAddress && ssrc === this.candSsrc &&
+      follows(this.candSeq, seq, RELATCH_MAX_GAP);
+    if (inRow) this.candCount++;
+    else { this.candAddress = address; this.candPort = port; this.candSsrc = ssrc; this.candCount = 1; }
+    this.candSeq = seq;
     if (this.candCount < this.relatchPackets) return false;
-    this.logger?.info('RTP source moved', { from: `${this.latchAddress}:${this.latchPort}`, to: `${address}:${port}` });
-    this.latch(address, port);
+    this.moveTo(address, port, now, continues ? 'the same stream from a new address' : 'the latched source went quiet');
     return true;
   }
 
-  private latch(address: string, port: number): void {
+  private moveTo(address: string, port: number, now: number, why: string): void {
+    this.logger?.info('RTP source moved', { from: `${this.latchAddress}:${this.latchPort}`, to: `${address}:${port}`, why });
+    this.latch(address, port, now);
+  }
+
+  private latch(address: string, port: number, now: number): void {
     this.latched = true;
     this.latchAddress = address;
     this.latchPort = port;
+    this.latchedRxMs = now;
     this.candCount = 0;
     this.rtcpPeerPort = 0;
     this.sendAddress = address; // already in the socket's own family
