@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAnswerServer } from './lib/answer-server.mjs';
 import {
-  BENCH_DIR, LOAD_CORE, PinnedWorker, SUT_CORE, coreBusySeconds, cpuSeconds, freePort, percentile, pinSelf, sleep, startPod,
+  BENCH_DIR, LOAD_CORE, PinnedWorker, SUT_CORE, coreBusySeconds, coreStealSeconds, cpuSeconds, freePort, percentile, pinSelf, sleep, startPod,
 } from './lib/common.mjs';
 import { summarizeProfile } from './lib/cpuprofile-top.mjs';
 import { monoUs } from './lib/stamp.mjs';
@@ -52,6 +52,7 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
   const self0 = process.cpuUsage();
   const load0 = coreBusySeconds(LOAD_CORE);
   const all0 = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE);
+  const steal0 = coreStealSeconds(SUT_CORE);
   const t0 = performance.now();
   const fromUs = monoUs();
   await gen.request({ cmd: 'window', win: windowId });
@@ -61,6 +62,7 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(sutPid) - cpu0;
   const loadCpu = coreBusySeconds(LOAD_CORE) - load0;
+  const steal = coreStealSeconds(SUT_CORE) - steal0;
   const allCpu = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE) - all0;
   const helpersCpu = helperPids.reduce((s, pid, i) => s + (cpuSeconds(pid) - helpers0[i]), 0);
   const selfUse = process.cpuUsage(self0);
@@ -81,6 +83,7 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
     latencyMs: a.latencyMs, roundTripMs: g.rttMs,
     sutCpuPct: (100 * cpu) / wall, loadCorePct: (100 * loadCpu) / wall,
     backgroundCpuPct: Math.max(0, (100 * (allCpu - ours)) / wall),
+    sutStealPct: (100 * steal) / wall,
     agentConnections: a.connections,
     generatorSkippedMs: g.skippedMs,
     fromUs, toUs,
@@ -88,7 +91,7 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
   row.lossless = row.framesSent > 0 && row.lostToAgent === 0 && row.lostBack === 0;
   process.stderr.write(`[media] ${label} N=${n} window ${windowId}: sent ${g.sent}, agent ${a.frames}, back ${g.echoed}; ` +
     `one-way p50 ${a.latencyMs.p50?.toFixed(2)} ms p99 ${a.latencyMs.p99?.toFixed(2)} ms; SUT CPU ${row.sutCpuPct.toFixed(0)}%, ` +
-    `load core ${row.loadCorePct.toFixed(0)}%, background ${row.backgroundCpuPct.toFixed(0)}%\n`);
+    `load core ${row.loadCorePct.toFixed(0)}%, background ${row.backgroundCpuPct.toFixed(0)}%, steal ${row.sutStealPct.toFixed(1)}%\n`);
   return row;
 }
 
@@ -114,8 +117,9 @@ export function combineWindows(label, n, windows) {
     roundTripMs: { p50: med(windows.map((w) => w.roundTripMs.p50)), p99: med(windows.map((w) => w.roundTripMs.p99)) },
     sutCpuPct: med(cpus), sutCpuRangePct: range(cpus),
     loadCorePct: med(loads), loadCoreMaxPct: Math.max(...loads),
-    // Other processes: the worst window, so a step disturbed once is still marked.
+    // Other processes and the hypervisor: the worst window, so a step disturbed once is still marked.
     backgroundCpuPct: Math.max(...windows.map((w) => w.backgroundCpuPct)),
+    sutStealPct: Math.max(...windows.map((w) => w.sutStealPct)),
     agentConnections: windows[windows.length - 1].agentConnections,
     // The span of all windows (a profile's samples are counted inside it).
     fromUs: windows[0].fromUs, toUs: windows[windows.length - 1].toUs,

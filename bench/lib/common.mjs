@@ -87,6 +87,17 @@ export function coreBusySeconds(core) {
   return (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK;
 }
 
+/**
+ * Seconds the hypervisor ran something else while this core had work ("steal", /proc/stat's 8th
+ * field) since boot. On a shared VM it comes in bursts of tens of milliseconds: a server that is
+ * not scheduled for 100 ms cannot keep a 20 ms pace, whatever its code does.
+ */
+export function coreStealSeconds(core) {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));
+  if (!line) return NaN;
+  return Number(line.trim().split(/\s+/)[8]) / CLK_TCK;
+}
+
 export function machineInfo() {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
   const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
