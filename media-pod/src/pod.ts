@@ -22,6 +22,7 @@ import { CachingSpeechEngine, FallbackSpeechEngine, SpeechError, type SpeechEngi
 import { HttpSpeechEngine } from './speech/http-engine.js';
 import { FliteSpeechEngine } from './speech/flite-engine.js';
 import { WebSocketSpeechRecognizer, type SpeechRecognizer } from './speech/recognizer.js';
+import { HttpRecordingStore } from './recording/store.js';
 import { AudioFetcher } from './audio/fetcher.js';
 import { SipIngress } from './call/ingress.js';
 
@@ -36,6 +37,9 @@ export interface MediaPod {
   /** Ends all calls and releases every socket, timer and worker. */
   stop(): Promise<void>;
 }
+
+/** How long a stopping pod waits for recordings still being uploaded. */
+const RECORDINGS_SETTLE_MS = 30_000;
 
 export interface MediaPodDeps {
   logger?: Logger;
@@ -135,8 +139,16 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     })
     : undefined);
 
+  const recordings = opts.recording
+    ? new HttpRecordingStore({
+      baseUrl: opts.recording.url, spoolDir: opts.recording.spoolDir, clock, logger: logger.child({ subsystem: 'recordings' }),
+      onOutcome: (outcome) => metrics.recordings.inc({ outcome }),
+      ...(opts.recording.authorization ? { authorization: opts.recording.authorization } : {}),
+    })
+    : undefined;
+
   const ingress = new SipIngress({
-    transactions, transport, answerClient, callbacks, speech, recognizer, audio, metrics, clock,
+    transactions, transport, answerClient, callbacks, speech, recognizer, recordings, audio, metrics, clock,
     advertiseHost: opts.advertise,
     config: store, digest, lockout, rtpPool, mediaClock,
     rtpListenAddress: opts.sipListen.host,
@@ -182,6 +194,9 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
     await kubeSource?.stop();
     // Let BYEs and hangup callbacks leave before the sockets close.
     await new Promise((r) => setTimeout(r, 200));
+    // Recordings of the calls just ended are still being uploaded; their callbacks follow.
+    if (recordings && !(await recordings.settle(RECORDINGS_SETTLE_MS))) logger.warn('media pod stopping with recordings still being uploaded; they are lost', {});
+    await new Promise((r) => setImmediate(r));
     transactions.close();
     await transport.close();
     answerClient.close();

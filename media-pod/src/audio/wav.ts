@@ -163,15 +163,23 @@ function printable(id: string): string {
   return /^[\x20-\x7e]{4}$/.test(id) ? id : JSON.stringify(id);
 }
 
+/** The canonical 44-byte header of a 16-bit PCM WAV holding `dataBytes` of samples. */
+export function wavHeaderPcm16(dataBytes: number, sampleRate: number, channels = 1): Uint8Array {
+  const out = new Uint8Array(44);
+  const v = new DataView(out.buffer);
+  const ascii = (at: number, s: string): void => { for (let i = 0; i < 4; i++) out[at + i] = s.charCodeAt(i); };
+  ascii(0, 'RIFF'); v.setUint32(4, 36 + dataBytes, true); ascii(8, 'WAVE');
+  ascii(12, 'fmt '); v.setUint32(16, 16, true); v.setUint16(20, WAVE_FORMAT_PCM, true); v.setUint16(22, channels, true);
+  v.setUint32(24, sampleRate, true); v.setUint32(28, sampleRate * channels * 2, true); v.setUint16(32, channels * 2, true); v.setUint16(34, 16, true);
+  ascii(36, 'data'); v.setUint32(40, dataBytes, true);
+  return out;
+}
+
 /** Encode mono or interleaved int16 PCM as a canonical 44-byte-header WAV (for tests and TTS plumbing). */
 export function encodeWavPcm16(pcm: Int16Array, sampleRate: number, channels = 1): Uint8Array {
   const out = new Uint8Array(44 + pcm.length * 2);
+  out.set(wavHeaderPcm16(pcm.length * 2, sampleRate, channels));
   const v = new DataView(out.buffer);
-  const ascii = (at: number, s: string): void => { for (let i = 0; i < 4; i++) out[at + i] = s.charCodeAt(i); };
-  ascii(0, 'RIFF'); v.setUint32(4, 36 + pcm.length * 2, true); ascii(8, 'WAVE');
-  ascii(12, 'fmt '); v.setUint32(16, 16, true); v.setUint16(20, WAVE_FORMAT_PCM, true); v.setUint16(22, channels, true);
-  v.setUint32(24, sampleRate, true); v.setUint32(28, sampleRate * channels * 2, true); v.setUint16(32, channels * 2, true); v.setUint16(34, 16, true);
-  ascii(36, 'data'); v.setUint32(40, pcm.length * 2, true);
   for (let i = 0; i < pcm.length; i++) v.setInt16(44 + i * 2, pcm[i]!, true);
   return out;
 }

@@ -61,6 +61,8 @@ export class CallMedia implements RtpFrameSource {
   /** Listeners to the caller's decoded audio (<Wait silence/beep>); empty on almost every call. */
   private readonly listeners = new Set<(pcm: Int16Array) => void>();
   private readonly listenPcm = { pcm: new Int16Array(FRAME_SAMPLES) };
+  /** Recordings' taps (<Record>); empty on almost every call. */
+  private recorders: SessionTap[] = [];
   private closed = false;
   /** Reused per packet: the stream bridge reads a frame before pushInbound returns. */
   private readonly ulawFrame: { ulaw: Uint8Array } = { ulaw: new Uint8Array(0) };
@@ -80,6 +82,7 @@ export class CallMedia implements RtpFrameSource {
     // only while a bridge listens (RtpSession decodes for onAudio on every packet, wanted or not).
     rtp.onPayload = (payload: Uint8Array, codec: Codec, _meta: InboundMeta) => {
       if (this.listeners.size > 0) this.toListeners(payload, codec);
+      if (this.recorders.length > 0) for (const r of this.recorders) r.heard(payload, codec);
       const b = this.bridge;
       if (!b) return;
       // G.711: one byte per sample, 8 samples per ms.
@@ -128,6 +131,18 @@ export class CallMedia implements RtpFrameSource {
     for (const l of this.listeners) l(pcm);
   }
 
+  /**
+   * Recording: every 20 ms tick, the caller's audio of that tick (silence where none arrived, so a
+   * recording keeps real time) and what the pod played to the caller in it, until the returned
+   * function is called. The arrays are reused.
+   */
+  record(onFrame: (caller: Int16Array, played: Int16Array) => void): () => void {
+    if (this.closed) return () => undefined;
+    const tap = new SessionTap(onFrame);
+    this.recorders = [...this.recorders, tap];
+    return () => { this.recorders = this.recorders.filter((t) => t !== tap); };
+  }
+
   /** Hands the caller's audio, decoded, to `onAudio` until the returned function is called. */
   listen(onAudio: (pcm: Int16Array) => void): () => void {
     if (!this.closed) this.listeners.add(onAudio);
@@ -150,6 +165,12 @@ export class CallMedia implements RtpFrameSource {
       gapChecks.add(this);
       if (!gapCheckScheduled) { gapCheckScheduled = true; setImmediate(runGapChecks); }
     }
+    const frame = this.nextFrame();
+    if (this.recorders.length > 0) for (const r of this.recorders) r.tick(frame);
+    return frame;
+  }
+
+  private nextFrame(): Int16Array | null {
     const p = this.player;
     if (p) {
       const frame = p.source.pullFrame();
@@ -236,6 +257,7 @@ export class CallMedia implements RtpFrameSource {
     this.player = undefined;
     for (const c of [...this.collectors]) c.close();
     this.listeners.clear();
+    this.recorders = [];
     this.bridge = undefined;
     this.rtp.setSource(null);
     this.rtp.onAudio = undefined;
@@ -289,5 +311,43 @@ class DigitQueue implements DigitCollection {
     const any = this.anyWaiters; this.anyWaiters = [];
     for (const a of any) a();
     this.onClose();
+  }
+}
+
+/**
+ * Lines the caller's audio up with the pod's 20 ms ticks for a session recording: packets go into
+ * a short queue (at most 60 ms, so a burst cannot delay the recording for good) and each tick takes
+ * one frame from it, or silence when the caller sent nothing.
+ */
+class SessionTap {
+  private readonly queue = new Int16Array(FRAME_SAMPLES * 3);
+  private queued = 0;
+  private readonly decoded = new Int16Array(FRAME_SAMPLES * 3);
+  private readonly caller = new Int16Array(FRAME_SAMPLES);
+  private readonly played = new Int16Array(FRAME_SAMPLES);
+
+  constructor(private readonly onFrame: (caller: Int16Array, played: Int16Array) => void) {}
+
+  heard(payload: Uint8Array, codec: Codec): void {
+    const n = Math.min(payload.length, this.decoded.length);
+    const pcm = decodeFrame(codec, n === payload.length ? payload : payload.subarray(0, n), this.decoded.subarray(0, n));
+    const overflow = this.queued + n - this.queue.length;
+    if (overflow > 0) {
+      this.queue.copyWithin(0, overflow, this.queued);
+      this.queued -= overflow;
+    }
+    this.queue.set(pcm, this.queued);
+    this.queued += n;
+  }
+
+  tick(frame: Int16Array | null): void {
+    const take = Math.min(FRAME_SAMPLES, this.queued);
+    this.caller.set(this.queue.subarray(0, take));
+    this.caller.fill(0, take);
+    this.queue.copyWithin(0, take, this.queued);
+    this.queued -= take;
+    if (frame && frame.length === FRAME_SAMPLES) this.played.set(frame);
+    else this.played.fill(0);
+    this.onFrame(this.caller, this.played);
   }
 }

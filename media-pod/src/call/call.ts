@@ -30,6 +30,7 @@ import {
   type SessionTimerDecision, type SessionTimerPolicy,
 } from './session-timer.js';
 import type { SpeechRecognizer } from '../speech/recognizer.js';
+import type { RecordingStore } from '../recording/store.js';
 import type { CallControl, DigitCollection, FrameSource, HangupCause, StreamHandle, XmlFetchResult } from './control.js';
 
 export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE';
@@ -42,6 +43,8 @@ export interface CallServices {
   speech: SpeechEngine;
   /** GetInput speech; absent when the pod has no recognizer. */
   recognizer?: SpeechRecognizer | undefined;
+  /** <Record>'s store; absent when the pod has none. */
+  recordings?: RecordingStore | undefined;
   audio: AudioFetcher;
   metrics: MediaMetrics;
   clock: Clock;
@@ -262,6 +265,8 @@ export class Call implements CallControl {
   listen(onAudio: (pcm: Int16Array) => void): () => void { return this.init.rtpMedia.listen(onAudio); }
 
   get speechRecognizer(): SpeechRecognizer | undefined { return this.svc.recognizer; }
+  get recordings(): RecordingStore | undefined { return this.svc.recordings; }
+  record(onFrame: (caller: Int16Array, played: Int16Array) => void): () => void { return this.init.rtpMedia.record(onFrame); }
 
   sendDtmf(digits: string): Promise<void> { return this.init.rtpMedia.rtp.sendDtmf(digits); }
 

@@ -5,6 +5,7 @@
  */
 
 import type { SpeechRecognizer } from '../speech/recognizer.js';
+import type { RecordingStore } from '../recording/store.js';
 
 /** A hangup cause as Plivo reports it to hangup_url. */
 export interface HangupCause {
@@ -94,4 +95,11 @@ export interface CallControl {
   notify(url: string, method: 'GET' | 'POST', extra: Record<string, string>, purpose: string): void;
   /** GetInput's speech recognizer; absent when the pod has none. */
   readonly speechRecognizer?: SpeechRecognizer | undefined;
+  /**
+   * Recording: every 20 ms, the caller's audio (silence where none arrived) and what was played
+   * to the caller (8 kHz frames, reused arrays), until the returned function is called.
+   */
+  record(onFrame: (caller: Int16Array, played: Int16Array) => void): () => void;
+  /** Where <Record> stores recordings; absent when the pod has no store. */
+  readonly recordings?: RecordingStore | undefined;
 }

@@ -10,6 +10,7 @@ import { recordingLogger } from '../speech/test-logger.js';
 import type { CallControl, DigitCollection, FrameSource, HangupCause, StreamHandle, XmlFetchResult } from './control.js';
 import { XmlEngine } from './xml-engine.js';
 import type { InterimResult, RecognitionOptions, RecognitionResult, RecognitionSession, SpeechRecognizer } from '../speech/recognizer.js';
+import type { FinishedRecording, RecordingSink, RecordingStore } from '../recording/store.js';
 
 interface LabeledSource extends FrameSource { label: string }
 
@@ -62,6 +63,9 @@ class ScriptedCall implements CallControl {
   /** Listeners of the caller's audio (listen()). */
   readonly listeners = new Set<(pcm: Int16Array) => void>();
   speechRecognizer: SpeechRecognizer | undefined;
+  recordings: RecordingStore | undefined;
+  /** Recording taps (record()). */
+  readonly taps = new Set<(caller: Int16Array, played: Int16Array) => void>();
   /** Ends the call after this many plays (for infinite loops). */
   endAfterPlays = Infinity;
   ended: HangupCause | undefined;
@@ -174,6 +178,22 @@ class ScriptedCall implements CallControl {
     return () => { if (this.listeners.delete(onAudio)) this.events.push('unlisten'); };
   }
 
+  record(onFrame: (caller: Int16Array, played: Int16Array) => void): () => void {
+    this.taps.add(onFrame);
+    this.events.push('record');
+    return () => { if (this.taps.delete(onFrame)) this.events.push('unrecord'); };
+  }
+
+  /** `count` 20 ms ticks of the recording taps: the caller's `caller(n)` and the played `played(n)`. */
+  tick(clock: FakeClock, count: number, caller: (n: number) => number, played: (n: number) => number = () => 0): void {
+    for (let f = 0; f < count; f++) {
+      const c = new Int16Array(160); const p = new Int16Array(160);
+      for (let i = 0; i < 160; i++) { c[i] = Math.round(caller(f * 160 + i)); p[i] = Math.round(played(f * 160 + i)); }
+      for (const t of this.taps) t(c, p);
+      clock.advance(20);
+    }
+  }
+
   /** The caller sends `count` 20 ms frames of `fn(sampleIndex)`, the clock moving 20 ms per frame. */
   hear(clock: FakeClock, count: number, fn: (n: number) => number): void {
     for (let f = 0; f < count; f++) {
@@ -183,6 +203,27 @@ class ScriptedCall implements CallControl {
       clock.advance(20);
     }
   }
+}
+
+/** A recording store in memory: each sink keeps its samples; `fail` makes storing fail. */
+class MemoryStore implements RecordingStore {
+  readonly sinks: MemorySink[] = [];
+  fail = false;
+  start(id: string, channels: 1 | 2): MemorySink { const s = new MemorySink(id, channels, this); this.sinks.push(s); return s; }
+}
+
+class MemorySink implements RecordingSink {
+  readonly samples: number[] = [];
+  finished = false;
+  constructor(readonly id: string, readonly channels: 1 | 2, private readonly store: MemoryStore) {}
+  get durationMs(): number { return (this.samples.length / this.channels) / 8; }
+  write(pcm: Int16Array): void { assert.equal(this.channels, 1); for (const v of pcm) this.samples.push(v); }
+  writeStereo(l: Int16Array, r: Int16Array): void { assert.equal(this.channels, 2); for (let i = 0; i < l.length; i++) this.samples.push(l[i]!, r[i]!); }
+  finish(): Promise<FinishedRecording> {
+    this.finished = true;
+    return this.store.fail ? Promise.reject(new Error('the recording store answered 503')) : Promise.resolve({ url: `http://store/rec/${this.id}.wav`, durationMs: this.durationMs });
+  }
+  discard(): Promise<void> { return Promise.resolve(); }
 }
 
 const doc = (body: string): string => `<?xml version="1.0" encoding="utf-8"?><Response>${body}</Response>`;
@@ -808,4 +849,142 @@ test('an unsupported verb ends the call with 9010 Verb Not Supported naming the 
   assert.equal(call.ended?.code, 9010);
   assert.equal(call.ended?.name, 'Verb Not Supported');
   assert.equal(call.ended?.detail, '<Dial> (line 3) is not supported by sipflow yet');
+});
+
+// ---------- Record ----------
+
+test('Record without a recording store: refused with 9010 naming the missing store', async () => {
+  const call = new ScriptedCall();
+  await run(call, doc('<Speak>leave a message</Speak><Record action="http://app/rec"/>'));
+  assert.equal(call.ended?.code, 9010);
+  assert.match(call.ended?.detail ?? '', /<Record> \(line 1\) needs a recording store.*--recording-url/);
+  assert.equal(call.fetches.length, 0);
+});
+
+test('Record: a beep, then the caller until timeout seconds of quiet; stored before the action gets RecordUrl and the timings; callbackUrl hears of it too', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  const store = new MemoryStore();
+  call.recordings = store;
+  call.documents.set('http://app/rec', doc('<Speak>thanks</Speak>'));
+  const done = run(call, doc('<Record action="http://app/rec" timeout="2" maxLength="30" callbackUrl="http://app/cb" fileFormat="wav"/>'), clock);
+  await settle();
+  assert.deepEqual(call.events, ['answer', 'tone:260ms', 'collect', 'record']);
+  call.tick(clock, 75, voiceLike); // 1.5 s of talking
+  call.tick(clock, 98, () => 0); // quiet: 1.98 s since the last voiced tick
+  await settle();
+  assert.equal(call.fetches.length, 0, 'still recording 20 ms short of the timeout');
+  call.tick(clock, 1, () => 0);
+  await done;
+  assert.deepEqual(call.events.slice(3), ['record', 'unrecord', 'fetch:action:http://app/rec', 'play:speak:thanks', 'hangup:4010']);
+  const sink = store.sinks[0]!;
+  assert.ok(sink.finished);
+  assert.equal(sink.samples.length, 174 * 160, 'every tick recorded, the quiet ones too');
+  const extra = call.fetches[0]!.extra;
+  assert.equal(extra.RecordUrl, `http://store/rec/${sink.id}.wav`);
+  assert.equal(extra.RecordingID, sink.id);
+  assert.equal(extra.RecordingDurationMs, '3480');
+  assert.equal(extra.RecordingDuration, '3');
+  assert.equal(Number(extra.RecordingEndMs) - Number(extra.RecordingStartMs), 3480, 'from the end of the beep to the timeout');
+  assert.equal(extra.Digits, '');
+  assert.deepEqual(call.notifications.map((n) => [n.url, n.purpose, n.extra.RecordUrl]), [['http://app/cb', 'record-callback', extra.RecordUrl]]);
+});
+
+test('Record: the finish key ends it and is sent as Digits; other keys do not; maxLength cuts a caller who goes on', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  const store = new MemoryStore();
+  call.recordings = store;
+  call.digitScripts.push(['1', '#']);
+  let waits = 0;
+  call.onDigitWait = () => { if (waits++ < 2) call.tick(clock, 50, voiceLike); };
+  call.documents.set('http://app/rec', doc(''));
+  await run(call, doc('<Record action="http://app/rec" playBeep="false" timeout="5"/>'), clock);
+  assert.ok(!call.events.some((e) => e.startsWith('tone')), 'no beep');
+  assert.equal(call.fetches[0]!.extra.Digits, '#');
+  assert.equal(store.sinks[0]!.samples.length, 100 * 160);
+
+  const clock2 = new FakeClock();
+  const long = new ScriptedCall();
+  const store2 = new MemoryStore();
+  long.recordings = store2;
+  long.documents.set('http://app/rec', doc(''));
+  const done = run(long, doc('<Record action="http://app/rec" maxLength="2" finishOnKey="none"/>'), clock2);
+  await settle();
+  assert.ok(!long.events.includes('collect'), 'finishOnKey="none" collects no keys');
+  long.tick(clock2, 150, voiceLike);
+  await done;
+  assert.equal(long.fetches[0]!.extra.RecordingDurationMs, '2000');
+  assert.equal(store2.sinks[0]!.samples.length, 100 * 160);
+});
+
+test('Record: a store that fails loses the message with a log line, the action gets an empty RecordUrl, callbackUrl is not called', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  const store = new MemoryStore();
+  store.fail = true;
+  call.recordings = store;
+  call.documents.set('http://app/rec', doc(''));
+  const done = run(call, doc('<Record action="http://app/rec" timeout="1" callbackUrl="http://app/cb"/>'), clock);
+  await settle();
+  call.tick(clock, 50, () => 0);
+  const logger = await done;
+  assert.equal(call.fetches[0]!.extra.RecordUrl, '');
+  assert.equal(call.notifications.length, 0);
+  assert.ok(logger.entries.some((l) => l.msg === 'recording lost: it could not be stored' && /503/.test(String(l.fields.error))));
+});
+
+test('Record: a caller who hangs up mid-message still gets it stored; the action hears of it in the background with Digits=hangup', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  const store = new MemoryStore();
+  call.recordings = store;
+  const done = run(call, doc('<Record action="http://app/rec" callbackUrl="http://app/cb"/><Speak>never</Speak>'), clock);
+  await settle();
+  call.tick(clock, 30, voiceLike);
+  call.hangup({ code: 4000, name: 'Normal Hangup', legacy: 'NORMAL_CLEARING', source: 'Caller' });
+  await done;
+  await settle();
+  assert.ok(store.sinks[0]!.finished);
+  assert.equal(call.fetches.length, 0, 'no XML is fetched for a call that is gone');
+  const byPurpose = Object.fromEntries(call.notifications.map((n) => [n.purpose, n]));
+  assert.equal(byPurpose['record-action']?.extra.Digits, 'hangup');
+  assert.equal(byPurpose['record-action']?.extra.RecordingDurationMs, '600');
+  assert.ok(byPurpose['record-callback']);
+  assert.ok(!call.events.includes('play:speak:never'));
+});
+
+test('Record recordSession: the next element runs at once; caller and played audio go to two channels (or one, mixed) until the call ends, then action and callbackUrl are told', async () => {
+  const clock = new FakeClock();
+  const call = new ScriptedCall();
+  call.playBlocks = true;
+  const store = new MemoryStore();
+  call.recordings = store;
+  const done = run(call, doc('<Record recordSession="true" action="http://app/rec" callbackUrl="http://app/cb"/><Record recordSession="true"/><Speak>hello</Speak>'), clock);
+  await settle();
+  assert.deepEqual(call.events, ['answer', 'record', 'play:speak:hello'], 'no beep, no wait; the second session recording is ignored');
+  assert.equal(store.sinks.length, 1);
+  call.tick(clock, 10, () => 1000, () => -2000);
+  call.hangup({ code: 4000, name: 'Normal Hangup', legacy: 'NORMAL_CLEARING', source: 'Caller' });
+  await done;
+  await settle();
+  const sink = store.sinks[0]!;
+  assert.equal(sink.channels, 2);
+  assert.deepEqual(sink.samples.slice(0, 4), [1000, -2000, 1000, -2000], 'left the caller, right what was played');
+  assert.equal(sink.durationMs, 200);
+  assert.deepEqual(call.notifications.map((n) => n.purpose).sort(), ['record-action', 'record-callback']);
+  assert.equal(call.notifications[0]!.extra.RecordingDurationMs, '200');
+
+  const mono = new ScriptedCall();
+  mono.playBlocks = true;
+  const store2 = new MemoryStore();
+  mono.recordings = store2;
+  const done2 = run(mono, doc('<Record recordSession="true" recordChannelType="mono"/><Speak>hi</Speak>'), clock);
+  await settle();
+  mono.tick(clock, 2, () => 30000, () => 10000);
+  mono.hangup({ code: 4000, name: 'Normal Hangup', legacy: 'NORMAL_CLEARING', source: 'Caller' });
+  await done2;
+  await settle();
+  assert.equal(store2.sinks[0]!.channels, 1);
+  assert.ok(store2.sinks[0]!.samples.every((v) => v === 32767), 'mixed, and clipped rather than wrapped');
 });

@@ -10,6 +10,8 @@ import type { CallControl, DigitCollection, FrameSource, HangupCause } from './c
 import { causeFor } from './causes.js';
 import { BeepDetector, isSound } from '../media/analysis/detectors.js';
 import { parseHints, type InterimResult, type RecognitionResult, type RecognitionSession, type SpeechRecognizer } from '../speech/recognizer.js';
+import type { FinishedRecording, RecordingSink, RecordingStore } from '../recording/store.js';
+import { randomUUID } from 'node:crypto';
 
 /** Abort reasons for the prompt loop; a reasonless abort() would build a DOMException each time. */
 const BARGE_IN = 'digit pressed';
@@ -51,8 +53,14 @@ interface SpeechListening {
 /** What a verb tells the engine to do next. */
 type Next = { kind: 'continue' } | { kind: 'replace'; xml: string; origin: string } | { kind: 'end' };
 
+/** Why a <Record> (not recordSession) stopped: the key that ended it, or what did. */
+type RecordEnd = { by: 'key'; key: string } | { by: 'timeout' | 'maxLength' | 'hangup' };
+
 export class XmlEngine {
   private documents = 0;
+  /** The call's <Record recordSession> in progress (one per call). */
+  private sessionRecording: RecordingSink | undefined;
+  private mp3Noted = false;
   private scheduledHangup: TimerHandle | undefined;
   /** The last <DTMF async="true"> still being sent. */
   private pendingDtmf: Promise<void> | undefined;
@@ -162,6 +170,7 @@ export class XmlEngine {
         else this.pendingDtmf = sending.catch((err: unknown) => this.logger.warn('DTMF send failed', { error: err as Error }));
         return { kind: 'continue' };
       }
+      case 'Record': return this.runRecord(verb, early);
       case 'Stream': {
         await this.ensureAnswered(early);
         let handle;
@@ -495,6 +504,142 @@ export class XmlEngine {
     };
   }
 
+  private async runRecord(verb: VerbOf<'Record'>, early: boolean): Promise<Next> {
+    const store = this.call.recordings;
+    if (!store) {
+      this.call.hangup(causeFor(9010, 'Error', `<Record> (line ${verb.line}) needs a recording store, and this pod has none (--recording-url)`));
+      return { kind: 'end' };
+    }
+    if (verb.startOnDialAnswer) {
+      // It waits for a <Dial> to be answered, and sipflow does not dial: there is never anything to record.
+      this.logger.warn('Record startOnDialAnswer skipped: sipflow does not run <Dial>', { line: verb.line });
+      return { kind: 'continue' };
+    }
+    if (verb.fileFormat === 'mp3' && !this.mp3Noted) {
+      this.mp3Noted = true;
+      this.logger.info('recordings are stored as WAV (8 kHz, 16-bit); fileFormat="mp3" is recorded as WAV', { line: verb.line });
+    }
+    await this.ensureAnswered(early);
+    if (this.call.signal.aborted) return { kind: 'end' };
+    return verb.recordSession ? this.startSessionRecording(verb, store) : this.recordMessage(verb, store);
+  }
+
+  /**
+   * A message (voicemail): a beep, then the caller's audio until the finish key, `timeout` seconds
+   * without sound, `maxLength` or the hang-up. The file is stored before the action is requested,
+   * so the application can fetch RecordUrl at once.
+   */
+  private async recordMessage(verb: VerbOf<'Record'>, store: RecordingStore): Promise<Next> {
+    const finishKey = verb.finishOnKey === 'none' ? '' : verb.finishOnKey;
+    if (verb.playBeep && !(await this.call.play(tone(BEEP_HZ, BEEP_MS)))) return { kind: 'end' };
+    const collector = finishKey ? this.call.collectDigits() : undefined;
+    const sink = store.start(randomUUID(), 1);
+    const startMs = this.clock.wallNow();
+    let lastSound = this.clock.now();
+    let recording = true;
+    // Per 20 ms tick rather than per packet, so pauses a caller's phone sends no packets for are kept.
+    const stopListening = this.call.record((caller) => {
+      if (!recording) return;
+      sink.write(caller);
+      if (isSound(caller)) lastSound = this.clock.now();
+    });
+    let end: RecordEnd;
+    try {
+      end = await new Promise<RecordEnd>((resolve) => {
+        const timers: (TimerHandle | undefined)[] = [];
+        let settled = false;
+        const settle = (e: RecordEnd): void => {
+          if (settled) return;
+          settled = true;
+          recording = false;
+          for (const t of timers) this.clock.clearTimeout(t);
+          this.call.signal.removeEventListener('abort', onAbort);
+          resolve(e);
+        };
+        const onAbort = (): void => settle({ by: 'hangup' });
+        this.call.signal.addEventListener('abort', onAbort, { once: true });
+        if (this.call.signal.aborted) { settle({ by: 'hangup' }); return; }
+        timers.push(this.clock.setTimeout(() => settle({ by: 'maxLength' }), verb.maxLength * 1000));
+        const silenceMs = verb.timeout * 1000;
+        const checkSilence = (): void => {
+          const quiet = this.clock.now() - lastSound;
+          if (quiet >= silenceMs) settle({ by: 'timeout' });
+          else timers.push(this.clock.setTimeout(checkSilence, silenceMs - quiet));
+        };
+        if (silenceMs > 0) timers.push(this.clock.setTimeout(checkSilence, silenceMs));
+        if (collector) {
+          void (async () => {
+            while (!settled) {
+              const d = await collector.next(verb.maxLength * 1000 + 1000);
+              if (d === null) return;
+              if (d === finishKey) settle({ by: 'key', key: d });
+            }
+          })();
+        }
+      });
+    } finally {
+      stopListening();
+      collector?.close();
+    }
+    const endMs = this.clock.wallNow();
+    const stored = await this.storeRecording(sink, verb.line);
+    const params = recordParams(sink, stored, startMs, endMs, end.by === 'key' ? end.key : end.by === 'hangup' ? 'hangup' : '');
+    if (stored && verb.callbackUrl) this.call.notify(verb.callbackUrl, verb.callbackMethod, params, 'record-callback');
+    if (this.call.signal.aborted) {
+      // The caller hung up while recording: the action still hears of the message, in the background.
+      if (verb.action) this.call.notify(verb.action, verb.method, params, 'record-action');
+      return { kind: 'end' };
+    }
+    if (!verb.action) return { kind: 'continue' };
+    return this.submitInput('Record', { ...verb, action: verb.action }, params);
+  }
+
+  /**
+   * recordSession: the whole call from here on (the caller and what is played to them, as two
+   * channels or mixed into one) in the background; the next element runs at once. When the call
+   * ends the file is stored, then `action` and `callbackUrl` are requested in the background.
+   */
+  private startSessionRecording(verb: VerbOf<'Record'>, store: RecordingStore): Next {
+    if (this.sessionRecording) {
+      this.logger.warn('Record recordSession ignored: this call is already being recorded', { line: verb.line, recordingId: this.sessionRecording.id });
+      return { kind: 'continue' };
+    }
+    const stereo = verb.recordChannelType === 'stereo';
+    const sink = store.start(randomUUID(), stereo ? 2 : 1);
+    this.sessionRecording = sink;
+    const startMs = this.clock.wallNow();
+    const mixed = new Int16Array(160);
+    const stopTap = this.call.record((caller, played) => {
+      if (stereo) { sink.writeStereo(caller, played); return; }
+      for (let i = 0; i < mixed.length; i++) mixed[i] = Math.max(-32768, Math.min(32767, caller[i]! + played[i]!));
+      sink.write(mixed);
+    });
+    this.logger.info('session recording started', { line: verb.line, recordingId: sink.id, channels: stereo ? 2 : 1 });
+    const finish = async (): Promise<void> => {
+      stopTap();
+      const endMs = this.clock.wallNow();
+      const stored = await this.storeRecording(sink, verb.line);
+      const params = recordParams(sink, stored, startMs, endMs, '');
+      if (verb.action) this.call.notify(verb.action, verb.method, params, 'record-action');
+      if (stored && verb.callbackUrl) this.call.notify(verb.callbackUrl, verb.callbackMethod, params, 'record-callback');
+    };
+    if (this.call.signal.aborted) void finish();
+    else this.call.signal.addEventListener('abort', () => void finish(), { once: true });
+    return { kind: 'continue' };
+  }
+
+  /** Stores a finished recording; undefined (and a log line) when it could not be. Never throws. */
+  private async storeRecording(sink: RecordingSink, line: number): Promise<FinishedRecording | undefined> {
+    try {
+      const stored = await sink.finish();
+      this.logger.info('recording stored', { recordingId: sink.id, durationMs: Math.round(stored.durationMs), line });
+      return stored;
+    } catch (err) {
+      this.logger.error('recording lost: it could not be stored', { recordingId: sink.id, line, error: (err as Error).message });
+      return undefined;
+    }
+  }
+
   /**
    * The caller's input to the action URL. With redirect (the default) the answer replaces the
    * document, and a failed request ends the call with 8012; without, the document goes on.
@@ -509,6 +654,17 @@ export class XmlEngine {
     }
     return { kind: 'replace', xml: res.xml, origin: 'action' };
   }
+}
+
+/** The parameters Record's action and callbackUrl get (RecordUrl empty when the file could not be stored). */
+function recordParams(sink: RecordingSink, stored: FinishedRecording | undefined, startMs: number, endMs: number, digits: string): Record<string, string> {
+  const ms = Math.round(stored?.durationMs ?? sink.durationMs);
+  return {
+    RecordUrl: stored?.url ?? '', RecordingID: sink.id,
+    RecordingDuration: String(Math.round(ms / 1000)), RecordingDurationMs: String(ms),
+    RecordingStartMs: String(Math.round(startMs)), RecordingEndMs: String(Math.round(endMs)),
+    Digits: digits,
+  };
 }
 
 /** A sine tone at -12 dBFS in 20 ms frames of 8 kHz samples (the beep of GetDigits playBeep). */

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { parseOptions, OptionsError } from './options.js';
 
 test('flags parse with defaults', () => {
@@ -79,4 +80,15 @@ test('external speech services: --tts-url (http/https, with an Authorization hea
   assert.throws(() => parseOptions(base, { SIPFLOW_SPEECH_RECOGNIZER_AUTHORIZATION: 'Token t' }), /needs --speech-recognizer-url/);
   assert.throws(() => parseOptions([...base, '--speech-recognizer-url', 'http://asr/'], {}), /expected ws:\/\/ or wss:\/\//);
   assert.throws(() => parseOptions([...base, '--speech-recognizer-url', 'not a url'], {}), /not a URL/);
+});
+
+test('the recording store: --recording-url (http/https) with an Authorization value and a spool directory (default: the temporary directory)', () => {
+  const base = ['--manifests', 'x', '--sip-listen', '127.0.0.1:5060'];
+  assert.equal(parseOptions(base, {}).recording, undefined);
+  assert.deepEqual(parseOptions(base, { SIPFLOW_RECORDING_URL: 'https://store/rec', SIPFLOW_RECORDING_AUTHORIZATION: 'Bearer r', SIPFLOW_RECORDING_SPOOL_DIR: '/var/spool/sipflow' }).recording,
+    { url: 'https://store/rec', authorization: 'Bearer r', spoolDir: '/var/spool/sipflow' });
+  assert.deepEqual(parseOptions([...base, '--recording-url', 'http://store:9000/r'], {}).recording, { url: 'http://store:9000/r', spoolDir: os.tmpdir() });
+  assert.throws(() => parseOptions([...base, '--recording-url', 's3://bucket/'], {}), /--recording-url: expected http:\/\/ or https:\/\//);
+  assert.throws(() => parseOptions(base, { SIPFLOW_RECORDING_SPOOL_DIR: '/tmp' }), /--recording-spool-dir needs --recording-url/);
+  assert.throws(() => parseOptions([...base, '--recording-url', 'http://s/', '--recording-authorization', 'a\r\nX-Evil: 1'], {}), /must be one line/);
 });

@@ -3,6 +3,8 @@
  * the same binary is configured by flags on a laptop and by env in a container.
  */
 
+import os from 'node:os';
+
 export interface HostPort { host: string; port: number }
 
 /** SIP over TLS: on when a certificate and key are given. */
@@ -57,6 +59,8 @@ export interface MediaPodOptions {
   speechRecognizer?: { url: string; authorization?: string };
   /** An external TTS service for Speak (http-engine.ts contract); absent = the built-in flite. */
   tts?: { url: string; authorization?: string; timeoutSec: number };
+  /** Where <Record> stores recordings (PUT {url}/{id}.wav); absent = <Record> is refused. */
+  recording?: { url: string; authorization?: string; spoolDir: string };
 }
 
 interface FlagSpec {
@@ -99,6 +103,9 @@ export const FLAGS: Record<string, FlagSpec> = {
   'tts-timeout': { env: 'SIPFLOW_TTS_TIMEOUT', kind: 'int', help: 'seconds the TTS service has to answer before the built-in voice speaks instead (default 5)' },
   'speech-recognizer-authorization': { env: 'SIPFLOW_SPEECH_RECOGNIZER_AUTHORIZATION', kind: 'string', help: 'Authorization header value on the recognizer\'s WebSocket upgrade (give it through the environment, from a Secret; never logged)' },
   'speech-recognizer-url': { env: 'SIPFLOW_SPEECH_RECOGNIZER_URL', kind: 'string', help: 'ws:// or wss:// URL of a speech recognition service for <GetInput inputType="speech"> (protocol in media-pod/src/speech/recognizer.ts); without it speech input is refused' },
+  'recording-url': { env: 'SIPFLOW_RECORDING_URL', kind: 'string', help: 'http(s) base URL of a recording store for <Record>: each recording is uploaded with PUT URL/RecordingID.wav (audio/wav, 8 kHz 16-bit) and its URL given to the application; without it <Record> is refused' },
+  'recording-authorization': { env: 'SIPFLOW_RECORDING_AUTHORIZATION', kind: 'string', help: 'Authorization header value on recording uploads (give it through the environment, from a Secret; never logged)' },
+  'recording-spool-dir': { env: 'SIPFLOW_RECORDING_SPOOL_DIR', kind: 'string', help: 'directory recordings are written to while they run, one second of audio in memory at most (default: the temporary directory); each file is removed once uploaded or failed' },
   'sip-tcp-message-timeout': { env: 'SIPFLOW_SIP_TCP_MESSAGE_TIMEOUT', kind: 'int', help: 'seconds a TCP peer has to finish a SIP message it started; slower ones are cut (default 10)' },
 };
 
@@ -193,6 +200,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     rtpSendSilence: /^(1|true|yes)$/i.test(raw.get('rtp-send-silence') ?? 'true'),
     ...recognizerFlags(raw),
     ...ttsFlags(raw, int('tts-timeout', 5, 1)),
+    ...recordingFlags(raw),
   };
 }
 
@@ -218,6 +226,11 @@ function serviceFlags(prefix: string, schemes: readonly string[], raw: Map<strin
 function ttsFlags(raw: Map<string, string>, timeoutSec: number): { tts?: MediaPodOptions['tts'] } {
   const svc = serviceFlags('tts', ['http:', 'https:'], raw, ['tts-authorization', 'tts-timeout']);
   return svc ? { tts: { ...svc, timeoutSec } } : {};
+}
+
+function recordingFlags(raw: Map<string, string>): { recording?: MediaPodOptions['recording'] } {
+  const svc = serviceFlags('recording', ['http:', 'https:'], raw, ['recording-authorization', 'recording-spool-dir']);
+  return svc ? { recording: { ...svc, spoolDir: raw.get('recording-spool-dir') ?? os.tmpdir() } } : {};
 }
 
 function recognizerFlags(raw: Map<string, string>): { speechRecognizer?: MediaPodOptions['speechRecognizer'] } {

@@ -130,6 +130,12 @@ export class MediaMetrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly recordings = new Counter({
+    name: 'sipflow_recordings_total',
+    help: 'Recordings of <Record> by outcome: stored (uploaded to the recording store) or failed (spooling or every upload attempt failed; the application got an empty RecordUrl).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly streamsActive = new Gauge({
     name: 'sipflow_streams_active',
     help: 'Audio streams to agents currently open.',

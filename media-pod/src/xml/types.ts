@@ -153,7 +153,7 @@ export interface StreamVerb extends VerbPosition {
   readonly noiseCancellationLevel: number;
 }
 
-/** Parsed and validated so the executor can refuse it with a precise cause; not executed. */
+/** <Record>: a message after a beep, or (recordSession) the rest of the call in the background. */
 export interface RecordVerb extends VerbPosition {
   readonly kind: 'Record';
   readonly action?: string;

@@ -252,6 +252,21 @@ describe('helm chart', { skip }, () => {
     assert.deepEqual(envOf(c, 'SIPFLOW_TTS_AUTHORIZATION'), { name: 'SIPFLOW_TTS_AUTHORIZATION', valueFrom: { secretKeyRef: { name: 'tts-key', key: 'authorization' } } });
   });
 
+  it('media.recordings: the store URL as env, a spool emptyDir of its size limit, the Authorization value only by reference; nothing by default', async () => {
+    const off = mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media');
+    assert.equal(envOf(container(off, 'media'), 'SIPFLOW_RECORDING_URL'), undefined);
+    assert.ok(!(podSpec(off).volumes as { name: string }[]).some((v) => v.name === 'recordings'));
+    const d = mustFind(await render(tools, join(ciDir, 'defaults-values.yaml'), [
+      '--set', 'media.recordings.url=https://store.voice.svc/recordings,media.recordings.spoolSizeLimit=5Gi,media.recordings.authorizationSecret.name=rec-key',
+    ]), 'Deployment', 'sipflow-media');
+    const c = container(d, 'media');
+    assert.equal(envOf(c, 'SIPFLOW_RECORDING_URL')?.value, 'https://store.voice.svc/recordings');
+    assert.equal(envOf(c, 'SIPFLOW_RECORDING_SPOOL_DIR')?.value, '/var/spool/sipflow');
+    assert.deepEqual(envOf(c, 'SIPFLOW_RECORDING_AUTHORIZATION'), { name: 'SIPFLOW_RECORDING_AUTHORIZATION', valueFrom: { secretKeyRef: { name: 'rec-key', key: 'authorization' } } });
+    assert.deepEqual((c.volumeMounts as { name: string }[]).find((m) => m.name === 'recordings'), { name: 'recordings', mountPath: '/var/spool/sipflow' });
+    assert.deepEqual((podSpec(d).volumes as { name: string; emptyDir?: unknown }[]).find((v) => v.name === 'recordings')?.emptyDir, { sizeLimit: '5Gi' });
+  });
+
   it('media.speechRecognizer: the URL as env, the Authorization value only by reference to its Secret; absent by default', async () => {
     const offC = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media'), 'media');
     assert.equal(envOf(offC, 'SIPFLOW_SPEECH_RECOGNIZER_URL'), undefined);
@@ -303,6 +318,7 @@ describe('helm chart', { skip }, () => {
       ['two operators without leader election', ['--set', 'operator.leaderElect=false'], /operator\.replicas > 1 needs operator\.leaderElect=true/],
       ['SIP over TLS without a Secret', ['--set', 'media.sipTls.enabled=true'], /media\.sipTls\.enabled needs media\.sipTls\.secretName/],
       ['a TTS URL that is not http(s)', ['--set', 'media.tts.url=ws://tts/'], /\/media\/tts\/url.*pattern/],
+      ['a recording store URL that is not http(s)', ['--set', 'media.recordings.url=s3://bucket/'], /\/media\/recordings\/url.*pattern/],
       ['a recognizer URL that is not ws:// or wss://', ['--set', 'media.speechRecognizer.url=http://asr/'], /\/media\/speechRecognizer\/url.*pattern/],
       ['an extra-CA ConfigMap name that is not a name', ['--set', 'media.extraCaCerts.configMap=Bad_Name'], /\/media\/extraCaCerts\/configMap.*pattern/],
       ['the TLS port equal to the SIP port', ['--set', 'media.sipTls.enabled=true,media.sipTls.secretName=c,media.sipTls.port=5060'], /media\.sipTls\.port \(5060\) must differ from media\.sipPort/],
