@@ -8,6 +8,7 @@ import { RtpSession } from '../media/rtp/session.js';
 import type { CallAudioFrame, StreamBridge } from '../stream/index.js';
 import { createLogger } from '@sipflow/operator/log';
 import { CallMedia, INBOUND_GAP_FILL_MS } from './call-media.js';
+import { ulawDecode } from '../media/codec/g711.js';
 
 interface Pushed { kind: 'ulaw' | 'pcm' | 'silence'; silent: boolean; atMs: number; bytes?: Uint8Array; pcm?: Int16Array }
 
@@ -137,4 +138,46 @@ test('a PCMA caller at 30 ms: decoded 160-sample frames', async () => {
     assert.equal(frames.length, 3);
     assert.ok(frames.every((f) => f.pcm!.length === 160 && f.pcm!.every((x) => Math.abs(x) <= 8)), 'A-law 0xd5 is silence');
   } finally { r.media.close(); }
+});
+
+test('recording taps: one caller frame and one played frame per tick, whatever the packet size; silence where no packet came; a burst is capped, not carried', async () => {
+  const clock = new FakeClock(1000);
+  const mediaClock = new MediaClock({ clock });
+  const rtp = await RtpSession.open({ listenAddress: '127.0.0.1', mediaClock, clock });
+  const media = new CallMedia(rtp, clock, createLogger('test', 'error'));
+  const meta = { seq: 0, timestamp: 0, arrivalMs: 0 };
+  // μ-law bytes whose decoded values differ per sample position (a ramp of codes).
+  let code = 0;
+  const packet = (samples: number): Uint8Array => Uint8Array.from({ length: samples }, () => { code = (code + 1) % 0x7f; return code; });
+  const sent: number[] = [];
+  const send = (samples: number): void => {
+    const p = packet(samples);
+    for (const b of p) sent.push(b);
+    rtp.onPayload?.(p, 'PCMU', meta);
+  };
+  const got: number[][] = [];
+  const played: number[] = [];
+  const stop = media.record((caller, out) => { got.push(Array.from(caller)); played.push(out[0]!); });
+  try {
+    // 80 ms packets, one every 4 ticks: nothing lost, nothing invented between them.
+    for (let i = 0; i < 3; i++) { send(640); for (let t = 0; t < 4; t++) media.pull('PCMU'); }
+    const flat = got.flat();
+    assert.equal(flat.length, 12 * 160);
+    const expected = Array.from(ulawDecode(Uint8Array.from(sent)));
+    assert.deepEqual(flat, expected, 'the caller\'s audio, in order, every sample');
+    assert.ok(played.every((v) => v === 0), 'nothing played: silence on the other side');
+    // No packet for two ticks: two frames of silence.
+    got.length = 0;
+    media.pull('PCMU'); media.pull('PCMU');
+    assert.ok(got.flat().every((v) => v === 0));
+    // A caller of 20 ms packets sends ten at once: the recording keeps the newest 60 ms, not 200 ms of delay.
+    stop();
+    const frames: number[][] = [];
+    const stop2 = media.record((caller) => { frames.push(Array.from(caller)); });
+    for (let i = 0; i < 10; i++) send(160);
+    for (let t = 0; t < 5; t++) media.pull('PCMU');
+    stop2();
+    assert.equal(frames.filter((f) => f.some((v) => v !== 0)).length, 3);
+    assert.deepEqual(frames[0], Array.from(ulawDecode(Uint8Array.from(sent.slice(-480, -320)))), 'the newest three packets, oldest first');
+  } finally { stop(); media.close(); }
 });

@@ -315,22 +315,30 @@ class DigitQueue implements DigitCollection {
 }
 
 /**
- * Lines the caller's audio up with the pod's 20 ms ticks for a session recording: packets go into
- * a short queue (at most 60 ms, so a burst cannot delay the recording for good) and each tick takes
- * one frame from it, or silence when the caller sent nothing.
+ * Lines the caller's audio up with the pod's 20 ms ticks for a recording: packets go into a short
+ * queue (60 ms, or two packets for callers that send longer ones, so a burst or a drifting clock
+ * cannot delay the recording for good) and each tick takes one frame from it, or silence when the
+ * caller sent nothing.
  */
 class SessionTap {
-  private readonly queue = new Int16Array(FRAME_SAMPLES * 3);
+  private queue = new Int16Array(FRAME_SAMPLES * 3);
   private queued = 0;
-  private readonly decoded = new Int16Array(FRAME_SAMPLES * 3);
+  private decoded = new Int16Array(FRAME_SAMPLES);
   private readonly caller = new Int16Array(FRAME_SAMPLES);
   private readonly played = new Int16Array(FRAME_SAMPLES);
 
   constructor(private readonly onFrame: (caller: Int16Array, played: Int16Array) => void) {}
 
   heard(payload: Uint8Array, codec: Codec): void {
-    const n = Math.min(payload.length, this.decoded.length);
-    const pcm = decodeFrame(codec, n === payload.length ? payload : payload.subarray(0, n), this.decoded.subarray(0, n));
+    // G.711: one sample per byte; RTP payloads are bounded by the datagram, so this stays small.
+    const n = payload.length;
+    if (this.decoded.length < n) this.decoded = new Int16Array(n);
+    if (this.queue.length < 2 * n) {
+      const bigger = new Int16Array(2 * n);
+      bigger.set(this.queue.subarray(0, this.queued));
+      this.queue = bigger;
+    }
+    const pcm = decodeFrame(codec, payload, this.decoded.subarray(0, n));
     const overflow = this.queued + n - this.queue.length;
     if (overflow > 0) {
       this.queue.copyWithin(0, overflow, this.queued);
