@@ -296,7 +296,7 @@ export class SipIngress {
     try {
       rtp = await RtpSession.open({
         listenAddress: this.o.rtpListenAddress, pool: this.o.rtpPool, mediaClock: this.o.mediaClock, clock: this.o.clock,
-        mediaTimeoutMs: this.o.mediaTimeoutMs, logger: this.logger.child({ callId: tx.callId }),
+        mediaTimeoutMs: this.o.mediaTimeoutMs, logger: this.logger.child({ callId: tx.callId }), signallingAddress: tx.source.address,
         ...(this.o.holdTimeoutMs !== undefined ? { holdTimeoutMs: this.o.holdTimeoutMs } : {}),
         silenceWhenIdle: this.o.rtpSendSilence !== false,
       });

@@ -25,9 +25,9 @@ class Peer {
       for (const w of this.waiters.splice(0)) w();
     });
   }
-  static async open(): Promise<Peer> {
+  static async open(address = '127.0.0.1'): Promise<Peer> {
     const sock = dgram.createSocket('udp4');
-    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    await new Promise<void>((r) => sock.bind(0, address, r));
     return new Peer(sock);
   }
   get port(): number { return this.sock.address().port; }
@@ -57,7 +57,7 @@ function media(remotePort: number, extra: Partial<RtpMediaParams> = {}): RtpMedi
   return { codec: 'PCMU', payloadType: 0, telephoneEvent: { payloadType: 101, rate: 8000 }, remote: { address: '127.0.0.1', port: remotePort }, direction: 'sendrecv', ...extra };
 }
 
-async function openSession(clock: Clock, extra: { mediaTimeoutMs?: number; holdTimeoutMs?: number; pool?: RtpPortPool; silenceWhenIdle?: boolean } = {}): Promise<{ session: RtpSession; mc: MediaClock }> {
+async function openSession(clock: Clock, extra: { mediaTimeoutMs?: number; holdTimeoutMs?: number; pool?: RtpPortPool; silenceWhenIdle?: boolean; signallingAddress?: string } = {}): Promise<{ session: RtpSession; mc: MediaClock }> {
   const mc = new MediaClock({ clock });
   const session = await RtpSession.open({ listenAddress: '127.0.0.1', port: 0, mediaClock: mc, clock, ...extra });
   return { session, mc };
@@ -154,6 +154,37 @@ test('RTP bleed: a stranger sending its own stream, or the SSRC without the sequ
     clock.advance(20);
     await sdpPeer.waitFor(1);
   } finally { session.close(); sdpPeer.close(); natPeer.close(); stranger.close(); }
+});
+
+test('the first latch: at once from the signalling\'s address (a phone behind NAT), after three packets in sequence from an address nobody named; a stranger racing the caller does not win', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock, { signallingAddress: '127.0.0.1' });
+  const stranger = await Peer.open('127.0.0.66'); const caller = await Peer.open('127.0.0.1');
+  try {
+    session.configure(media(40000, { remote: { address: '10.1.2.3', port: 40000 } })); // a private SDP address
+    // The stranger sends first, in sequence, but only twice before the caller's first packet.
+    stranger.send(session.localPort, 1, new Uint8Array(160), { ssrc: 0x5555 });
+    stranger.send(session.localPort, 2, new Uint8Array(160), { ssrc: 0x5555 });
+    await until(() => session.stats().foreign === 2, 'the stranger is on probation');
+    assert.equal(session.stats().latchedTo, null);
+    caller.send(session.localPort, 500, new Uint8Array(160));
+    await until(() => session.stats().latchedTo?.port === caller.port, 'the caller, at the signalling\'s address, latches at once');
+    stranger.send(session.localPort, 3, new Uint8Array(160), { ssrc: 0x5555 });
+    await until(() => session.stats().foreign === 3, 'and the stranger stays out');
+    clock.advance(20);
+    await caller.waitFor(1);
+    assert.equal(stranger.got.length, 0);
+  } finally { session.close(); stranger.close(); caller.close(); }
+
+  // A caller whose media comes from an address neither the SDP nor the signalling named.
+  const { session: s2 } = await openSession(clock, { signallingAddress: '127.0.0.1' });
+  const odd = await Peer.open('127.0.0.77');
+  try {
+    s2.configure(media(40000, { remote: { address: '10.1.2.3', port: 40000 } }));
+    for (let seq = 10; seq < 13; seq++) odd.send(s2.localPort, seq, new Uint8Array(160));
+    await until(() => s2.stats().latchedTo?.address === '127.0.0.77', 'latched on the third packet in sequence');
+    assert.equal(s2.stats().foreign, 2);
+  } finally { s2.close(); odd.close(); }
 });
 
 test('after the latched source has been quiet for relatchQuietMs, a new stream takes over with three packets in sequence, not with scattered ones', async () => {

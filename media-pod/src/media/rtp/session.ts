@@ -113,6 +113,12 @@ export interface RtpSessionOptions {
    * (new SSRC) may take over: a carrier whose media moved without a re-INVITE. Default 2000.
    */
   relatchQuietMs?: number;
+  /**
+   * The address the call's signalling came from. The first RTP packet from it, or from the SDP's
+   * address, latches at once (a phone behind NAT sends its media from its SIP address); from any
+   * other address the first source must send `relatchPackets` packets in sequence first.
+   */
+  signallingAddress?: string;
   dtmf?: DtmfSenderOptions;
   logger?: Logger;
   /** Ports to try when a pooled port is taken by another process. Default 8. */
@@ -261,6 +267,7 @@ export class RtpSession implements PacedStream {
   private readonly holdTimeoutMs: number;
   private readonly relatchPackets: number;
   private readonly relatchQuietMs: number;
+  private readonly signallingAddress: string;
   private readonly ipv6Socket: boolean;
 
   private params: RtpMediaParams | undefined;
@@ -399,6 +406,7 @@ export class RtpSession implements PacedStream {
     this.holdTimeoutMs = opts.holdTimeoutMs ?? 600_000;
     this.relatchPackets = Math.max(1, opts.relatchPackets ?? 3);
     this.relatchQuietMs = Math.max(0, opts.relatchQuietMs ?? 2000);
+    this.signallingAddress = opts.signallingAddress ?? '';
     this.ssrc = randomInt(0, 2 ** 32 - 1) >>> 0;
     this.seq = randomInt(0, 0x10000);
     this.ts = randomInt(0, 2 ** 32 - 1) >>> 0;
@@ -706,13 +714,17 @@ export class RtpSession implements PacedStream {
 
   /**
    * Symmetric RTP: latch on the first source (a caller behind NAT sends from an address its SDP
-   * cannot name). After that another source is a stranger until it proves it carries this call's
-   * media (see `relatchPackets`); the address the SDP named takes the latch back at once.
+   * cannot name): at once if it is at the SDP's or the signalling's address, after three packets
+   * in sequence otherwise. After that another source is a stranger until it proves it carries this
+   * call's media (see `relatchPackets`); the address the SDP named takes the latch back at once.
    */
   private acceptSource(address: string, port: number, ssrc: number, seq: number, now: number): boolean {
     if (!this.latched) {
-      this.latch(address, port, now);
-      return true;
+      if (address === this.sdpAddress || this.isSignallingAddress(address) || this.candidateInRow(address, port, ssrc, seq)) {
+        this.latch(address, port, now);
+        return true;
+      }
+      return false;
     }
     if (port === this.latchPort && address === this.latchAddress) {
       this.candCount = 0;
@@ -735,14 +747,25 @@ export class RtpSession implements PacedStream {
       }
       return false;
     }
+    if (!this.candidateInRow(address, port, ssrc, seq)) return false;
+    this.moveTo(address, port, now, continues ? 'the same stream from a new address' : 'the latched source went quiet');
+    return true;
+  }
+
+  /** Counts packets in a row from one source, each following the one before; true at `relatchPackets`. */
+  private candidateInRow(address: string, port: number, ssrc: number, seq: number): boolean {
     const inRow = this.candCount > 0 && port === this.candPort && address === this.candAddress && ssrc === this.candSsrc &&
       follows(this.candSeq, seq, RELATCH_MAX_GAP);
     if (inRow) this.candCount++;
     else { this.candAddress = address; this.candPort = port; this.candSsrc = ssrc; this.candCount = 1; }
     this.candSeq = seq;
-    if (this.candCount < this.relatchPackets) return false;
-    this.moveTo(address, port, now, continues ? 'the same stream from a new address' : 'the latched source went quiet');
-    return true;
+    return this.candCount >= this.relatchPackets;
+  }
+
+  /** The signalling's address, in the socket's family (an IPv4 peer on a dual-stack socket is ::ffff:a.b.c.d). */
+  private isSignallingAddress(address: string): boolean {
+    const s = this.signallingAddress;
+    return s !== '' && (address === s || address === `::ffff:${s}`);
   }
 
   private moveTo(address: string, port: number, now: number, why: string): void {
