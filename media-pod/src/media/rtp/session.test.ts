@@ -185,6 +185,23 @@ test('the first latch: at once from the signalling\'s address (a phone behind NA
     await until(() => s2.stats().latchedTo?.address === '127.0.0.77', 'latched on the third packet in sequence');
     assert.equal(s2.stats().foreign, 2);
   } finally { s2.close(); odd.close(); }
+
+  // A stranger that sends a whole stream before the caller's first packet wins the first latch,
+  // and loses it to the caller's first packet from the signalling's address, for good.
+  const { session: s3 } = await openSession(clock, { signallingAddress: '127.0.0.1' });
+  const early = await Peer.open('127.0.0.66'); const natCaller = await Peer.open('127.0.0.1');
+  try {
+    s3.configure(media(40000, { remote: { address: '10.1.2.3', port: 40000 } }));
+    for (let seq = 1; seq <= 5; seq++) early.send(s3.localPort, seq, new Uint8Array(160), { ssrc: 0x5555 });
+    await until(() => s3.stats().latchedTo?.address === '127.0.0.66', 'the early stranger latched');
+    natCaller.send(s3.localPort, 900, new Uint8Array(160));
+    await until(() => s3.stats().latchedTo?.port === natCaller.port, 'the caller takes it');
+    for (let seq = 6; seq <= 20; seq++) early.send(s3.localPort, seq, new Uint8Array(160), { ssrc: 0x5555 });
+    natCaller.send(s3.localPort, 901, new Uint8Array(160));
+    await until(() => s3.stats().packetsIn >= 5, 'packets counted');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(s3.stats().latchedTo?.port, natCaller.port, 'the stranger\'s stream cannot take it back');
+  } finally { s3.close(); early.close(); natCaller.close(); }
 });
 
 test('after the latched source has been quiet for relatchQuietMs, a new stream takes over with three packets in sequence, not with scattered ones', async () => {

@@ -301,6 +301,8 @@ export class RtpSession implements PacedStream {
   private latchPort = 0;
   /** When a packet from the latched source last arrived (monotonic ms). */
   private latchedRxMs = 0;
+  /** The latched source is at an address the SDP or the signalling named. */
+  private latchNamed = false;
   /** The address and port the SDP named, in the socket's family: they may always take the latch. */
   private sdpAddress = '';
   private sdpPort = 0;
@@ -720,7 +722,7 @@ export class RtpSession implements PacedStream {
    */
   private acceptSource(address: string, port: number, ssrc: number, seq: number, now: number): boolean {
     if (!this.latched) {
-      if (address === this.sdpAddress || this.isSignallingAddress(address) || this.candidateInRow(address, port, ssrc, seq)) {
+      if (this.isNamed(address) || this.candidateInRow(address, port, ssrc, seq)) {
         this.latch(address, port, now);
         return true;
       }
@@ -733,6 +735,11 @@ export class RtpSession implements PacedStream {
     }
     if (port === this.sdpPort && address === this.sdpAddress) {
       this.moveTo(address, port, now, 'the address in the SDP');
+      return true;
+    }
+    // A source nobody named that won the first latch yields to one at a named address.
+    if (!this.latchNamed && this.isNamed(address)) {
+      this.moveTo(address, port, now, 'an address the signalling named');
       return true;
     }
     const continues = ssrc === this.remoteSsrc && follows(this.lastSeq, seq, RELATCH_MAX_SEQ_AHEAD);
@@ -762,10 +769,10 @@ export class RtpSession implements PacedStream {
     return this.candCount >= this.relatchPackets;
   }
 
-  /** The signalling's address, in the socket's family (an IPv4 peer on a dual-stack socket is ::ffff:a.b.c.d). */
-  private isSignallingAddress(address: string): boolean {
+  /** The SDP's or the signalling's address (in the socket's family: an IPv4 peer on a dual-stack socket is ::ffff:a.b.c.d). */
+  private isNamed(address: string): boolean {
     const s = this.signallingAddress;
-    return s !== '' && (address === s || address === `::ffff:${s}`);
+    return address === this.sdpAddress || (s !== '' && (address === s || address === `::ffff:${s}`));
   }
 
   private moveTo(address: string, port: number, now: number, why: string): void {
@@ -778,6 +785,7 @@ export class RtpSession implements PacedStream {
     this.latchAddress = address;
     this.latchPort = port;
     this.latchedRxMs = now;
+    this.latchNamed = this.isNamed(address);
     this.candCount = 0;
     this.rtcpPeerPort = 0;
     this.sendAddress = address; // already in the socket's own family
