@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import plivo from 'plivo';
 import { markedToneFrames } from '../media/audio.js';
-import { openStreamCall, startMediaRig, type MediaRig } from '../media/harness.js';
+import { openStreamCall, SILENCE_FRAME, startMediaRig, type MediaRig } from '../media/harness.js';
 import { rtpPacket } from '../support/pcap.js';
 import { metricValue } from '../support/sip-trace.js';
 
@@ -97,3 +97,41 @@ async function waitForLog(find: () => Record<string, unknown> | undefined): Prom
   }
   throw new Error('the call-end log line did not appear');
 }
+
+test('a stranger who sends a stream before the caller\'s first packet loses the call to it (the caller is at the address its SDP and INVITE named)', async () => {
+  const r = plivo.Response();
+  r.addStream(`${rig.agent.baseUrl}/agent`, { bidirectional: true, keepCallAlive: true, contentType: 'audio/x-mulaw;rate=8000' });
+  const { uac, conn } = await openStreamCall(rig, r.toXML(), { sendSilence: false });
+  const port = uac.remoteMedia!.port;
+  const stranger = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => stranger.bind(0, STRANGER_ADDRESS, resolve));
+  const strangerGot: Buffer[] = [];
+  stranger.on('message', (m) => strangerGot.push(m));
+  try {
+    const ssrc = randomBytes(4).readUInt32BE(0);
+    let seq = 0;
+    const burst = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++, seq++) stranger.send(rtpPacket({ payloadType: 0, sequenceNumber: seq, timestamp: seq * 160, ssrc, payload: STRANGER_FRAME }), port, '127.0.0.1');
+      await sleep(20);
+    };
+    await burst(10); // the stranger latches: nobody else has sent yet
+    uac.startSending(() => SILENCE_FRAME);
+    for (let i = 0; i < 20; i++) await burst(2); // and keeps sending while the caller talks
+    const voice = markedToneFrames(10);
+    conn.playAudio(Buffer.concat(voice));
+    conn.checkpoint('voice');
+    await conn.waitFor((m) => m.event === 'playedStream', 10_000);
+    await sleep(100);
+    const played = uac.audioRtp();
+    assert.equal(played.length, voice.length, 'the agent\'s frames went to the caller');
+    const before = strangerGot.length;
+    await burst(10);
+    await sleep(200);
+    assert.equal(strangerGot.length, before, 'nothing more went to the stranger once the caller was heard');
+    const moved = rig.logs().filter((l) => l.msg === 'RTP source moved');
+    assert.ok(moved.some((l) => String(l.from).startsWith(`${STRANGER_ADDRESS}:`) && String(l.to).startsWith('127.0.0.1:')), JSON.stringify(moved));
+    await uac.bye();
+  } finally {
+    stranger.close();
+  }
+});
