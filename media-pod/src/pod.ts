@@ -128,7 +128,10 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   const answerClient = new AnswerUrlClient({ clock, logger: logger.child({ subsystem: 'answer-url' }) });
   const callbacks = new CallbackClient({ clock, logger: logger.child({ subsystem: 'callbacks' }) });
   const rtpPool = new RtpPortPool(opts.rtpPorts.lo, opts.rtpPorts.hi, { clock });
-  const mediaClock = new MediaClock({ clock, logger: logger.child({ subsystem: 'media-clock' }) });
+  const mediaClock = new MediaClock({
+    clock, logger: logger.child({ subsystem: 'media-clock' }),
+    onSkip: (ticks, streams) => { metrics.mediaClockStalls.inc(); metrics.mediaFramesSkipped.inc(ticks * streams); },
+  });
   const speech = deps.speech ?? speechEngineFor(opts, logger.child({ subsystem: 'speech' }), clock, metrics);
   const audio = new AudioFetcher({ clock, logger: logger.child({ subsystem: 'audio' }) });
   const recognizer = deps.recognizer ?? (opts.speechRecognizer

@@ -130,6 +130,16 @@ export class MediaMetrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly mediaClockStalls = new Counter({
+    name: 'sipflow_media_clock_stalls_total',
+    help: 'Times the pod\'s 20 ms media pacer was held up for more than 100 ms (event loop blocked, CPU starved, or the VM descheduled) and skipped the frames it missed.',
+    registers: [this.registry],
+  });
+  readonly mediaFramesSkipped = new Counter({
+    name: 'sipflow_media_frames_skipped_total',
+    help: 'Outbound 20 ms frames skipped after media pacer stalls, summed over the calls that lost them: audible gaps for callers.',
+    registers: [this.registry],
+  });
   readonly recordings = new Counter({
     name: 'sipflow_recordings_total',
     help: 'Recordings of <Record> by outcome: stored (uploaded to the recording store) or failed (spooling or every upload attempt failed; the application got an empty RecordUrl).',

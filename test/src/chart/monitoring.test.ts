@@ -202,7 +202,7 @@ describe('dashboards and alerts', () => {
   it('every alert expression names registered metrics and labels; the required alerts exist', () => {
     const exprs = alertExpressions();
     const names = exprs.map((e) => e.where);
-    for (const a of ['SipflowLockoutStorm', 'SipflowAnswerUrlFailing', 'SipflowReconcileErrors', 'SipflowConfigRefused']) {
+    for (const a of ['SipflowLockoutStorm', 'SipflowAnswerUrlFailing', 'SipflowReconcileErrors', 'SipflowConfigRefused', 'SipflowMediaStalls']) {
       assert.ok(names.includes(`alert ${a}`), a);
     }
     checkExpressions(exprs);

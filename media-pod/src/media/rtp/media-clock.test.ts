@@ -55,7 +55,8 @@ class StallingClock extends FakeClock {
 
 test('a long stall skips frames instead of bursting them', () => {
   const clock = new StallingClock();
-  const mc = new MediaClock({ clock, maxCatchUpTicks: 5 });
+  const skips: Array<[number, number]> = [];
+  const mc = new MediaClock({ clock, maxCatchUpTicks: 5, onSkip: (ticks, streams) => skips.push([ticks, streams]) });
   const s = counter();
   mc.add(s);
   // The event loop is blocked for 1 s: the timer set by the first tick fires a second late.
@@ -65,6 +66,9 @@ test('a long stall skips frames instead of bursting them', () => {
   clock.advance(1020);
   assert.equal(s.ticks.length, 2, 'one tick after the stall, not fifty');
   assert.ok(mc.stats.skippedTicks >= 45);
+  assert.equal(skips.length, 1, 'one stall reported once');
+  assert.equal(skips[0]![0], mc.stats.skippedTicks);
+  assert.equal(skips[0]![1], 1, 'with the number of streams that lost those frames');
   clock.advance(40);
   assert.equal(s.ticks.length, 4);
 });

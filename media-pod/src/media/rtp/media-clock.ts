@@ -37,6 +37,8 @@ export interface MediaClockOptions {
    */
   maxCatchUpTicks?: number;
   logger?: Logger;
+  /** Told of every stall that skipped ticks: how many, and how many streams each lost that many frames. */
+  onSkip?: (ticks: number, streams: number) => void;
 }
 
 export interface MediaClockStats {
@@ -57,6 +59,7 @@ export class MediaClock {
   private readonly clock: Clock;
   private readonly maxCatchUp: number;
   private readonly logger: Logger | undefined;
+  private readonly onSkip: ((ticks: number, streams: number) => void) | undefined;
   /** Streams by phase. */
   private readonly groups: Set<PacedStream>[];
   private readonly phaseOf = new Map<PacedStream, number>();
@@ -82,6 +85,7 @@ export class MediaClock {
     this.groups = Array.from({ length: phases }, () => new Set<PacedStream>());
     this.maxCatchUp = opts.maxCatchUpTicks ?? 5;
     this.logger = opts.logger;
+    this.onSkip = opts.onSkip;
   }
 
   get size(): number { return this.phaseOf.size; }
@@ -165,7 +169,8 @@ export class MediaClock {
       // and hear of it before their own next tick.
       this.startMs += skipped * this.intervalMs;
       for (const [s, p] of this.phaseOf) if (p !== phase) this.pendingSkips.set(s, (this.pendingSkips.get(s) ?? 0) + skipped);
-      this.logger?.warn('media clock stalled; skipping frames', { lagMs: Math.round(lag), skippedTicks: skipped });
+      this.logger?.warn('media clock stalled; skipping frames', { lagMs: Math.round(lag), skippedTicks: skipped, streams: this.phaseOf.size });
+      this.onSkip?.(skipped, this.phaseOf.size);
     }
     this.stats.ticks++;
     this.inTick = true;
