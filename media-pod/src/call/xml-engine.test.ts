@@ -223,7 +223,6 @@ class MemorySink implements RecordingSink {
     this.finished = true;
     return this.store.fail ? Promise.reject(new Error('the recording store answered 503')) : Promise.resolve({ url: `http://store/rec/${this.id}.wav`, durationMs: this.durationMs });
   }
-  discard(): Promise<void> { return Promise.resolve(); }
 }
 
 const doc = (body: string): string => `<?xml version="1.0" encoding="utf-8"?><Response>${body}</Response>`;

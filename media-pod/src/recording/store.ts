@@ -52,7 +52,6 @@ export interface RecordingSink {
   writeStereo(left: Int16Array, right: Int16Array): void;
   /** Ends the recording and stores it; rejects when it could not be stored. */
   finish(): Promise<FinishedRecording>;
-  discard(): Promise<void>;
 }
 
 export interface RecordingStore {
@@ -259,14 +258,5 @@ export class RecordingWriter implements RecordingSink {
     } finally {
       await fs.promises.rm(this.file, { force: true });
     }
-  }
-
-  /** Drops the recording (nothing is uploaded). */
-  async discard(): Promise<void> {
-    if (this.ended) return;
-    this.ended = true;
-    await this.writes;
-    if (this.fd) await this.fd.then((h) => h.close()).catch(() => undefined);
-    await fs.promises.rm(this.file, { force: true });
   }
 }

@@ -385,6 +385,8 @@ export class RtpReceptionStats {
   }
 
   get hasData(): boolean { return this.started; }
+  /** The highest sequence number received (16 bits; only meaningful once hasData). */
+  get highestSeq(): number { return this.maxSeq; }
 
   private init(seq: number): void {
     this.started = true;

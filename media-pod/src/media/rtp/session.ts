@@ -52,13 +52,6 @@ function sameKey(a: SrtpKeyParams | undefined, b: SrtpKeyParams): boolean {
   return a !== undefined && a.suite === b.suite && a.masterKey.equals(b.masterKey) && a.masterSalt.equals(b.masterSalt);
 }
 
-/**
- * Playback for the outbound direction. Called once per 20 ms tick: return 160 PCM samples at
- * 8 kHz, or a 160-byte payload already in the session's codec (e.g. μ-law straight from a stream
- * bridge), or null for "nothing to play" (the session sends silence, or nothing when
- * silenceWhenIdle is off). The session reads the returned array before the call returns, so a
- * source may reuse one buffer.
- */
 /** A new address continues the running stream if its sequence numbers are at most this far ahead (3 s). */
 const RELATCH_MAX_SEQ_AHEAD = 150;
 /** Packets in a row from a candidate source may skip this many sequence numbers (loss) and still count. */
@@ -70,6 +63,13 @@ function follows(from: number, seq: number, most: number): boolean {
   return d >= 1 && d <= most;
 }
 
+/**
+ * Playback for the outbound direction. Called once per 20 ms tick: return 160 PCM samples at
+ * 8 kHz, or a 160-byte payload already in the session's codec (e.g. μ-law straight from a stream
+ * bridge), or null for "nothing to play" (the session sends silence, or nothing when
+ * silenceWhenIdle is off). The session reads the returned array before the call returns, so a
+ * source may reuse one buffer.
+ */
 export interface FrameSource {
   pull(codec: Codec): Int16Array | Uint8Array | null;
 }
@@ -306,8 +306,6 @@ export class RtpSession implements PacedStream {
   /** The address and port the SDP named, in the socket's family: they may always take the latch. */
   private sdpAddress = '';
   private sdpPort = 0;
-  /** Highest sequence number accepted on the remote SSRC: a move must continue from it. */
-  private lastSeq = 0;
   private candAddress = '';
   private candPort = 0;
   private candSsrc = 0;
@@ -688,14 +686,10 @@ export class RtpSession implements PacedStream {
       this.jitter.reset();
       this.reception.reset();
       this.remoteSsrc = h.ssrc;
-      this.lastSeq = h.sequenceNumber;
       this.transitValid = false;
     }
     // Events and comfort noise share the audio stream's sequence numbers, so they count too.
-    if (h.ssrc === this.remoteSsrc) {
-      this.reception.update(h.sequenceNumber);
-      if (seqDelta(this.lastSeq, h.sequenceNumber) > 0) this.lastSeq = h.sequenceNumber;
-    }
+    if (h.ssrc === this.remoteSsrc) this.reception.update(h.sequenceNumber);
 
     if (h.payloadType === p.payloadType) {
       this.updateJitter(now, h.timestamp);
@@ -742,7 +736,8 @@ export class RtpSession implements PacedStream {
       this.moveTo(address, port, now, 'an address the signalling named');
       return true;
     }
-    const continues = ssrc === this.remoteSsrc && follows(this.lastSeq, seq, RELATCH_MAX_SEQ_AHEAD);
+    // A move must continue from the highest sequence number the running stream has reached.
+    const continues = ssrc === this.remoteSsrc && follows(this.reception.highestSeq, seq, RELATCH_MAX_SEQ_AHEAD);
     const quiet = now - this.latchedRxMs >= this.relatchQuietMs;
     if (!continues && !quiet) {
       this.candCount = 0;
