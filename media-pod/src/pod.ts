@@ -131,6 +131,7 @@ export async function startMediaPod(opts: MediaPodOptions, deps: MediaPodDeps = 
   const mediaClock = new MediaClock({
     clock, logger: logger.child({ subsystem: 'media-clock' }),
     onSkip: (ticks, streams) => { metrics.mediaClockStalls.inc(); metrics.mediaFramesSkipped.inc(ticks * streams); },
+    onDrop: (frames) => metrics.mediaFramesDropped.inc(frames),
   });
   const speech = deps.speech ?? speechEngineFor(opts, logger.child({ subsystem: 'speech' }), clock, metrics);
   const audio = new AudioFetcher({ clock, logger: logger.child({ subsystem: 'audio' }) });

@@ -50,7 +50,10 @@ const rows = [
       [`histogram_quantile(0.5, sum by (le) (${rate('sipflow_call_rtt_seconds_bucket')}))`, 'p50'],
       [`histogram_quantile(0.95, sum by (le) (${rate('sipflow_call_rtt_seconds_bucket')}))`, 'p95'],
     ], 12],
-    ['Audio gaps: frames skipped after media pacer stalls, by pod', 'timeseries', 'short', [[`sum by (pod) (increase(sipflow_media_frames_skipped_total{${ns}}[$__rate_interval]))`, '{{pod}}']], 12],
+    ['Audio gaps after media pacer stalls, by pod (ticks missed; frames of speech dropped)', 'timeseries', 'short', [
+      [`sum by (pod) (increase(sipflow_media_frames_skipped_total{${ns}}[$__rate_interval]))`, '{{pod}} missed'],
+      [`sum by (pod) (increase(sipflow_media_frames_dropped_total{${ns}}[$__rate_interval]))`, '{{pod}} dropped'],
+    ], 12],
     ['Recordings by outcome', 'timeseries', 'short', [[`sum by (outcome) (increase(sipflow_recordings_total{${ns}}[$__rate_interval]))`, '{{outcome}}']], 12],
   ]],
   ['Config and operator', [

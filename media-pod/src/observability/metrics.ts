@@ -132,12 +132,17 @@ export class MediaMetrics {
   });
   readonly mediaClockStalls = new Counter({
     name: 'sipflow_media_clock_stalls_total',
-    help: 'Times the pod\'s 20 ms media pacer was held up for more than 100 ms (event loop blocked, CPU starved, or the VM descheduled) and skipped the frames it missed.',
+    help: 'Times the pod\'s 20 ms media pacer was held up for more than 100 ms (event loop blocked, CPU starved, or the VM descheduled) and skipped the ticks it missed.',
     registers: [this.registry],
   });
   readonly mediaFramesSkipped = new Counter({
     name: 'sipflow_media_frames_skipped_total',
-    help: 'Outbound 20 ms frames skipped after media pacer stalls, summed over the calls that lost them: audible gaps for callers.',
+    help: 'Outbound 20 ms ticks missed in media pacer stalls, summed over the calls that missed them: gaps callers heard. Queued audio resumes after the gap (see sipflow_media_frames_dropped_total).',
+    registers: [this.registry],
+  });
+  readonly mediaFramesDropped = new Counter({
+    name: 'sipflow_media_frames_dropped_total',
+    help: 'Queued outbound 20 ms frames discarded after media pacer stalls because the call\'s audio was already held back by 1 s since its last pause: speech callers never heard.',
     registers: [this.registry],
   });
   readonly recordings = new Counter({

@@ -38,7 +38,7 @@ export async function startMediaRig(opts: { extraArgs?: string[] } = {}): Promis
   return {
     answer, agent, pod,
     logs: () => pod.logs().slice(skip),
-    stalled: () => pod.logs().slice(skip).some((l) => l.msg === 'media clock stalled; skipping frames'),
+    stalled: () => pod.logs().slice(skip).some((l) => l.msg === 'media clock stalled; calls paused'),
     async caller() { const u = await TestUac.start(); uacs.push(u); return u; },
     async close() {
       for (const u of uacs) u.close();

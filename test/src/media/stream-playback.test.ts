@@ -11,6 +11,7 @@ import plivo from 'plivo';
 import { gaps, markedToneFrames, median, ulawDecode, ulawEncode } from './audio.js';
 import { openStreamCall, startMediaRig, type MediaRig } from './harness.js';
 import { isDigitalSilence, streamBreaks } from './uac.js';
+import { metricValue } from '../support/sip-trace.js';
 
 let rig: MediaRig;
 before(async () => { rig = await startMediaRig(); });
@@ -94,6 +95,38 @@ test('checkpoints are acknowledged in order, each only after the audio queued be
   assert.ok(at(1) >= 59 && at(1) <= 75, `'second' acknowledged with ${at(1)} packets received`);
   assert.ok(at(2) >= 89, `'third' acknowledged with ${at(2)} packets received`);
   for (const a of acks) assert.equal(a.json!.streamId, conn.streamId);
+  await uac.bye();
+});
+
+test('a pod that cannot run for 250 ms mid-sentence pauses the agent\'s audio and resumes it where it stopped: every frame reaches the caller, in order, with the gap in the timestamps', async (t) => {
+  const { uac, conn } = await openStreamCall(rig, streamXml());
+  const frames = markedToneFrames(100);
+  const m0 = await rig.pod.metrics();
+  const logs0 = rig.logs().length;
+  conn.playAudio(Buffer.concat(frames), { chunkBytes: 1600 });
+  conn.checkpoint('end');
+  await uac.waitUntil(() => uac.audioRtp().length >= 20, 5000, '20 frames of the tone');
+  // The pod runs in this process: a busy loop here is a stall there.
+  const until = Date.now() + 250;
+  while (Date.now() < until) { /* blocked */ }
+  await conn.waitFor((m) => m.event === 'playedStream' && m.json!.name === 'end', 15_000);
+  await uac.rtpQuietFor(200);
+  const stalls = rig.logs().slice(logs0).filter((l) => l.msg === 'media clock stalled; calls paused');
+  assert.ok(stalls.length >= 1, 'the pod saw the stall');
+  const rtp = uac.audioRtp();
+  assert.equal(rtp.length, frames.length, `${rtp.length} of ${frames.length} frames reached the caller`);
+  rtp.forEach((p, i) => assert.ok(p.payload.equals(frames[i]!), `packet ${i} is frame ${i}`));
+  // One talkspurt on the wire (no sequence gap), with the stall as a timestamp jump and a marker.
+  const jumps = rtp.slice(1).map((p, i) => ({ i: i + 1, dTs: (p.timestamp - rtp[i]!.timestamp) >>> 0, dSeq: (p.sequenceNumber - rtp[i]!.sequenceNumber) & 0xffff, marker: p.marker }));
+  assert.ok(jumps.every((j) => j.dSeq === 1), 'sequence numbers continue');
+  const gapsAt = jumps.filter((j) => j.dTs !== 160);
+  const skippedTicks = stalls.reduce((n, l) => n + (l.skippedTicks as number), 0);
+  t.diagnostic(`timestamp jumps ${JSON.stringify(gapsAt)}; the pod skipped ${skippedTicks} ticks`);
+  assert.ok(gapsAt.length >= 1 && gapsAt.every((j) => j.dTs % 160 === 0 && j.marker), 'each jump is whole frames, marked');
+  assert.equal(gapsAt.reduce((n, j) => n + j.dTs / 160 - 1, 0), skippedTicks, 'the jumps add up to the skipped ticks');
+  const m1 = await rig.pod.metrics();
+  assert.equal(metricValue(m1, 'sipflow_media_frames_dropped_total') - metricValue(m0, 'sipflow_media_frames_dropped_total'), 0);
+  assert.ok(metricValue(m1, 'sipflow_media_frames_skipped_total') - metricValue(m0, 'sipflow_media_frames_skipped_total') >= skippedTicks);
   await uac.bye();
 });
 

@@ -297,7 +297,7 @@ test('media timeout: when the caller stops sending RTP the call ends with 6020 a
   }
 });
 
-test('a pod that cannot run for 250 ms (the event loop blocked) skips the frames it missed, counts the stall and the frames in its metrics, and logs it', async () => {
+test('a pod that cannot run for 250 ms (the event loop blocked) skips the ticks it missed, counts the stall and the ticks in its metrics, and logs it; the Wait\'s silence is held back, not dropped', async () => {
   const r = plivo.Response();
   r.addSpeak('One moment.');
   r.addWait({ length: 3 });
@@ -306,11 +306,12 @@ test('a pod that cannot run for 250 ms (the event loop blocked) skips the frames
   const before = await rig.pod.metrics();
   const stalls0 = metricValue(before, 'sipflow_media_clock_stalls_total');
   const frames0 = metricValue(before, 'sipflow_media_frames_skipped_total');
+  const dropped0 = metricValue(before, 'sipflow_media_frames_dropped_total');
   const logs0 = rig.logs().length;
   // The pod runs in this process: a busy loop here is a stall there.
   const until = Date.now() + 250;
   while (Date.now() < until) { /* blocked */ }
-  const stalled = (): Array<Record<string, unknown>> => rig.logs().slice(logs0).filter((l) => l.msg === 'media clock stalled; skipping frames');
+  const stalled = (): Array<Record<string, unknown>> => rig.logs().slice(logs0).filter((l) => l.msg === 'media clock stalled; calls paused');
   await uac.waitUntil(() => stalled().some((l) => (l.lagMs as number) >= 200), 5000, 'the stall logged');
   const after = await rig.pod.metrics();
   const logged = stalled();
@@ -318,5 +319,6 @@ test('a pod that cannot run for 250 ms (the event loop blocked) skips the frames
   const skipped = metricValue(after, 'sipflow_media_frames_skipped_total') - frames0;
   assert.equal(skipped, logged.reduce((n, l) => n + (l.skippedTicks as number) * (l.streams as number), 0), 'frames = skipped ticks × calls');
   assert.ok(skipped >= 10, `${skipped} frames skipped for 250 ms of one call`);
+  assert.equal(metricValue(after, 'sipflow_media_frames_dropped_total') - dropped0, 0, 'under the 1 s hold-back limit nothing is dropped');
   await uac.byeFromPod(15_000);
 });

@@ -94,12 +94,14 @@ test('a throwing stream does not stop the others; add/remove inside a tick is sa
   assert.equal(clock.pending(), 0);
 });
 
-test('after a stall every stream is told how many ticks were skipped, once, before its next tick', () => {
+test('after a stall every stream is told how many ticks were skipped, once, before its next tick; the frames they dropped are summed', () => {
   const clock = new StallingClock();
-  const mc = new MediaClock({ clock, maxCatchUpTicks: 5 });
+  const drops: number[] = [];
+  const mc = new MediaClock({ clock, maxCatchUpTicks: 5, onDrop: (n) => drops.push(n) });
   const events: string[] = [];
+  // a drops 7 frames of the missed ticks, c holds them all back.
   const stream = (name: string): PacedStream => ({
-    onTick: () => events.push(`${name} tick`), onSkippedTicks: (n) => events.push(`${name} skip ${n}`),
+    onTick: () => events.push(`${name} tick`), onSkippedTicks: (n) => { events.push(`${name} skip ${n}`); return name === 'a' ? 7 : 0; },
   });
   const plain = counter(); // a stream without onSkippedTicks still ticks
   mc.add(stream('a')); mc.add(plain); mc.add(stream('c')); // phases 0, 1 and 2: at 20, 2 and 4 ms
@@ -121,6 +123,8 @@ test('after a stall every stream is told how many ticks were skipped, once, befo
   assert.ok(events.slice(7).every((e) => e.endsWith(' tick')), 'no further skips once caught up');
   assert.equal(mc.stats.skippedTicks, skipped);
   assert.equal(plain.ticks.length, events.filter((e) => e === 'c tick').length);
+  assert.deepEqual(drops, [7], 'only the stream that dropped frames is counted, once');
+  assert.equal(mc.stats.droppedFrames, 7);
 });
 
 test('streams are spread over the phases: each ticks once per 20 ms, a tenth of them at a time', () => {

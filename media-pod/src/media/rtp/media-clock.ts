@@ -16,10 +16,10 @@ import type { Logger } from '@sipflow/operator/log';
 export interface PacedStream {
   onTick(nowMs: number): void;
   /**
-   * The clock stalled and these ticks will never come: the frames they would have played are
-   * due in the past. Called before the next onTick.
+   * The clock stalled and these ticks will never come. Called before the next onTick; returns
+   * how many frames of audio the stream dropped because of it (it may hold them back instead).
    */
-  onSkippedTicks?(ticks: number): void;
+  onSkippedTicks?(ticks: number): number | void;
 }
 
 export interface MediaClockOptions {
@@ -37,15 +37,19 @@ export interface MediaClockOptions {
    */
   maxCatchUpTicks?: number;
   logger?: Logger;
-  /** Told of every stall that skipped ticks: how many, and how many streams each lost that many frames. */
+  /** Told of every stall that skipped ticks: how many, and how many streams missed that many ticks. */
   onSkip?: (ticks: number, streams: number) => void;
+  /** Told when streams dropped frames of audio after a stall (rather than holding them back). */
+  onDrop?: (frames: number) => void;
 }
 
 export interface MediaClockStats {
   /** Timer firings (one per phase that had streams). */
   ticks: number;
-  /** Intervals dropped after stalls (each stream skips this many frames per stall). */
+  /** Intervals missed in stalls (each stream skips this many ticks per stall). */
   skippedTicks: number;
+  /** Frames of audio the streams dropped after stalls. */
+  droppedFrames: number;
   /** Largest observed lateness of a tick, ms. */
   maxLagMs: number;
   /** Errors thrown by streams' onTick (each is logged and isolated). */
@@ -60,6 +64,7 @@ export class MediaClock {
   private readonly maxCatchUp: number;
   private readonly logger: Logger | undefined;
   private readonly onSkip: ((ticks: number, streams: number) => void) | undefined;
+  private readonly onDrop: ((frames: number) => void) | undefined;
   /** Streams by phase. */
   private readonly groups: Set<PacedStream>[];
   private readonly phaseOf = new Map<PacedStream, number>();
@@ -73,7 +78,7 @@ export class MediaClock {
   private slot = 0;
   private nextSlot = 0;
   private readonly tickFn = (): void => this.tick();
-  readonly stats: MediaClockStats = { ticks: 0, skippedTicks: 0, maxLagMs: 0, streamErrors: 0 };
+  readonly stats: MediaClockStats = { ticks: 0, skippedTicks: 0, droppedFrames: 0, maxLagMs: 0, streamErrors: 0 };
 
   constructor(opts: MediaClockOptions = {}) {
     this.clock = opts.clock ?? systemClock;
@@ -86,6 +91,7 @@ export class MediaClock {
     this.maxCatchUp = opts.maxCatchUpTicks ?? 5;
     this.logger = opts.logger;
     this.onSkip = opts.onSkip;
+    this.onDrop = opts.onDrop;
   }
 
   get size(): number { return this.phaseOf.size; }
@@ -169,11 +175,12 @@ export class MediaClock {
       // and hear of it before their own next tick.
       this.startMs += skipped * this.intervalMs;
       for (const [s, p] of this.phaseOf) if (p !== phase) this.pendingSkips.set(s, (this.pendingSkips.get(s) ?? 0) + skipped);
-      this.logger?.warn('media clock stalled; skipping frames', { lagMs: Math.round(lag), skippedTicks: skipped, streams: this.phaseOf.size });
+      this.logger?.warn('media clock stalled; calls paused', { lagMs: Math.round(lag), skippedTicks: skipped, streams: this.phaseOf.size });
       this.onSkip?.(skipped, this.phaseOf.size);
     }
     this.stats.ticks++;
     this.inTick = true;
+    let dropped = 0;
     for (const s of group) {
       try {
         let skip = skipped;
@@ -181,7 +188,7 @@ export class MediaClock {
           const pending = this.pendingSkips.get(s);
           if (pending !== undefined) { this.pendingSkips.delete(s); skip += pending; }
         }
-        if (skip > 0) s.onSkippedTicks?.(skip);
+        if (skip > 0) dropped += s.onSkippedTicks?.(skip) ?? 0;
         s.onTick(now);
       } catch (err) {
         this.stats.streamErrors++;
@@ -189,5 +196,9 @@ export class MediaClock {
       }
     }
     this.inTick = false;
+    if (dropped > 0) {
+      this.stats.droppedFrames += dropped;
+      this.onDrop?.(dropped);
+    }
   }
 }

@@ -57,7 +57,7 @@ function media(remotePort: number, extra: Partial<RtpMediaParams> = {}): RtpMedi
   return { codec: 'PCMU', payloadType: 0, telephoneEvent: { payloadType: 101, rate: 8000 }, remote: { address: '127.0.0.1', port: remotePort }, direction: 'sendrecv', ...extra };
 }
 
-async function openSession(clock: Clock, extra: { mediaTimeoutMs?: number; holdTimeoutMs?: number; pool?: RtpPortPool; silenceWhenIdle?: boolean; signallingAddress?: string } = {}): Promise<{ session: RtpSession; mc: MediaClock }> {
+async function openSession(clock: Clock, extra: { mediaTimeoutMs?: number; holdTimeoutMs?: number; pool?: RtpPortPool; silenceWhenIdle?: boolean; signallingAddress?: string; maxStallHoldMs?: number } = {}): Promise<{ session: RtpSession; mc: MediaClock }> {
   const mc = new MediaClock({ clock });
   const session = await RtpSession.open({ listenAddress: '127.0.0.1', port: 0, mediaClock: mc, clock, ...extra });
   return { session, mc };
@@ -298,30 +298,82 @@ test('silenceWhenIdle false: silence sends nothing but keeps the timestamp runni
   } finally { session.close(); peer.close(); }
 });
 
-test('skipped ticks drop their frames from the source and advance the timestamp, with a marker', async () => {
+/** Frame k carries k in its first byte, so a peer sees which frames were played; null after `count`. */
+function countingSource(count: number): FrameSource & { pulled: () => number } {
+  let k = 0;
+  const frame = new Uint8Array(160);
+  return { pulled: () => k, pull: () => { if (k >= count) return null; k++; frame[0] = k; return frame; } };
+}
+
+test('after skipped ticks the source resumes where it stopped: nothing is lost, the timestamp covers the gap, with a marker', async () => {
   const clock = new FakeClock();
   const { session } = await openSession(clock);
   const peer = await Peer.open();
   try {
     session.configure(media(peer.port));
-    // Frame k carries k in its first byte, so the peer sees which frames were played.
-    let k = 0;
-    const frame = new Uint8Array(160);
-    session.setSource({ pull: () => { k++; if (k > 20) return null; frame[0] = k; return frame; } });
+    const src = countingSource(20);
+    session.setSource(src);
     clock.advance(20); await tick();
     await peer.waitFor(1);
-    session.onSkippedTicks(5);
+    assert.equal(session.onSkippedTicks(5), 0, 'nothing dropped');
+    assert.equal(src.pulled(), 1, 'the source was not pulled for the missed ticks');
     clock.advance(20); await tick();
     await peer.waitFor(2);
     const [a, b] = peer.got;
     assert.equal(a!.payload[0], 1);
-    assert.equal(b!.payload[0], 7, 'frames 2-6 belonged to the skipped ticks');
-    assert.equal((b!.h.timestamp - a!.h.timestamp) >>> 0, 6 * 160, 'the timestamp covers the skipped time');
+    assert.equal(b!.payload[0], 2, 'the frame after the stall is the next one of the source');
+    assert.equal((b!.h.timestamp - a!.h.timestamp) >>> 0, 6 * 160, 'the timestamp covers the missed time');
     assert.equal(b!.h.sequenceNumber, (a!.h.sequenceNumber + 1) & 0xffff, 'no sequence gap: nothing was lost on the wire');
     assert.equal(b!.h.marker, true);
-    // A source that runs dry is not pulled past its end.
-    session.onSkippedTicks(100);
-    assert.equal(k, 21);
+    assert.equal(session.stats().stallHeld, 5);
+    assert.equal(session.stats().stallDropped, 0);
+  } finally { session.close(); peer.close(); }
+});
+
+test('the hold-back after stalls is bounded by maxStallHoldMs and starts again when the source runs dry', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock, { maxStallHoldMs: 100 }); // 5 ticks
+  const peer = await Peer.open();
+  try {
+    session.configure(media(peer.port));
+    const src = countingSource(30);
+    session.setSource(src);
+    assert.equal(session.onSkippedTicks(3), 0, 'three ticks held back');
+    assert.equal(session.onSkippedTicks(4), 2, 'two more fit under the limit; the other two frames are dropped');
+    assert.equal(src.pulled(), 2);
+    assert.equal(session.onSkippedTicks(3), 3, 'at the limit every missed frame is dropped');
+    assert.equal(src.pulled(), 5);
+    clock.advance(20); await tick();
+    await peer.waitFor(1);
+    assert.equal(peer.got[0]!.payload[0], 6, 'playback goes on from the first frame not dropped');
+    // Play the source to its end: once it ran dry, stalls may hold back again.
+    for (let i = 0; i < 30 && src.pulled() < 30; i++) { clock.advance(20); await tick(); }
+    clock.advance(20); await tick();
+    session.setSource(countingSource(10));
+    assert.equal(session.onSkippedTicks(5), 0, 'the limit applies per utterance');
+    assert.deepEqual([session.stats().stallHeld, session.stats().stallDropped], [10, 5]);
+    // A source that runs dry while frames are being dropped is not pulled past its end.
+    const short = countingSource(2);
+    session.setSource(short);
+    assert.equal(session.onSkippedTicks(100), 2);
+    assert.equal(short.pulled(), 2);
+  } finally { session.close(); peer.close(); }
+});
+
+test('maxStallHoldMs 0 drops the frames of every missed tick', async () => {
+  const clock = new FakeClock();
+  const { session } = await openSession(clock, { maxStallHoldMs: 0 });
+  const peer = await Peer.open();
+  try {
+    session.configure(media(peer.port));
+    const src = countingSource(20);
+    session.setSource(src);
+    clock.advance(20); await tick();
+    await peer.waitFor(1);
+    assert.equal(session.onSkippedTicks(5), 5);
+    clock.advance(20); await tick();
+    await peer.waitFor(2);
+    assert.equal(peer.got[1]!.payload[0], 7, 'frames 2-6 belonged to the missed ticks');
   } finally { session.close(); peer.close(); }
 });
 

@@ -119,6 +119,12 @@ export interface RtpSessionOptions {
    * other address the first source must send `relatchPackets` packets in sequence first.
    */
   signallingAddress?: string;
+  /**
+   * After a pacer stall, how much of the source's audio may be held back and played late instead
+   * of dropped, counted since the source last ran dry (the end of the agent's utterance or
+   * prompt). Default 1000; 0 drops the frames of every missed tick.
+   */
+  maxStallHoldMs?: number;
   dtmf?: DtmfSenderOptions;
   logger?: Logger;
   /** Ports to try when a pooled port is taken by another process. Default 8. */
@@ -167,6 +173,10 @@ export interface RtpSessionStats {
   srtpRejected: number;
   dtmfIn: number;
   dtmfOut: number;
+  /** Ticks missed in pacer stalls after which the source resumed where it stopped (see maxStallHoldMs). */
+  stallHeld: number;
+  /** Frames of audio dropped after pacer stalls because the hold-back limit was reached. */
+  stallDropped: number;
   latchedTo: { address: string; port: number } | null;
 }
 
@@ -279,6 +289,9 @@ export class RtpSession implements PacedStream {
   private seq: number;
   private ts: number;
   private needMarker = true;
+  /** Ticks of audio held back after stalls since the source last ran dry (bounded by maxStallHoldTicks). */
+  private stallHeldTicks = 0;
+  private readonly maxStallHoldTicks: number;
   // Two of each so a send still queued in libuv is never overwritten by the next one. Exactly
   // sized, so socket.send takes the whole buffer without slicing it.
   private readonly txFrames: [Buffer, Buffer];
@@ -343,6 +356,7 @@ export class RtpSession implements PacedStream {
   private readonly counters = {
     packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, ssrcChanges: 0, foreign: 0, invalid: 0,
     rtcpIgnored: 0, rtcpIn: 0, rtcpOut: 0, otherPayloadType: 0, dtmfIn: 0, dtmfOut: 0, srtpRejected: 0,
+    stallHeld: 0, stallDropped: 0,
   };
 
   // SRTP (RFC 3711). The outbound context lives as long as its key: dropping it and starting a
@@ -407,6 +421,7 @@ export class RtpSession implements PacedStream {
     this.relatchPackets = Math.max(1, opts.relatchPackets ?? 3);
     this.relatchQuietMs = Math.max(0, opts.relatchQuietMs ?? 2000);
     this.signallingAddress = opts.signallingAddress ?? '';
+    this.maxStallHoldTicks = Math.max(0, Math.floor((opts.maxStallHoldMs ?? 1000) / 20));
     this.ssrc = randomInt(0, 2 ** 32 - 1) >>> 0;
     this.seq = randomInt(0, 0x10000);
     this.ts = randomInt(0, 2 ** 32 - 1) >>> 0;
@@ -575,17 +590,18 @@ export class RtpSession implements PacedStream {
           this.transmit(buf);
           this.counters.dtmfOut++;
         }
-        this.source?.pull(p.codec); // keep playback in step with the call's clock
+        if (this.source?.pull(p.codec) === null) this.stallHeldTicks = 0; // keep playback in step with the call's clock
         this.needMarker = true;
         return;
       }
       if (step.kind === 'tone') {
-        this.source?.pull(p.codec);
+        if (this.source?.pull(p.codec) === null) this.stallHeldTicks = 0;
         if (canSend) this.sendAudio(step.pcm, p, ts);
         return;
       }
     }
     const frame = this.source ? this.source.pull(p.codec) : null;
+    if (frame === null) this.stallHeldTicks = 0;
     if (frame) {
       if (canSend) this.sendAudio(frame, p, ts);
     } else if (this.silenceWhenIdle) {
@@ -596,19 +612,31 @@ export class RtpSession implements PacedStream {
   }
 
   /**
-   * After a stall the frames of the missed ticks are dropped, not played late: the playback
-   * source is pulled once per missed tick (so queued agent audio, prompts and checkpoints move on
-   * with the call's clock) and the RTP timestamp jumps by the missed time, with a marker on the
-   * next packet. Otherwise every stall would add its length to the caller's delay for good.
+   * After a stall, the RTP timestamp jumps by the missed time (with a marker on the next packet),
+   * so the caller's jitter buffer sees a gap rather than a burst. The audio due in the missed ticks
+   * is not lost: the source is paused and resumes where it stopped, so an agent's sentence or a
+   * prompt is heard whole, a little late. The delay this adds lasts until the source next runs
+   * dry (the end of the utterance) and is bounded by maxStallHoldMs; past it, the missed ticks'
+   * frames are pulled and dropped, so a source that never pauses does not drift ever later.
+   * Returns the frames dropped.
    */
-  onSkippedTicks(ticks: number): void {
+  onSkippedTicks(ticks: number): number {
     const p = this.params;
-    if (this.closed || !p) return;
+    if (this.closed || !p) return 0;
     this.ts = (this.ts + ticks * SAMPLES_PER_TICK) >>> 0;
     this.needMarker = true;
-    for (let i = 0; i < ticks && this.source; i++) {
-      if (this.source.pull(p.codec) === null) break; // nothing left to drop
+    const source = this.source;
+    if (!source) return 0;
+    const hold = Math.min(ticks, this.maxStallHoldTicks - this.stallHeldTicks);
+    this.stallHeldTicks += hold;
+    this.counters.stallHeld += hold;
+    let dropped = 0;
+    for (let i = hold; i < ticks; i++) {
+      if (source.pull(p.codec) === null) { this.stallHeldTicks = 0; break; } // nothing left to drop
+      dropped++;
     }
+    this.counters.stallDropped += dropped;
+    return dropped;
   }
 
   private sendAudio(frame: Int16Array | Uint8Array, p: RtpMediaParams, ts: number): void {
