@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AgentSocket, OPEN, CLOSED, type AgentSocketError, type AgentSocketOptions } from './agent-socket.js';
+import { AgentSocket, OPEN, CLOSED, maskInPlace, type AgentSocketError, type AgentSocketOptions } from './agent-socket.js';
 import { createTestPki, opensslAvailable } from '../sip/transport/test-pki.js';
 
 const T = { timeout: 15_000 };
@@ -530,5 +530,24 @@ test('mutated frame streams never throw: every connection ends with close, after
   } finally {
     process.off('uncaughtException', onUncaught);
     raw.close();
+  }
+});
+
+test('masking a word at a time gives the bytes RFC 6455 §5.3 defines, at every alignment and length, and touches nothing else', () => {
+  const backing = new ArrayBuffer(512);
+  for (let offset = 0; offset < 8; offset++) {
+    for (const len of [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 125, 126, 200, 411]) {
+      const buf = Buffer.from(backing, offset, 4 + len + 3);
+      for (let i = 0; i < buf.length; i++) buf[i] = (i * 37 + offset * 11 + len) & 0xff;
+      buf[0] = 0x5a; buf[1] = 0xc3; buf[2] = 0x01; buf[3] = 0xfe; // the key
+      const before = Buffer.from(buf);
+      maskInPlace(buf, 4, len, 0);
+      const key = before.subarray(0, 4);
+      for (let j = 0; j < len; j++) assert.equal(buf[4 + j], before[4 + j]! ^ key[j % 4]!, `offset ${offset}, length ${len}, byte ${j}`);
+      assert.deepEqual(buf.subarray(0, 4), before.subarray(0, 4), 'the key is left alone');
+      assert.deepEqual(buf.subarray(4 + len), before.subarray(4 + len), 'nothing after the payload is touched');
+      maskInPlace(buf, 4, len, 0);
+      assert.deepEqual(buf, before, 'masking twice restores the payload');
+    }
   }
 });

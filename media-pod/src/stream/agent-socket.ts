@@ -101,33 +101,46 @@ function buildFrame(opcode: number, payload: Buffer | string): Buffer {
   else if (hdr === 4) { out[1] = 0x80 | 126; out.writeUInt16BE(len, 2); }
   else { out[1] = 0x80 | 127; out.writeUInt32BE(Math.floor(len / 2 ** 32), 2); out.writeUInt32BE(len >>> 0, 6); }
   nextMask(out, hdr);
-  const m0 = out[hdr]!, m1 = out[hdr + 1]!, m2 = out[hdr + 2]!, m3 = out[hdr + 3]!;
   const at = hdr + 4;
-  if (typeof payload === 'string') {
-    out.write(payload, at, 'utf8');
-    maskInPlace(out, at, len, m0, m1, m2, m3);
-  } else {
-    let i = 0;
-    for (; i + 3 < len; i += 4) {
-      out[at + i] = payload[i]! ^ m0;
-      out[at + i + 1] = payload[i + 1]! ^ m1;
-      out[at + i + 2] = payload[i + 2]! ^ m2;
-      out[at + i + 3] = payload[i + 3]! ^ m3;
-    }
-    for (; i < len; i++) out[at + i] = payload[i]! ^ ((i & 3) === 0 ? m0 : (i & 3) === 1 ? m1 : (i & 3) === 2 ? m2 : m3);
-  }
+  if (typeof payload === 'string') out.write(payload, at, 'utf8');
+  else out.set(payload, at);
+  maskInPlace(out, at, len, hdr);
   return out;
 }
 
-function maskInPlace(buf: Buffer, at: number, len: number, m0: number, m1: number, m2: number, m3: number): void {
+/** Platform-order views for turning four mask bytes into one 32-bit word. */
+const maskBytes = new Uint8Array(4);
+const maskWord = new Int32Array(maskBytes.buffer);
+/** A 32-bit view of the ArrayBuffer masked last: Node's pool serves many frames from one. */
+let wordsOf: ArrayBuffer | undefined;
+let words = new Int32Array(0);
+
+/**
+ * XORs `buf[at, at + len)` with the 4-byte key at `buf[key]` (RFC 6455 §5.3): byte by byte up to
+ * a 4-byte boundary of the underlying memory, then a word at a time with the key rotated to match,
+ * then the last bytes. A frame's mask was the largest cost of sending media byte by byte.
+ */
+export function maskInPlace(buf: Buffer, at: number, len: number, key: number): void {
+  const k0 = buf[key]!, k1 = buf[key + 1]!, k2 = buf[key + 2]!, k3 = buf[key + 3]!;
   let i = 0;
-  for (; i + 3 < len; i += 4) {
-    buf[at + i] = buf[at + i]! ^ m0;
-    buf[at + i + 1] = buf[at + i + 1]! ^ m1;
-    buf[at + i + 2] = buf[at + i + 2]! ^ m2;
-    buf[at + i + 3] = buf[at + i + 3]! ^ m3;
+  const base = buf.byteOffset + at;
+  for (; i < len && ((base + i) & 3) !== 0; i++) buf[at + i] = buf[at + i]! ^ ((i & 3) === 0 ? k0 : (i & 3) === 1 ? k1 : (i & 3) === 2 ? k2 : k3);
+  const n = (len - i) >> 2;
+  if (n > 0) {
+    // Payload byte j takes key byte j % 4, so the word starting at payload offset i begins with key byte i % 4.
+    const r = i & 3;
+    maskBytes[0] = r === 0 ? k0 : r === 1 ? k1 : r === 2 ? k2 : k3;
+    maskBytes[1] = r === 0 ? k1 : r === 1 ? k2 : r === 2 ? k3 : k0;
+    maskBytes[2] = r === 0 ? k2 : r === 1 ? k3 : r === 2 ? k0 : k1;
+    maskBytes[3] = r === 0 ? k3 : r === 1 ? k0 : r === 2 ? k1 : k2;
+    const w = maskWord[0]!;
+    const ab = buf.buffer as ArrayBuffer; // frames are never built in shared memory
+    if (wordsOf !== ab) { wordsOf = ab; words = new Int32Array(ab, 0, ab.byteLength >> 2); }
+    const first = (base + i) >> 2;
+    for (let j = first, end = first + n; j < end; j++) words[j] = words[j]! ^ w;
+    i += n << 2;
   }
-  for (; i < len; i++) buf[at + i] = buf[at + i]! ^ ((i & 3) === 0 ? m0 : (i & 3) === 1 ? m1 : (i & 3) === 2 ? m2 : m3);
+  for (; i < len; i++) buf[at + i] = buf[at + i]! ^ ((i & 3) === 0 ? k0 : (i & 3) === 1 ? k1 : (i & 3) === 2 ? k2 : k3);
 }
 
 /** Close codes a peer may put on the wire (RFC 6455 §7.4, plus the registered 1012–1014). */
