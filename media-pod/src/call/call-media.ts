@@ -52,6 +52,8 @@ function runGapChecks(): void {
 export interface CallMediaSummary {
   packetsIn: number; packetsOut: number; lost: number; late: number; reordered: number; jitterMs: number;
   foreign: number; invalid: number; dtmfIn: number; dtmfOut: number; latchedTo: string | null; silenceFilled: number;
+  /** Ticks missed in pod stalls after which playback resumed late, and frames of audio dropped instead. */
+  stallHeld: number; stallDropped: number;
 }
 
 export class CallMedia implements RtpFrameSource {
@@ -217,6 +219,7 @@ export class CallMedia implements RtpFrameSource {
       packetsIn: s.packetsIn, packetsOut: s.packetsOut, lost: s.lost, late: s.late, reordered: s.reordered,
       jitterMs: Math.round(s.jitterMs * 10) / 10, foreign: s.foreign, invalid: s.invalid, dtmfIn: s.dtmfIn, dtmfOut: s.dtmfOut,
       latchedTo: s.latchedTo ? `${s.latchedTo.address}:${s.latchedTo.port}` : null, silenceFilled: this.silenceFramesFilledCount,
+      stallHeld: s.stallHeld, stallDropped: s.stallDropped,
     };
   }
 

@@ -99,7 +99,7 @@ test('checkpoints are acknowledged in order, each only after the audio queued be
 });
 
 test('a pod that cannot run for 250 ms mid-sentence pauses the agent\'s audio and resumes it where it stopped: every frame reaches the caller, in order, with the gap in the timestamps', async (t) => {
-  const { uac, conn } = await openStreamCall(rig, streamXml());
+  const { uac, conn, callUuid } = await openStreamCall(rig, streamXml());
   const frames = markedToneFrames(100);
   const m0 = await rig.pod.metrics();
   const logs0 = rig.logs().length;
@@ -128,6 +128,10 @@ test('a pod that cannot run for 250 ms mid-sentence pauses the agent\'s audio an
   assert.equal(metricValue(m1, 'sipflow_media_frames_dropped_total') - metricValue(m0, 'sipflow_media_frames_dropped_total'), 0);
   assert.ok(metricValue(m1, 'sipflow_media_frames_skipped_total') - metricValue(m0, 'sipflow_media_frames_skipped_total') >= skippedTicks);
   await uac.bye();
+  await uac.waitUntil(() => rig.logs().some((l) => l.msg === 'call ended' && l.callUuid === callUuid), 5000, 'the call-end line');
+  const media = rig.logs().find((l) => l.msg === 'call ended' && l.callUuid === callUuid)!.media as Record<string, number>;
+  assert.equal(media.stallHeld, skippedTicks, 'the call-end line counts the ticks playback was held back');
+  assert.equal(media.stallDropped, 0);
 });
 
 test('clearAudio stops playback within a frame, answers clearedAudio, and drops the pending checkpoint', async (t) => {
