@@ -17,7 +17,7 @@ import {
 import { ControlMessages, MediaMessageEncoder, buildStartMessage, type CallAudioFrame } from './wire-messages.js';
 import { ulawDecode, ulawToLinear } from '../media/codec/g711.js';
 import { NoiseSuppressor } from '../media/analysis/noise-suppressor.js';
-import { decodeBase64Into, scanPlayAudio } from './play-audio-scan.js';
+import { decodeBase64Into, PlayAudioReader } from './play-audio-scan.js';
 import { createDownsampleState, downsample16kTo8k, type ResamplerState } from '../media/codec/resample.js';
 
 export interface StreamBridgeOptions {
@@ -171,6 +171,8 @@ export class StreamBridge {
   private carryByte = -1;
   private carryRate = 0;
   private decodeBytes: Buffer | undefined;
+  /** Reads the agent's playAudio messages, remembering their shape. */
+  private readonly playAudioReader = new PlayAudioReader();
   private decodePcm: Int16Array | undefined;
   /** The caller's audio passes through it first when the stream asked for noise cancellation. */
   private readonly denoiser: { suppressor: NoiseSuppressor; frame: { pcm: Int16Array } } | undefined;
@@ -533,7 +535,7 @@ export class StreamBridge {
     // Nearly every message is a plain playAudio: read it from the bytes without building a string
     // or a JSON tree (50 per second per call). Anything else takes the full parser below.
     if (this.opts.bidirectional) {
-      const scan = scanPlayAudio(data);
+      const scan = this.playAudioReader.read(data);
       if (scan) {
         const buf = this.decodeBuffer(scan.payloadEnd - scan.payloadStart);
         const n = decodeBase64Into(data, scan.payloadStart, scan.payloadEnd, buf);

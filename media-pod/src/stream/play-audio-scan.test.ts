@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { parseAgentMessage } from './protocol.js';
-import { decodeBase64Into, scanPlayAudio } from './play-audio-scan.js';
+import { decodeBase64Into, PlayAudioReader, scanPlayAudio } from './play-audio-scan.js';
 
 /** What the fast road makes of a frame: the decoded audio, or undefined when it defers. */
 function fast(text: string): { encoding: string; sampleRate: number; bytes: Buffer } | undefined {
@@ -106,4 +106,58 @@ test('random mutations of a playAudio never make the two roads disagree', () => 
     if (agrees(m.toString('latin1')) === 'fast') fastCount++;
   }
   assert.ok(fastCount > 0, 'some mutations (inside the payload, say) still take the fast road');
+});
+
+/** What a reader makes of a frame, decoded as the bridge decodes it. */
+function viaReader(reader: PlayAudioReader, text: string): { encoding: string; sampleRate: number; bytes: Buffer } | undefined {
+  const b = Buffer.from(text, 'latin1');
+  const s = reader.read(b);
+  if (!s) return undefined;
+  const dst = Buffer.alloc(Math.ceil((s.payloadEnd - s.payloadStart) * 3 / 4) + 1);
+  const n = decodeBase64Into(b, s.payloadStart, s.payloadEnd, dst);
+  if (n < 0) return undefined;
+  return { encoding: s.encoding, sampleRate: s.sampleRate, bytes: dst.subarray(0, n) };
+}
+
+test('a reader reads a repeated shape by its two ends, with the same result as a full scan', () => {
+  const reader = new PlayAudioReader();
+  const pipecat = (p: string, rate = 8000): string => `{"event": "playAudio", "media": {"contentType": "audio/x-mulaw", "sampleRate": ${rate}, "payload": "${p}"}}`;
+  for (let i = 0; i < 20; i++) {
+    const raw = randomBytes(i === 7 ? 0 : 80 + i * 13); // payloads of varying length, one empty
+    const r = viaReader(reader, pipecat(raw.toString('base64')));
+    assert.deepEqual(r, { encoding: 'audio/x-mulaw', sampleRate: 8000, bytes: raw });
+  }
+  assert.equal(reader.shapeHits, 19, 'every message after the first was read by its shape');
+  // Another shape (L16, a string rate) is scanned, then remembered in its place.
+  const l16 = (p: string): string => `{"event":"playAudio","media":{"contentType":"audio/x-l16","sampleRate":"16000","payload":"${p}"}}`;
+  assert.deepEqual(viaReader(reader, l16(b64)), { encoding: 'audio/x-l16', sampleRate: 16000, bytes: audio });
+  assert.deepEqual(viaReader(reader, l16(b64)), { encoding: 'audio/x-l16', sampleRate: 16000, bytes: audio });
+  assert.equal(reader.shapeHits, 20);
+  // Messages that match both ends but carry something other than base64 between them never decode here.
+  for (const middle of [`${b64}", "x": "`, `${b64}\\`, `A"}}{"event":"playAudio","media":{"contentType":"audio/x-l16","sampleRate":"16000","payload":"A`, ' ', `${b64}\n`]) {
+    assert.equal(viaReader(reader, l16(middle)), undefined, middle.slice(0, 40));
+  }
+  // Shorter than the remembered ends, or a changed byte in them: a full scan, which agrees with the parser.
+  assert.equal(viaReader(reader, '{}'), undefined);
+  const other = `{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":"8000","payload":"${b64}"}}`;
+  assert.deepEqual(viaReader(reader, other), slow(other));
+});
+
+test('random mutations never make a reader that has seen the shape disagree with the full parser', () => {
+  const base = `{"event": "playAudio", "media": {"contentType": "audio/x-mulaw", "sampleRate": 8000, "payload": "${b64}"}}`;
+  const alphabet = Buffer.from(' {}[]:,"\\=+/0123456789aeAZ\n\t.-');
+  let fastCount = 0;
+  for (let i = 0; i < 5000; i++) {
+    const reader = new PlayAudioReader();
+    viaReader(reader, base); // the shape is remembered
+    const m = Buffer.from(base, 'latin1');
+    const edits = 1 + (i % 3);
+    for (let e = 0; e < edits; e++) m[(i * 7919 + e * 104729) % m.length] = alphabet[(i + e * 31) % alphabet.length]!;
+    const text = m.toString('latin1');
+    const r = viaReader(reader, text);
+    if (r === undefined) continue;
+    fastCount++;
+    assert.deepEqual(r, slow(text), `reader and parser differ for ${text.slice(0, 120)}`);
+  }
+  assert.ok(fastCount > 0);
 });

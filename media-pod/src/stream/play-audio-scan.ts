@@ -169,6 +169,46 @@ export function scanPlayAudio(b: Uint8Array, n = b.length): PlayAudioScan | unde
   return result;
 }
 
+/** Longest prefix plus suffix a PlayAudioReader keeps (real agents' are under 150 bytes). */
+const MAX_SHAPE_BYTES = 512;
+
+/**
+ * scanPlayAudio with a memory of the last message's shape, per stream. An agent sends the same
+ * bytes around every payload (same keys, order, spacing, format), so once a message has been
+ * scanned, the next one that starts with the same bytes up to the payload's opening quote and
+ * ends with the same bytes from its closing quote is that shape again: two native compares instead
+ * of a byte-by-byte scan. The range between them is only accepted by the strict base64 decode,
+ * which refuses quotes and backslashes, so a message that matches both ends but is not the same
+ * shape never decodes on this road and takes the full parser, as with scanPlayAudio.
+ */
+export class PlayAudioReader {
+  private prefix: Buffer | undefined;
+  private suffix: Buffer | undefined;
+  private readonly known: PlayAudioScan = { encoding: 'audio/x-mulaw', sampleRate: 8000, payloadStart: 0, payloadEnd: 0 };
+  /** Messages read by their remembered shape (for tests and curiosity). */
+  shapeHits = 0;
+
+  read(b: Buffer): PlayAudioScan | undefined {
+    const n = b.length;
+    const p = this.prefix; const s = this.suffix;
+    if (p !== undefined && s !== undefined && n >= p.length + s.length
+      && b.compare(p, 0, p.length, 0, p.length) === 0 && b.compare(s, 0, s.length, n - s.length, n) === 0) {
+      this.shapeHits++;
+      this.known.payloadStart = p.length;
+      this.known.payloadEnd = n - s.length;
+      return this.known;
+    }
+    const r = scanPlayAudio(b, n);
+    if (r && r.payloadStart + (n - r.payloadEnd) <= MAX_SHAPE_BYTES) {
+      this.prefix = Buffer.from(b.subarray(0, r.payloadStart));
+      this.suffix = Buffer.from(b.subarray(r.payloadEnd, n));
+      this.known.encoding = r.encoding;
+      this.known.sampleRate = r.sampleRate;
+    }
+    return r;
+  }
+}
+
 const B64 = new Int8Array(256).fill(-1);
 for (let i = 0; i < 64; i++) B64['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
 
