@@ -181,3 +181,51 @@ test('recording taps: one caller frame and one played frame per tick, whatever t
     assert.deepEqual(frames[0], Array.from(ulawDecode(Uint8Array.from(sent.slice(-480, -320)))), 'the newest three packets, oldest first');
   } finally { stop(); media.close(); }
 });
+
+test('recording taps after a pacer stall: the caller\'s delayed burst is written out as frames of its own (played side silent), in order, and the normal bound returns after it', async () => {
+  const clock = new FakeClock(1000);
+  const mediaClock = new MediaClock({ clock });
+  const rtp = await RtpSession.open({ listenAddress: '127.0.0.1', mediaClock, clock });
+  const media = new CallMedia(rtp, clock, createLogger('test', 'error'));
+  const meta = { seq: 0, timestamp: 0, arrivalMs: 0 };
+  let code = 0;
+  const sent: number[] = [];
+  const send = (): void => {
+    const p = Uint8Array.from({ length: 160 }, () => { code = (code + 1) % 0x7f; return code; });
+    for (const b of p) sent.push(b);
+    rtp.onPayload?.(p, 'PCMU', meta);
+  };
+  const caller: number[][] = [];
+  const played: number[] = [];
+  const stop = media.record((c, out) => { caller.push(Array.from(c)); played.push(out[0]!); });
+  try {
+    // Steady: a packet, a tick (the pod plays a frame of 7s).
+    const frame = new Int16Array(160).fill(7);
+    const pod = { pullFrame: () => frame, pushInbound: () => undefined, dtmfReceived: () => undefined } as unknown as StreamBridge;
+    media.attachBridge(pod);
+    for (let i = 0; i < 3; i++) { send(); media.pull('PCMU'); }
+    // The pod stalls for 8 ticks: the pacer reports them first, then the caller's 8 packets arrive at once.
+    media.skipped(8);
+    media.pull('PCMU'); // the tick due right after the stall runs before the burst is read
+    for (let i = 0; i < 8; i++) send();
+    media.pull('PCMU');
+    for (let i = 0; i < 2; i++) { send(); media.pull('PCMU'); }
+    const all = caller.flat();
+    const expected = Array.from(ulawDecode(Uint8Array.from(sent)));
+    const voiced = caller.filter((f) => f.some((v) => v !== 0)).flat();
+    assert.deepEqual(voiced, expected, 'every caller sample once, in order');
+    assert.equal(caller.length, 3 + 1 + 7 + 1 + 2, 'the missed ticks came back as frames');
+    assert.equal(all.length, caller.length * 160);
+    assert.deepEqual(played, [7, 7, 7, 7, 0, 0, 0, 0, 0, 0, 0, 7, 7, 7], 'nothing was played in the missed ticks');
+    // Frames dropped unplayed after a stall are not written as played.
+    const before = caller.length;
+    media.pull('PCMU', true);
+    assert.equal(caller.length, before);
+    // Some ticks later the grace is over: a burst without a stall is capped again.
+    for (let t = 0; t < 5; t++) media.pull('PCMU');
+    caller.length = 0;
+    for (let i = 0; i < 10; i++) send();
+    for (let t = 0; t < 5; t++) media.pull('PCMU');
+    assert.equal(caller.filter((f) => f.some((v) => v !== 0)).length, 3, 'the newest three packets only');
+  } finally { stop(); media.close(); }
+});

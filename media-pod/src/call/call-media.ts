@@ -161,15 +161,20 @@ export class CallMedia implements RtpFrameSource {
     for (const c of this.collectors) c.push(digit);
   }
 
-  /** Called by the RTP pacer every 20 ms. */
-  pull(_codec: Codec): Int16Array | Uint8Array | null {
+  /** Called by the RTP pacer every 20 ms, and for frames it drops after a stall (`dropped`). */
+  pull(_codec: Codec, dropped = false): Int16Array | Uint8Array | null {
     if (this.bridge && this.clock.now() - this.inboundCoveredUntil >= (this.filling ? FRAME_MS : INBOUND_GAP_FILL_MS)) {
       gapChecks.add(this);
       if (!gapCheckScheduled) { gapCheckScheduled = true; setImmediate(runGapChecks); }
     }
     const frame = this.nextFrame();
-    if (this.recorders.length > 0) for (const r of this.recorders) r.tick(frame);
+    if (this.recorders.length > 0 && !dropped) for (const r of this.recorders) r.tick(frame);
     return frame;
+  }
+
+  /** The pacer missed ticks: recordings get them back once the caller's audio of that time arrives. */
+  skipped(ticks: number): void {
+    for (const r of this.recorders) r.gap(ticks);
   }
 
   private nextFrame(): Int16Array | null {
@@ -323,12 +328,29 @@ class DigitQueue implements DigitCollection {
  * cannot delay the recording for good) and each tick takes one frame from it, or silence when the
  * caller sent nothing.
  */
-class SessionTap {
-  private queue = new Int16Array(FRAME_SAMPLES * 3);
+/** A stall's worth of caller audio a recording waits for is at most this many frames (1 s). */
+const MAX_GAP_FRAMES = 50;
+/** Ticks after a stall during which the caller's delayed packets may still arrive. */
+const GAP_GRACE_TICKS = 5;
+/** Caller audio a tap holds in the normal run of ticks, in frames. */
+const TAP_FRAMES = 3;
+
+/**
+ * Pairs the caller's audio with what was played, one frame per tick. A pacer stall misses ticks:
+ * the caller's packets of that time arrive afterwards in a burst, and the tap writes them out as
+ * frames of their own (with silence as the played side, since nothing was played then), so a
+ * recording keeps the caller's words and its real time.
+ */
+export class SessionTap {
+  private queue = new Int16Array(FRAME_SAMPLES * TAP_FRAMES);
   private queued = 0;
   private decoded = new Int16Array(FRAME_SAMPLES);
   private readonly caller = new Int16Array(FRAME_SAMPLES);
   private readonly played = new Int16Array(FRAME_SAMPLES);
+  private readonly silence = new Int16Array(FRAME_SAMPLES);
+  /** Frames of missed ticks still to be written once the caller's audio of them arrives. */
+  private owed = 0;
+  private owedTicks = 0;
 
   constructor(private readonly onFrame: (caller: Int16Array, played: Int16Array) => void) {}
 
@@ -336,29 +358,60 @@ class SessionTap {
     // G.711: one sample per byte; RTP payloads are bounded by the datagram, so this stays small.
     const n = payload.length;
     if (this.decoded.length < n) this.decoded = new Int16Array(n);
-    if (this.queue.length < 2 * n) {
-      const bigger = new Int16Array(2 * n);
+    const limit = Math.max(FRAME_SAMPLES * (TAP_FRAMES + this.owed), 2 * n);
+    if (this.queue.length < limit) {
+      const bigger = new Int16Array(limit);
       bigger.set(this.queue.subarray(0, this.queued));
       this.queue = bigger;
     }
     const pcm = decodeFrame(codec, payload, this.decoded.subarray(0, n));
-    const overflow = this.queued + n - this.queue.length;
-    if (overflow > 0) {
-      this.queue.copyWithin(0, overflow, this.queued);
-      this.queued -= overflow;
-    }
+    this.keep(limit - n);
     this.queue.set(pcm, this.queued);
     this.queued += n;
+    this.settle();
+  }
+
+  /** The pacer missed `ticks` ticks. */
+  gap(ticks: number): void {
+    this.owed = Math.min(this.owed + ticks, MAX_GAP_FRAMES);
+    this.owedTicks = GAP_GRACE_TICKS;
   }
 
   tick(frame: Int16Array | null): void {
+    this.settle();
+    this.emit(frame && frame.length === FRAME_SAMPLES ? frame : null);
+    if (this.owedTicks > 0 && --this.owedTicks === 0) {
+      this.owed = 0;
+      this.keep(FRAME_SAMPLES * TAP_FRAMES); // back to the normal bound: a backlog left now would delay the caller for good
+    }
+  }
+
+  /** Writes owed frames while more than the next tick's audio is waiting. */
+  private settle(): void {
+    while (this.owed > 0 && this.queued >= 2 * FRAME_SAMPLES) {
+      this.owed--;
+      this.emit(this.silence);
+    }
+  }
+
+  /** One frame: the oldest caller audio (silence where there is none) and `played`. */
+  private emit(played: Int16Array | null): void {
     const take = Math.min(FRAME_SAMPLES, this.queued);
     this.caller.set(this.queue.subarray(0, take));
     this.caller.fill(0, take);
     this.queue.copyWithin(0, take, this.queued);
     this.queued -= take;
-    if (frame && frame.length === FRAME_SAMPLES) this.played.set(frame);
+    if (played) this.played.set(played);
     else this.played.fill(0);
     this.onFrame(this.caller, this.played);
+  }
+
+  /** Drops the oldest caller audio beyond `max` samples. */
+  private keep(max: number): void {
+    const overflow = this.queued - max;
+    if (overflow > 0) {
+      this.queue.copyWithin(0, overflow, this.queued);
+      this.queued -= overflow;
+    }
   }
 }

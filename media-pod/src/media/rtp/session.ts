@@ -71,7 +71,10 @@ function follows(from: number, seq: number, most: number): boolean {
  * source may reuse one buffer.
  */
 export interface FrameSource {
-  pull(codec: Codec): Int16Array | Uint8Array | null;
+  /** The next frame to play, or null for none. `dropped`: it is being discarded unplayed after a stall. */
+  pull(codec: Codec, dropped?: boolean): Int16Array | Uint8Array | null;
+  /** The pacer stalled and missed this many ticks (before any frames of them are dropped). */
+  skipped?(ticks: number): void;
 }
 
 /** Per-packet metadata for onAudio/onPayload; the same object is reused for every packet. */
@@ -627,12 +630,13 @@ export class RtpSession implements PacedStream {
     this.needMarker = true;
     const source = this.source;
     if (!source) return 0;
+    source.skipped?.(ticks);
     const hold = Math.min(ticks, this.maxStallHoldTicks - this.stallHeldTicks);
     this.stallHeldTicks += hold;
     this.counters.stallHeld += hold;
     let dropped = 0;
     for (let i = hold; i < ticks; i++) {
-      if (source.pull(p.codec) === null) { this.stallHeldTicks = 0; break; } // nothing left to drop
+      if (source.pull(p.codec, true) === null) { this.stallHeldTicks = 0; break; } // nothing left to drop
       dropped++;
     }
     this.counters.stallDropped += dropped;
