@@ -5,11 +5,12 @@
 // generator sent them (one-way latency, CLOCK_MONOTONIC on both ends). Controlled over IPC by
 // media.mjs: `listen`, `stats {win}`.
 //
-// It avoids JSON.parse on media frames (a string search finds the payload) so that the agent,
-// which shares a core with the load generator, stays cheap; control events are parsed normally.
+// It avoids JSON.parse and strings on media frames (a byte search finds the payload, which is
+// copied into the answer as bytes) so that the agent, which shares a core with the load generator,
+// stays cheap; control events are parsed normally.
 import { WebSocketServer } from 'ws';
 import { serveRequests, percentile } from './lib/common.mjs';
-import { monoUs, readStamp } from './lib/stamp.mjs';
+import { STAMP_BYTES, monoUs, readStamp } from './lib/stamp.mjs';
 
 const windows = new Map(); // window id -> { frames, latUs: number[] }
 let connections = 0;
@@ -25,37 +26,47 @@ function windowStats(id) {
   return w;
 }
 
+const MEDIA_START = Buffer.from('{"event":"media"', 'latin1');
+const PAYLOAD_KEY = Buffer.from('"payload":"', 'latin1');
+const QUOTE = 0x22;
+/** Base64 characters that cover the stamp at the start of a frame (36 bytes ≥ STAMP_BYTES). */
+const STAMP_CHARS = 48;
+
 function onConnection(ws) {
   connections++;
-  let prefix = '{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"';
-  const suffix = '"}}';
+  let prefix = Buffer.from('{"event":"playAudio","media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"', 'latin1');
+  const suffix = Buffer.from('"}}', 'latin1');
   ws.on('message', (data, isBinary) => {
     if (isBinary) return;
     const recvUs = monoUs();
-    const text = data.toString('utf8');
-    if (text.startsWith('{"event":"media"')) {
-      const at = text.indexOf('"payload":"');
-      if (at < 0) { badFrames++; return; }
-      const start = at + 11;
-      const end = text.indexOf('"', start);
-      const payload = text.slice(start, end);
-      const n = decoded.write(payload, 0, 'base64');
-      if (readStamp(decoded.subarray(0, n), 0, stamp)) {
+    if (data.length > MEDIA_START.length && data.compare(MEDIA_START, 0, MEDIA_START.length, 0, MEDIA_START.length) === 0) {
+      // Bytes in, bytes out: the payload is found and copied without turning the frame into a
+      // string, and only the stamp's characters are decoded.
+      const at = data.indexOf(PAYLOAD_KEY);
+      const start = at + PAYLOAD_KEY.length;
+      const end = at < 0 ? -1 : data.indexOf(QUOTE, start);
+      if (end < 0) { badFrames++; return; }
+      const n = decoded.write(data.toString('latin1', start, Math.min(end, start + STAMP_CHARS)), 0, 'base64');
+      if (n >= STAMP_BYTES && readStamp(decoded, 0, stamp)) {
         if (stamp.window > 0) {
           const w = windowStats(stamp.window);
           w.frames++;
           w.latUs.push(recvUs - stamp.sendUs);
         }
       } else badFrames++;
-      ws.send(prefix + payload + suffix);
+      const out = Buffer.allocUnsafe(prefix.length + (end - start) + suffix.length);
+      prefix.copy(out, 0);
+      data.copy(out, prefix.length, start, end);
+      suffix.copy(out, prefix.length + end - start);
+      ws.send(out, { binary: false });
       return;
     }
     let msg;
-    try { msg = JSON.parse(text); } catch { badFrames++; return; }
+    try { msg = JSON.parse(data.toString('utf8')); } catch { badFrames++; return; }
     if (msg.event === 'start') {
       starts++;
       const streamId = msg.start?.streamId;
-      if (streamId) prefix = `{"event":"playAudio","streamId":${JSON.stringify(streamId)},"media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"`;
+      if (streamId) prefix = Buffer.from(`{"event":"playAudio","streamId":${JSON.stringify(streamId)},"media":{"contentType":"audio/x-mulaw","sampleRate":8000,"payload":"`, 'utf8');
     } else if (msg.event === 'stop') stops++;
   });
   ws.on('close', () => { connections--; });
