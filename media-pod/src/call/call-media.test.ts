@@ -140,12 +140,15 @@ test('a PCMA caller at 30 ms: decoded 160-sample frames', async () => {
   } finally { r.media.close(); }
 });
 
-test('recording taps: one caller frame and one played frame per tick, whatever the packet size; silence where no packet came; a burst is capped, not carried', async () => {
+/** A CallMedia on a real RTP session and a fake clock, with no bridge: for the recording taps. */
+async function bareMedia(): Promise<{ rtp: RtpSession; media: CallMedia; meta: { seq: number; timestamp: number; arrivalMs: number } }> {
   const clock = new FakeClock(1000);
-  const mediaClock = new MediaClock({ clock });
-  const rtp = await RtpSession.open({ listenAddress: '127.0.0.1', mediaClock, clock });
-  const media = new CallMedia(rtp, clock, createLogger('test', 'error'));
-  const meta = { seq: 0, timestamp: 0, arrivalMs: 0 };
+  const rtp = await RtpSession.open({ listenAddress: '127.0.0.1', mediaClock: new MediaClock({ clock }), clock });
+  return { rtp, media: new CallMedia(rtp, clock, createLogger('test', 'error')), meta: { seq: 0, timestamp: 0, arrivalMs: 0 } };
+}
+
+test('recording taps: one caller frame and one played frame per tick, whatever the packet size; silence where no packet came; a burst is capped, not carried', async () => {
+  const { rtp, media, meta } = await bareMedia();
   // μ-law bytes whose decoded values differ per sample position (a ramp of codes).
   let code = 0;
   const packet = (samples: number): Uint8Array => Uint8Array.from({ length: samples }, () => { code = (code + 1) % 0x7f; return code; });
@@ -183,11 +186,7 @@ test('recording taps: one caller frame and one played frame per tick, whatever t
 });
 
 test('recording taps after a pacer stall: the caller\'s delayed burst is written out as frames of its own (played side silent), in order, and the normal bound returns after it', async () => {
-  const clock = new FakeClock(1000);
-  const mediaClock = new MediaClock({ clock });
-  const rtp = await RtpSession.open({ listenAddress: '127.0.0.1', mediaClock, clock });
-  const media = new CallMedia(rtp, clock, createLogger('test', 'error'));
-  const meta = { seq: 0, timestamp: 0, arrivalMs: 0 };
+  const { rtp, media, meta } = await bareMedia();
   let code = 0;
   const sent: number[] = [];
   const send = (): void => {
