@@ -127,6 +127,10 @@ const BACKLOG_LIMIT_FACTOR = 4;
 /** The caller's audio reaches the bridge in 20 ms frames of 8 kHz samples. */
 const FRAME_SAMPLES = 160;
 
+/** Decode scratch shared by every stream of the pod (see decodeBuffer). */
+let decodeBytes = Buffer.alloc(4096);
+let decodePcm = new Int16Array(4096);
+
 export class StreamBridge {
   readonly streamId: string;
   readonly callId: string;
@@ -170,10 +174,8 @@ export class StreamBridge {
   /** Odd trailing byte of an L16 playAudio payload, carried into the next one. */
   private carryByte = -1;
   private carryRate = 0;
-  private decodeBytes: Buffer | undefined;
   /** Reads the agent's playAudio messages, remembering their shape. */
   private readonly playAudioReader = new PlayAudioReader();
-  private decodePcm: Int16Array | undefined;
   /** The caller's audio passes through it first when the stream asked for noise cancellation. */
   private readonly denoiser: { suppressor: NoiseSuppressor; frame: { pcm: Int16Array } } | undefined;
 
@@ -570,13 +572,15 @@ export class StreamBridge {
   }
 
   /**
-   * The per-stream buffer base64 text of this length decodes into. Base64 decodes to at most 3/4
-   * of its length; the buffers are bounded by the message cap, so steady playback allocates nothing.
+   * The buffer base64 text of this length decodes into: one for every stream of the pod, since a
+   * playAudio is decoded and queued synchronously. Base64 decodes to at most 3/4 of its length; the
+   * buffer is bounded by the message cap, so steady playback allocates nothing, and it stays in the
+   * CPU's cache instead of each call keeping its own.
    */
   private decodeBuffer(base64Length: number): Buffer {
     const maxBytes = Math.ceil(base64Length * 3 / 4) + 1;
-    if (!this.decodeBytes || this.decodeBytes.length < maxBytes) this.decodeBytes = Buffer.alloc(Math.max(maxBytes, 4096));
-    return this.decodeBytes;
+    if (decodeBytes.length < maxBytes) decodeBytes = Buffer.alloc(maxBytes);
+    return decodeBytes;
   }
 
   private onPlayAudio(encoding: 'audio/x-mulaw' | 'audio/x-l16', rate: 8000 | 16000, payload: string): void {
@@ -584,15 +588,15 @@ export class StreamBridge {
     this.playDecoded(encoding, rate, n);
   }
 
-  /** Queues the `n` audio bytes of a playAudio that are in `decodeBytes`. */
+  /** Queues the `n` audio bytes of a playAudio that are in the shared `decodeBytes`. */
   private playDecoded(encoding: 'audio/x-mulaw' | 'audio/x-l16', rate: 8000 | 16000, n: number): void {
     this.stats.playAudioReceived++;
     if (encoding !== this.format.encoding || rate !== this.format.sampleRate) {
       this.log.debug('playAudio format differs from the stream contentType; converting', { encoding, sampleRate: rate });
     }
-    const buf = this.decodeBytes!;
-    if (!this.decodePcm || this.decodePcm.length < n + 1) this.decodePcm = new Int16Array(Math.max(n + 1, 4096));
-    const out = this.decodePcm;
+    const buf = decodeBytes;
+    if (decodePcm.length < n + 1) decodePcm = new Int16Array(n + 1);
+    const out = decodePcm;
     let pcm: Int16Array;
     let pcmLength: number;
     if (encoding === 'audio/x-mulaw') {
