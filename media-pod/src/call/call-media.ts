@@ -341,7 +341,7 @@ const TAP_FRAMES = 3;
  * frames of their own (with silence as the played side, since nothing was played then), so a
  * recording keeps the caller's words and its real time.
  */
-export class SessionTap {
+class SessionTap {
   private queue = new Int16Array(FRAME_SAMPLES * TAP_FRAMES);
   private queued = 0;
   private decoded = new Int16Array(FRAME_SAMPLES);
