@@ -77,6 +77,8 @@ export class CallMedia implements RtpFrameSource {
   /** In a gap: fill every tick rather than waiting for the threshold again. */
   private filling = false;
   private silenceFramesFilledCount = 0;
+  /** A played μ-law frame decoded for the recordings. */
+  private readonly playedPcm = new Int16Array(FRAME_SAMPLES);
 
   constructor(readonly rtp: RtpSession, private readonly clock: Clock, private readonly logger: Logger) {
     rtp.setSource(this);
@@ -162,13 +164,17 @@ export class CallMedia implements RtpFrameSource {
   }
 
   /** Called by the RTP pacer every 20 ms, and for frames it drops after a stall (`dropped`). */
-  pull(_codec: Codec, dropped = false): Int16Array | Uint8Array | null {
+  pull(codec: Codec, dropped = false): Int16Array | Uint8Array | null {
     if (this.bridge && this.clock.now() - this.inboundCoveredUntil >= (this.filling ? FRAME_MS : INBOUND_GAP_FILL_MS)) {
       gapChecks.add(this);
       if (!gapCheckScheduled) { gapCheckScheduled = true; setImmediate(runGapChecks); }
     }
-    const frame = this.nextFrame();
-    if (this.recorders.length > 0 && !dropped) for (const r of this.recorders) r.tick(frame);
+    const frame = this.nextFrame(codec);
+    if (this.recorders.length > 0 && !dropped) {
+      // Recordings take PCM: a μ-law frame from the stream is decoded for them.
+      const played = frame instanceof Uint8Array ? decodeFrame('PCMU', frame, this.playedPcm) : frame;
+      for (const r of this.recorders) r.tick(played);
+    }
     return frame;
   }
 
@@ -177,7 +183,7 @@ export class CallMedia implements RtpFrameSource {
     for (const r of this.recorders) r.gap(ticks);
   }
 
-  private nextFrame(): Int16Array | null {
+  private nextFrame(codec: Codec): Int16Array | Uint8Array | null {
     const p = this.player;
     if (p) {
       const frame = p.source.pullFrame();
@@ -186,7 +192,7 @@ export class CallMedia implements RtpFrameSource {
       p.done(true);
     }
     const b = this.bridge;
-    return b ? b.pullFrame() : null;
+    return b ? b.pullFrame(codec) : null;
   }
 
   /** Plays a source to the caller; resolves true when it ran out, false when cut short. */

@@ -286,6 +286,8 @@ export class Call implements CallControl {
       logger: this.logger.child({ stream: true }),
       sendDtmf: (digits: string) => { this.sendDtmf(digits).catch((err: unknown) => this.logger.warn('sendDTMF failed', { error: err as Error })); },
       onStatus: (e: StreamStatusEvent) => this.onStreamStatus(verb, e),
+      // Unknown before an offer-less INVITE's ACK: PCM then, which suits either codec.
+      ulawPlayback: this.init.rtpMedia.rtp.media?.codec === 'PCMU',
       ...(this.svc.streamReconnectAttempts !== undefined ? { reconnectAttempts: this.svc.streamReconnectAttempts } : {}),
       ...(verb.noiseCancellation ? { noiseCancellationLevel: verb.noiseCancellationLevel } : {}),
       ...(token ? { upgradeHeaders: (url: string) => wsSignature(url, token) } : {}),

@@ -244,6 +244,36 @@ test('playAudio μ-law (sampleRate number and string, with or without streamId) 
   });
 });
 
+test('a PCMU call queues μ-law as it came: the agent\'s bytes come out of pullFrame unchanged (0x7f too), L16 is encoded once, and a call moved to PCMA gets PCM', T, async () => {
+  await withBridge({ ulawPlayback: true }, async (h) => {
+    const conn = await started(h);
+    const a = ulawEncode(tone(160, 31));
+    a[0] = 0x7f; // μ-law's other zero, which a decode and encode would turn into 0xff
+    const b = ulawEncode(tone(240, 17)); // a frame and a half: the half waits a tick, then is padded with μ-law silence
+    conn.send({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.from(a).toString('base64') } });
+    conn.send({ event: 'playAudio', media: { contentType: 'audio/x-mulaw', sampleRate: 8000, payload: Buffer.from(b).toString('base64') } });
+    const l16 = tone(160, 23, 9000);
+    conn.send({ event: 'playAudio', media: { contentType: 'audio/x-l16', sampleRate: 8000, payload: le16(l16).toString('base64') } });
+    await processed(h, 3);
+    assert.equal(h.bridge.queuedMs, 70);
+    const f1 = h.bridge.pullFrame('PCMU');
+    assert.ok(f1 instanceof Uint8Array);
+    assert.deepEqual(Buffer.from(f1), Buffer.from(a), 'the agent\'s bytes, 0x7f included');
+    assert.deepEqual(Buffer.from(h.bridge.pullFrame('PCMU')!), Buffer.from(b.subarray(0, 160)));
+    // The next 80 samples of b and the first 80 of the L16 audio, encoded as μ-law.
+    const f3 = Buffer.from(h.bridge.pullFrame('PCMU')!);
+    assert.deepEqual(f3.subarray(0, 80), Buffer.from(b.subarray(160)));
+    assert.deepEqual(f3.subarray(80), Buffer.from(ulawEncode(l16.subarray(0, 80))));
+    // A re-INVITE moved the call to PCMA: the rest comes out as PCM, for the RTP layer to encode.
+    assert.equal(h.bridge.pullFrame('PCMA'), null, 'a partial frame waits a tick');
+    const f4 = h.bridge.pullFrame('PCMA');
+    assert.ok(f4 instanceof Int16Array);
+    assert.equal(f4.length, 160);
+    assert.deepEqual(Array.from(f4.subarray(0, 80)), Array.from(ulawDecode(ulawEncode(l16.subarray(80)))));
+    assert.ok(f4.subarray(80).every((v) => v === 0), 'padded with μ-law silence, which decodes to 0');
+  });
+});
+
 test('playAudio L16 8 kHz: little-endian, odd trailing byte carried into the next message', T, async () => {
   await withBridge({ contentType: 'audio/x-l16;rate=8000' }, async (h) => {
     const conn = await started(h);

@@ -8,14 +8,15 @@ import { randomUUID } from 'node:crypto';
 import { AgentSocket, OPEN as WS_OPEN, CLOSED as WS_CLOSED, type AgentSocketError } from './agent-socket.js';
 import type { Logger } from '@sipflow/operator/log';
 import type { Clock, TimerHandle } from '../clock.js';
-import { PlaybackQueue } from './playback-queue.js';
+import { PlaybackQueue, type Samples } from './playback-queue.js';
+import type { Codec } from '../media/codec/index.js';
 import {
   DTMF_DIGIT, isUuid, parseAgentMessage, streamFormatOf, tracksOf,
   type AudioTrackSetting, type StreamCloseInfo, type StreamContentType, type StreamFormat,
   type StreamStatusEvent, type StreamStopReason, type StreamTrack,
 } from './protocol.js';
 import { ControlMessages, MediaMessageEncoder, buildStartMessage, type CallAudioFrame } from './wire-messages.js';
-import { ulawDecode, ulawToLinear } from '../media/codec/g711.js';
+import { ulawDecode, ulawEncode, ulawToLinear } from '../media/codec/g711.js';
 import { NoiseSuppressor } from '../media/analysis/noise-suppressor.js';
 import { decodeBase64Into, PlayAudioReader } from './play-audio-scan.js';
 import { createDownsampleState, downsample16kTo8k, type ResamplerState } from '../media/codec/resample.js';
@@ -45,6 +46,11 @@ export interface StreamBridgeOptions {
   readonly maxMessageBytes?: number;
   /** Playback queue cap. */
   readonly maxQueuedMs?: number;
+  /**
+   * The call sends PCMU: queue the agent's audio as μ-law bytes, so μ-law playAudio goes to RTP
+   * as it came, without a decode and an encode per frame. Default false (PCM).
+   */
+  readonly ulawPlayback?: boolean;
   /** Extra connection attempts after the first fails to open. */
   readonly connectRetries?: number;
   /** First retry delay; doubles per retry. */
@@ -130,6 +136,7 @@ const FRAME_SAMPLES = 160;
 /** Decode scratch shared by every stream of the pod (see decodeBuffer). */
 let decodeBytes = Buffer.alloc(4096);
 let decodePcm = new Int16Array(4096);
+let decodeUlaw = new Uint8Array(4096);
 
 export class StreamBridge {
   readonly streamId: string;
@@ -176,6 +183,8 @@ export class StreamBridge {
   private carryRate = 0;
   /** Reads the agent's playAudio messages, remembering their shape. */
   private readonly playAudioReader = new PlayAudioReader();
+  /** A μ-law frame decoded for a call that no longer sends PCMU. */
+  private pullPcm: Int16Array | undefined;
   /** The caller's audio passes through it first when the stream asked for noise cancellation. */
   private readonly denoiser: { suppressor: NoiseSuppressor; frame: { pcm: Int16Array } } | undefined;
 
@@ -202,7 +211,9 @@ export class StreamBridge {
     this.stallLimitMs = opts.stallLimitMs ?? 5000;
     this.log = opts.logger.child({ callId: this.callId, streamId: this.streamId });
     if (!isUuid(this.callId)) this.log.warn('callId is not a UUID; Plivo stream SDKs will reject the start message');
-    this.queue = new PlaybackQueue({ maxQueuedMs: opts.maxQueuedMs ?? 60000, onPlayed: (name) => this.onCheckpointPlayed(name) });
+    this.queue = new PlaybackQueue({
+      maxQueuedMs: opts.maxQueuedMs ?? 60000, onPlayed: (name) => this.onCheckpointPlayed(name), ulaw: opts.ulawPlayback === true,
+    });
     this.control = new ControlMessages(this.streamId, this.extraHeaders);
     this.inboundEncoder = this.tracks.includes('inbound') ? new MediaMessageEncoder('inbound', format, this.streamId, this.extraHeaders) : undefined;
     this.outboundEncoder = this.tracks.includes('outbound') ? new MediaMessageEncoder('outbound', format, this.streamId, this.extraHeaders) : undefined;
@@ -286,18 +297,24 @@ export class StreamBridge {
   }
 
   /**
-   * The next 20 ms of agent audio (160 samples, 8 kHz) or null for silence. The array is
-   * reused: consume it before the next call. Checkpoints passed are acknowledged here.
+   * The next 20 ms of agent audio (160 samples, 8 kHz) or null for silence: μ-law bytes when the
+   * queue holds μ-law and the call still sends PCMU, 16-bit PCM otherwise. The array is reused:
+   * consume it before the next call. Checkpoints passed are acknowledged here.
    */
-  pullFrame(): Int16Array | null {
+  pullFrame(codec: Codec = 'PCMU'): Int16Array | Uint8Array | null {
+    let frame: Samples | null = null;
     if (this.state === 'draining') {
-      const frame = this.queue.pull();
+      frame = this.queue.pull();
       if (frame === null && this.drainInfo) this.finish(this.drainInfo);
-      return frame;
+    } else if (this.state === 'open') {
+      frame = this.queue.pull();
+      if (this.degradedLevel > 0 && this.queue.queuedSamples === 0) this.degradedLevel = 0;
     }
-    if (this.state !== 'open') return null;
-    const frame = this.queue.pull();
-    if (this.degradedLevel > 0 && this.queue.queuedSamples === 0) this.degradedLevel = 0;
+    if (frame instanceof Uint8Array && codec !== 'PCMU') {
+      // A re-INVITE moved the call to another codec: what is queued is decoded for it.
+      this.pullPcm ??= new Int16Array(FRAME_SAMPLES);
+      return ulawDecode(frame, this.pullPcm);
+    }
     return frame;
   }
 
@@ -597,9 +614,13 @@ export class StreamBridge {
     const buf = decodeBytes;
     if (decodePcm.length < n + 1) decodePcm = new Int16Array(n + 1);
     const out = decodePcm;
-    let pcm: Int16Array;
+    let pcm: Samples;
     let pcmLength: number;
-    if (encoding === 'audio/x-mulaw') {
+    if (encoding === 'audio/x-mulaw' && this.queue.ulaw) {
+      this.carryByte = -1;
+      pcm = buf;
+      pcmLength = n;
+    } else if (encoding === 'audio/x-mulaw') {
       this.carryByte = -1;
       for (let i = 0; i < n; i++) out[i] = ulawToLinear(buf[i]!);
       pcm = out;
@@ -624,6 +645,11 @@ export class StreamBridge {
         pcm = downsample16kTo8k(pcm, this.downState, out.subarray(0, (k + 1) >> 1));
       }
       pcmLength = pcm.length;
+      // L16 for a μ-law queue is encoded once here, as it would have been when sent.
+      if (this.queue.ulaw) {
+        if (decodeUlaw.length < pcmLength) decodeUlaw = new Uint8Array(pcmLength);
+        pcm = ulawEncode(pcm, decodeUlaw.subarray(0, pcmLength));
+      }
     }
     const accepted = this.queue.append(pcm, 0, pcmLength);
     if (accepted < pcmLength) {

@@ -97,3 +97,27 @@ test('pending checkpoints are bounded', () => {
   for (let i = 0; i < MAX_PENDING_CHECKPOINTS; i++) assert.equal(q.mark(`c${i}`), true);
   assert.equal(q.mark('one too many'), false);
 });
+
+test('a μ-law queue holds bytes: frames come out as they went in, a partial frame is padded with μ-law silence, checkpoints and clear work the same', () => {
+  const played: string[] = [];
+  const q = new PlaybackQueue({ maxQueuedMs: 1000, onPlayed: (n) => played.push(n), ulaw: true });
+  const bytes = Uint8Array.from({ length: 400 }, (_, i) => (i * 7) & 0xff);
+  assert.equal(q.append(bytes), 400);
+  q.mark('end');
+  assert.equal(q.queuedMs, 50);
+  const f1 = q.pull();
+  assert.ok(f1 instanceof Uint8Array);
+  assert.deepEqual(Array.from(f1), Array.from(bytes.subarray(0, 160)));
+  assert.deepEqual(Array.from(q.pull()!), Array.from(bytes.subarray(160, 320)));
+  assert.equal(q.pull(), null, 'the last 80 bytes wait a tick for the rest of their frame');
+  const last = q.pull()!;
+  assert.deepEqual(Array.from(last.subarray(0, 80)), Array.from(bytes.subarray(320)));
+  assert.ok(last.subarray(80).every((b) => b === 0xff), 'μ-law silence, not 0x00 (its loudest code)');
+  assert.deepEqual(played, ['end']);
+  // Growing past the first ring and clearing keep the byte storage.
+  const big = new Uint8Array(20000).fill(0x55);
+  assert.equal(q.append(big), 8000, 'capped at 1 s');
+  assert.equal(q.clear().droppedSamples, 8000);
+  q.append(Uint8Array.from({ length: 160 }, () => 0x12));
+  assert.ok(q.pull()!.every((b) => b === 0x12));
+});

@@ -1,6 +1,7 @@
 /**
- * The audio an agent has asked us to play into the call (8 kHz PCM), with the checkpoint
- * positions it marked, drained 20 ms at a time by the media pacer. Memory is capped.
+ * The audio an agent has asked us to play into the call (8 kHz PCM, or μ-law bytes for a PCMU
+ * call), with the checkpoint positions it marked, drained 20 ms at a time by the media pacer.
+ * Memory is capped.
  */
 
 export const FRAME_SAMPLES = 160; // 20 ms at 8 kHz
@@ -14,10 +15,23 @@ export interface PlaybackQueueOptions {
   readonly maxQueuedMs: number;
   /** Called when playout passes a checkpoint's position (in order). */
   readonly onPlayed: (name: string) => void;
+  /**
+   * Hold μ-law bytes instead of 16-bit PCM: what a PCMU call sends, so an agent's μ-law passes
+   * through without being decoded and encoded again. Default false.
+   */
+  readonly ulaw?: boolean;
 }
 
+/** One sample per element: 16-bit PCM, or μ-law bytes. */
+export type Samples = Int16Array | Uint8Array;
+
+/** μ-law's code for 0. */
+const ULAW_SILENCE = 0xff;
+
 export class PlaybackQueue {
-  private ring: Int16Array = new Int16Array(INITIAL_CAPACITY);
+  /** True when the queue holds μ-law bytes. */
+  readonly ulaw: boolean;
+  private ring: Samples;
   private head = 0;
   private size = 0;
   /** Absolute sample counters; checkpoint positions are expressed in `written` units. */
@@ -30,9 +44,12 @@ export class PlaybackQueue {
   private cpHead = 0;
   /** A partial frame is held back for one tick in case the rest of it is still on the wire. */
   private partialHeld = false;
-  private readonly frame = new Int16Array(FRAME_SAMPLES);
+  private readonly frame: Samples;
 
   constructor(opts: PlaybackQueueOptions) {
+    this.ulaw = opts.ulaw === true;
+    this.ring = this.alloc(INITIAL_CAPACITY);
+    this.frame = this.alloc(FRAME_SAMPLES);
     this.maxSamples = Math.max(FRAME_SAMPLES, Math.floor(opts.maxQueuedMs * SAMPLES_PER_MS));
     this.onPlayed = opts.onPlayed;
   }
@@ -46,7 +63,7 @@ export class PlaybackQueue {
    * Appends `length` samples of `pcm` from `offset`. Returns how many were accepted; the rest
    * did not fit under the cap and were dropped.
    */
-  append(pcm: Int16Array, offset = 0, length = pcm.length - offset): number {
+  append(pcm: Samples, offset = 0, length = pcm.length - offset): number {
     const n = Math.max(0, Math.min(length, this.maxSamples - this.size));
     if (n === 0) return 0;
     this.ensureCapacity(this.size + n);
@@ -78,7 +95,7 @@ export class PlaybackQueue {
     this.cpNames = [];
     this.cpAt = [];
     this.cpHead = 0;
-    if (this.ring.length > INITIAL_CAPACITY * 4) this.ring = new Int16Array(INITIAL_CAPACITY); // give memory back after a burst
+    if (this.ring.length > INITIAL_CAPACITY * 4) this.ring = this.alloc(INITIAL_CAPACITY); // give memory back after a burst
     return res;
   }
 
@@ -87,8 +104,8 @@ export class PlaybackQueue {
    * returned array is reused: it is valid only until the next call. Checkpoints whose position
    * has been reached are acknowledged after the frame is taken, including on an empty queue.
    */
-  pull(): Int16Array | null {
-    let out: Int16Array | null = null;
+  pull(): Samples | null {
+    let out: Samples | null = null;
     if (this.size >= FRAME_SAMPLES) {
       this.take(FRAME_SAMPLES);
       this.partialHeld = false;
@@ -99,7 +116,7 @@ export class PlaybackQueue {
       } else {
         const n = this.size;
         this.take(n);
-        this.frame.fill(0, n);
+        this.frame.fill(this.ulaw ? ULAW_SILENCE : 0, n);
         this.partialHeld = false;
         out = this.frame;
       }
@@ -141,7 +158,7 @@ export class PlaybackQueue {
     let cap = this.ring.length;
     while (cap < need) cap *= 2;
     cap = Math.min(cap, this.maxSamples);
-    const next = new Int16Array(cap);
+    const next = this.alloc(cap);
     const old = this.ring;
     const first = Math.min(this.size, old.length - this.head);
     next.set(old.subarray(this.head, this.head + first), 0);
@@ -149,13 +166,17 @@ export class PlaybackQueue {
     this.ring = next;
     this.head = 0;
   }
+
+  private alloc(n: number): Samples {
+    return this.ulaw ? new Uint8Array(n) : new Int16Array(n);
+  }
 }
 
 /**
  * Copies n samples. A frame's worth goes by a plain loop, which creates no subarray views (this
  * runs twice per frame per call); long runs go through set(), which is a memcpy.
  */
-function copySamples(src: Int16Array, from: number, dst: Int16Array, to: number, n: number): void {
+function copySamples(src: Samples, from: number, dst: Samples, to: number, n: number): void {
   if (n > 1024) { dst.set(src.subarray(from, from + n), to); return; }
   for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
 }
