@@ -109,11 +109,15 @@ async function callPipecatBot(t: TestContext, leave: Leave): Promise<{ summary: 
     assert.equal(hangup.params.HangupCauseCode, '4010');
     assert.equal(hangup.params.HangupCauseName, 'End Of XML Instructions');
 
-    // The pod saw the bot close the socket (a close frame, not a dropped connection).
+    // The pod saw the bot close the socket. A bot that ends its pipeline sends a close frame. A
+    // stopped process does too (uvicorn's 1012), but it exits with the pod's media unread, so its
+    // kernel may reset the connection before a busy pod has read that frame: then the pod sees
+    // the connection lost, and the call still ends as above.
     const closedLine = rig.logs().find((l) => l.msg === 'stream closed' && l.callUuid === callUuid);
     t.diagnostic(`pod: stream closed by ${String(closedLine?.by)} with ${String(closedLine?.code)} (${String(closedLine?.reason)})`);
     assert.ok(closedLine, 'the pod logged the stream closing');
-    assert.equal(closedLine.by, 'agent');
+    if (leave === 'bot-hangs-up' || closedLine.by !== 'error') assert.equal(closedLine.by, 'agent');
+    else assert.deepEqual([closedLine.code, closedLine.reason], [1006, 'connection_lost']);
 
     // What Pipecat saw.
     assert.deepEqual(summary.errors, [], 'pipecat logged errors');
