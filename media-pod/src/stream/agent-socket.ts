@@ -108,7 +108,8 @@ function buildFrame(opcode: number, payload: Buffer | string): Buffer {
   return out;
 }
 
-/** Platform-order views for turning four mask bytes into one 32-bit word. */
+/** The frame's key, and the same four bytes rotated into a 32-bit word in platform order. */
+const keyBytes = new Uint8Array(4);
 const maskBytes = new Uint8Array(4);
 const maskWord = new Int32Array(maskBytes.buffer);
 /** A 32-bit view of the ArrayBuffer masked last: Node's pool serves many frames from one. */
@@ -121,18 +122,14 @@ let words = new Int32Array(0);
  * then the last bytes. A frame's mask was the largest cost of sending media byte by byte.
  */
 export function maskInPlace(buf: Buffer, at: number, len: number, key: number): void {
-  const k0 = buf[key]!, k1 = buf[key + 1]!, k2 = buf[key + 2]!, k3 = buf[key + 3]!;
+  for (let j = 0; j < 4; j++) keyBytes[j] = buf[key + j]!;
   let i = 0;
   const base = buf.byteOffset + at;
-  for (; i < len && ((base + i) & 3) !== 0; i++) buf[at + i] = buf[at + i]! ^ ((i & 3) === 0 ? k0 : (i & 3) === 1 ? k1 : (i & 3) === 2 ? k2 : k3);
+  for (; i < len && ((base + i) & 3) !== 0; i++) buf[at + i] = buf[at + i]! ^ keyBytes[i & 3]!;
   const n = (len - i) >> 2;
   if (n > 0) {
     // Payload byte j takes key byte j % 4, so the word starting at payload offset i begins with key byte i % 4.
-    const r = i & 3;
-    maskBytes[0] = r === 0 ? k0 : r === 1 ? k1 : r === 2 ? k2 : k3;
-    maskBytes[1] = r === 0 ? k1 : r === 1 ? k2 : r === 2 ? k3 : k0;
-    maskBytes[2] = r === 0 ? k2 : r === 1 ? k3 : r === 2 ? k0 : k1;
-    maskBytes[3] = r === 0 ? k3 : r === 1 ? k0 : r === 2 ? k1 : k2;
+    for (let j = 0; j < 4; j++) maskBytes[j] = keyBytes[(i + j) & 3]!;
     const w = maskWord[0]!;
     const ab = buf.buffer as ArrayBuffer; // frames are never built in shared memory
     if (wordsOf !== ab) { wordsOf = ab; words = new Int32Array(ab, 0, ab.byteLength >> 2); }
@@ -140,7 +137,7 @@ export function maskInPlace(buf: Buffer, at: number, len: number, key: number): 
     for (let j = first, end = first + n; j < end; j++) words[j] = words[j]! ^ w;
     i += n << 2;
   }
-  for (; i < len; i++) buf[at + i] = buf[at + i]! ^ ((i & 3) === 0 ? k0 : (i & 3) === 1 ? k1 : (i & 3) === 2 ? k2 : k3);
+  for (; i < len; i++) buf[at + i] = buf[at + i]! ^ keyBytes[i & 3]!;
 }
 
 /** Close codes a peer may put on the wire (RFC 6455 §7.4, plus the registered 1012–1014). */

@@ -593,18 +593,17 @@ export class RtpSession implements PacedStream {
           this.transmit(buf);
           this.counters.dtmfOut++;
         }
-        if (this.source?.pull(p.codec) === null) this.stallHeldTicks = 0; // keep playback in step with the call's clock
+        this.pullSource(p.codec, false); // keep playback in step with the call's clock
         this.needMarker = true;
         return;
       }
       if (step.kind === 'tone') {
-        if (this.source?.pull(p.codec) === null) this.stallHeldTicks = 0;
+        this.pullSource(p.codec, false);
         if (canSend) this.sendAudio(step.pcm, p, ts);
         return;
       }
     }
-    const frame = this.source ? this.source.pull(p.codec) : null;
-    if (frame === null) this.stallHeldTicks = 0;
+    const frame = this.pullSource(p.codec, false);
     if (frame) {
       if (canSend) this.sendAudio(frame, p, ts);
     } else if (this.silenceWhenIdle) {
@@ -636,11 +635,18 @@ export class RtpSession implements PacedStream {
     this.counters.stallHeld += hold;
     let dropped = 0;
     for (let i = hold; i < ticks; i++) {
-      if (source.pull(p.codec, true) === null) { this.stallHeldTicks = 0; break; } // nothing left to drop
+      if (this.pullSource(p.codec, true) === null) break; // nothing left to drop
       dropped++;
     }
     this.counters.stallDropped += dropped;
     return dropped;
+  }
+
+  /** The source's next frame; a source that ran dry ends the stall hold-back (its utterance is over). */
+  private pullSource(codec: Codec, dropped: boolean): Int16Array | Uint8Array | null {
+    const frame = this.source ? this.source.pull(codec, dropped) : null;
+    if (frame === null) this.stallHeldTicks = 0;
+    return frame;
   }
 
   private sendAudio(frame: Int16Array | Uint8Array, p: RtpMediaParams, ts: number): void {
