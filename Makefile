@@ -46,6 +46,7 @@ unit: build
 # Benchmarks (not part of make test): each reports a ratio against a baseline measured in the same run.
 bench: os-deps build k8s-test-deps
 	@command -v kamailio >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio >/dev/null; }
+	@command -v gcc >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; }
 	node bench/run.mjs
 
 run: build

@@ -8,8 +8,13 @@
 // It avoids JSON.parse and strings on media frames (a byte search finds the payload, which is
 // copied into the answer as bytes) so that the agent, which shares a core with the load generator,
 // stays cheap; control events are parsed normally.
+//
+// `--impl c` (media.mjs's default) hands the same work to the C agent of loadgen/loadgen.c and
+// only relays `listen` and `stats` to it: at 400-500 calls this Node agent and the Node callers
+// filled the load core between them.
 import { WebSocketServer } from 'ws';
 import { serveRequests, percentile } from './lib/common.mjs';
+import { NativeLoad } from './lib/native-load.mjs';
 import { STAMP_BYTES, monoUs, readStamp } from './lib/stamp.mjs';
 
 const windows = new Map(); // window id -> { frames, latUs: number[] }
@@ -73,15 +78,24 @@ function onConnection(ws) {
   ws.on('error', () => {});
 }
 
+const impl = process.argv.includes('--impl') ? process.argv[process.argv.indexOf('--impl') + 1] : 'node';
+if (impl !== 'c' && impl !== 'node') throw new Error(`--impl must be c or node, not ${impl}`);
+let native;
 let wss;
 serveRequests({
   async listen() {
+    if (impl === 'c') {
+      native = new NativeLoad('agent');
+      const { port } = await native.ready;
+      return { url: `ws://127.0.0.1:${port}/stream`, pids: [native.pid] };
+    }
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 65536, backlog: 4096 });
     await new Promise((resolve, reject) => { wss.once('listening', resolve); wss.once('error', reject); });
     wss.on('connection', onConnection);
     return { url: `ws://127.0.0.1:${wss.address().port}/stream` };
   },
   stats({ win: window }) {
+    if (native) return native.request(`stats ${window}`);
     const w = windows.get(window) ?? { frames: 0, latUs: [] };
     const lat = w.latUs;
     const mean = lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : NaN;

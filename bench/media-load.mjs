@@ -10,11 +10,16 @@
 //   peek {win}                                   -> { sent, echoed }
 //   stats {win}                                  -> { echoed, rttMs }
 //   hangup                                       -> { byes, ok }
+//
+// `--impl c` (media.mjs's default) leaves the RTP to the C callers of loadgen/loadgen.c (one UDP
+// socket per call, the same pacing, stamp and counting); this process then only does SIP and
+// relays the window commands. SRTP needs `--impl node`.
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { parseSipMessage, getHeader } from '../media-pod/dist/sip/message/index.js';
 import { formatCryptoAttribute, generateKeyParams, parseCryptoAttribute, SrtpSession } from '../media-pod/dist/media/srtp/index.js';
 import { serveRequests, percentile, sleep } from './lib/common.mjs';
+import { NativeLoad } from './lib/native-load.mjs';
 import { FRAME_BYTES, makeFrame, monoUs, readStamp, writeStamp } from './lib/stamp.mjs';
 
 const RTP_HEADER = 12;
@@ -31,6 +36,10 @@ const sentBy = new Map();
 const echoedBy = new Map();
 const rttBy = new Map();
 const stamp = { call: 0, seq: 0, window: 0, sendUs: 0 };
+const impl = process.argv.includes('--impl') ? process.argv[process.argv.indexOf('--impl') + 1] : 'node';
+if (impl !== 'c' && impl !== 'node') throw new Error(`--impl must be c or node, not ${impl}`);
+/** The C callers, when `--impl c`. */
+let native;
 
 class Call {
   constructor(index, sock) {
@@ -122,6 +131,22 @@ function addCall(sock) {
   return c;
 }
 
+/** A new call with its RTP socket bound (here, or in the C callers). */
+async function newCall() {
+  if (!native) return addCall(await bindRtpSocket());
+  const { id, port } = await native.request('open');
+  const c = { index: id, port, native: true, established: false };
+  calls.push(c);
+  return c;
+}
+
+/** Starts the call's RTP towards host:port. */
+async function startSending(c, host, port) {
+  if (c.native) await native.request(`start ${c.index} ${host} ${port}`);
+  else { c.targetPort = port; c.targetHost = host; c.sending = true; }
+  c.established = true;
+}
+
 // ---- minimal SIP UAC --------------------------------------------------------------------------
 
 function branch() { return `z9hG4bK${randomBytes(8).toString('hex')}`; }
@@ -189,8 +214,7 @@ function onSipMessage(buf) {
 }
 
 async function setupSipCall() {
-  const sock = await bindRtpSocket();
-  const c = addCall(sock);
+  const c = await newCall();
   c.callId = `${randomBytes(12).toString('hex')}@bench`;
   c.fromTag = randomBytes(6).toString('hex');
   c.toTag = '';
@@ -210,10 +234,7 @@ async function setupSipCall() {
   const port = Number(/^m=audio (\d+)/m.exec(res.body)?.[1] ?? 0);
   const host = /^c=IN IP4 (\S+)/m.exec(res.body)?.[1] ?? '127.0.0.1';
   if (!port) { c.failed = 'no SDP answer'; return false; }
-  c.targetPort = port;
-  c.targetHost = host;
-  c.sending = true;
-  c.established = true;
+  await startSending(c, host, port);
   return true;
 }
 
@@ -221,23 +242,25 @@ serveRequests({
   async init(m) {
     mode = m.mode;
     srtp = m.srtp === true;
+    if (srtp && impl === 'c') throw new Error('SRTP needs the Node callers (--impl node)');
+    if (impl === 'c') {
+      native = new NativeLoad('callers');
+      await native.ready;
+    }
     if (mode === 'sip') {
       const sock = dgram.createSocket('udp4');
       await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve));
       sip = { sock, host: m.sipHost, port: m.sipPort, user: m.user, localPort: sock.address().port, pending: new Map(), byCallId: new Map() };
       sock.on('message', onSipMessage);
     }
-    pacer();
-    return {};
+    if (!native) pacer();
+    return { pids: native ? [native.pid] : [] };
   },
   async add(m) {
     let established = 0; let failed = 0;
     if (mode === 'raw') {
       for (const port of m.targets) {
-        const c = addCall(await bindRtpSocket());
-        c.targetPort = port;
-        c.sending = true;
-        c.established = true;
+        await startSending(await newCall(), '127.0.0.1', port);
         established++;
       }
       return { established, failed, total: calls.filter((c) => c.established).length };
@@ -257,14 +280,17 @@ serveRequests({
     return { established, failed, failures: reasons, total: calls.filter((c) => c.established).length };
   },
   window({ win: id }) {
+    if (native) return native.request(`window ${id}`);
     const prev = window;
     window = id;
     return { sent: prev > 0 ? sentBy.get(prev) ?? 0 : 0 };
   },
   peek({ win: id }) {
+    if (native) return native.request(`peek ${id}`);
     return { sent: sentBy.get(id) ?? 0, echoed: echoedBy.get(id) ?? 0 };
   },
   stats({ win: id }) {
+    if (native) return native.request(`stats ${id}`);
     const rtt = rttBy.get(id) ?? [];
     const out = { sent: sentBy.get(id) ?? 0, echoed: echoedBy.get(id) ?? 0, skippedMs, rttMs: { p50: percentile(rtt, 50) / 1000, p99: percentile(rtt, 99) / 1000 } };
     rttBy.delete(id);
@@ -272,6 +298,7 @@ serveRequests({
   },
   async hangup() {
     for (const c of calls) c.sending = false;
+    if (native) await native.request('stop');
     let ok = 0;
     if (mode === 'sip') {
       const byes = calls.filter((c) => c.established).map(async (c, i) => {
@@ -283,7 +310,8 @@ serveRequests({
       await Promise.all(byes);
     }
     const n = calls.length;
-    for (const c of calls) c.close();
+    if (native) await native.request('close');
+    else for (const c of calls) c.close();
     calls.length = 0;
     for (const p of phases) p.length = 0;
     return { byes: n, ok };

@@ -15,12 +15,14 @@
 //                             [--profile auto|always|never] [--out DIR] [--pod-node-args "--flag ..."] [--baseline no]
 //                             [--pod-env K=V,K=V]   (environment for the pod only, e.g. LD_PRELOAD=...)
 //                             [--srtp yes]          (callers offer RTP/SAVP: the pod's SRTP cost; sipflow only)
+//                             [--load c|node]       (callers' RTP and echo agent in C, the default, or in Node; SRTP uses node)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startAnswerServer } from './lib/answer-server.mjs';
 import {
   BENCH_DIR, LOAD_CORE, PinnedWorker, SUT_CORE, coreBusySeconds, coreStealSeconds, cpuSeconds, freePort, percentile, pinSelf, sleep, startPod,
+  treeCpuSeconds,
 } from './lib/common.mjs';
 import { summarizeProfile } from './lib/cpuprofile-top.mjs';
 import { monoUs } from './lib/stamp.mjs';
@@ -48,7 +50,8 @@ spec:
 /** Measures one window on the calls that are up; `sutPid` is the process on the SUT core. */
 async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, sutPid, helperPids }) {
   const cpu0 = cpuSeconds(sutPid);
-  const helpers0 = helperPids.map(cpuSeconds);
+  // The wrappers and the C processes they run.
+  const helpers0 = helperPids.map(treeCpuSeconds);
   const self0 = process.cpuUsage();
   const load0 = coreBusySeconds(LOAD_CORE);
   const all0 = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE);
@@ -64,7 +67,7 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
   const loadCpu = coreBusySeconds(LOAD_CORE) - load0;
   const steal = coreStealSeconds(SUT_CORE) - steal0;
   const allCpu = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE) - all0;
-  const helpersCpu = helperPids.reduce((s, pid, i) => s + (cpuSeconds(pid) - helpers0[i]), 0);
+  const helpersCpu = helperPids.reduce((s, pid, i) => s + (treeCpuSeconds(pid) - helpers0[i]), 0);
   const selfUse = process.cpuUsage(self0);
   // Drain: echoes still queued for playout come back; wait until the count stops moving (bounded).
   let last = -1;
@@ -140,10 +143,10 @@ async function measureStep({ windows, nextWindowId, ...w }) {
  * The load core's side of a media run: this process pinned to it, the echo agent, an answer server
  * returning a bidirectional <Stream> to it, and the pod's manifests in a temporary directory.
  */
-export async function startEchoRig(name) {
+export async function startEchoRig(name, load = 'c') {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `sipflow-bench-${name}-`));
   await pinSelf(LOAD_CORE);
-  const agent = new PinnedWorker('echo-agent', LOAD_CORE, path.join(BENCH_DIR, 'echo-agent.mjs'));
+  const agent = new PinnedWorker('echo-agent', LOAD_CORE, path.join(BENCH_DIR, 'echo-agent.mjs'), ['--impl', load]);
   const { url: agentUrl } = await agent.request({ cmd: 'listen' });
   const answer = await startAnswerServer(
     `<Response><Stream bidirectional="true" keepCallAlive="true" contentType="audio/x-mulaw;rate=8000">${agentUrl}</Stream></Response>`);
@@ -159,12 +162,16 @@ export async function runMediaBench(o = {}) {
   const windows = o.windows ?? 3;
   const setupCps = o.setupCps ?? 80;
   const profileMode = o.profile ?? 'auto';
+  // The load side in C by default: in Node, callers and agent filled the load core at 400-500
+  // calls (README "A load side that is not the bottleneck"). SRTP is only in the Node callers.
+  const load = o.load ?? (o.srtp ? 'node' : 'c');
+  if (o.srtp && load === 'c') throw new Error('--srtp yes needs --load node');
   const outDir = o.outDir ?? path.join(BENCH_DIR, 'out');
   fs.mkdirSync(outDir, { recursive: true });
-  const { workDir, agent, agentUrl, answer, manifestsDir } = await startEchoRig('media');
+  const { workDir, agent, agentUrl, answer, manifestsDir } = await startEchoRig('media', load);
   const podLog = path.join(outDir, 'media-pod.log');
   fs.rmSync(podLog, { force: true });
-  const result = { steps, windowSeconds, windows, setupCps, sipflow: [], baseline: [], setup: [] };
+  const result = { steps, windowSeconds, windows, setupCps, load, sipflow: [], baseline: [], setup: [] };
   let windowId = 1;
   const nextWindowId = () => windowId++;
   const profile = profileMode === 'always';
@@ -180,7 +187,7 @@ export async function runMediaBench(o = {}) {
       nodeArgs: [...(o.podNodeArgs ?? []), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
       ...(o.podEnv ? { env: o.podEnv } : {}),
     });
-    const gen = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'));
+    const gen = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'), ['--impl', load]);
     try {
       await gen.request({ cmd: 'init', mode: 'sip', sipHost: '127.0.0.1', sipPort, user: 'media-bench', srtp: o.srtp === true });
       let up = 0;
@@ -204,7 +211,7 @@ export async function runMediaBench(o = {}) {
     // --- baseline: the minimal relay on the pod's core, at the same steps, up to its own first loss
     // (so the table gives both capacities, not just the baseline at the pod's limit)
     const relay = new PinnedWorker('baseline-relay', SUT_CORE, path.join(BENCH_DIR, 'baseline-relay.mjs'));
-    const gen2 = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'));
+    const gen2 = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'), ['--impl', load]);
     try {
       await gen2.request({ cmd: 'init', mode: 'raw' });
       let up = 0;
@@ -264,6 +271,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ...(args.get('baseline') === 'no' ? { skipBaseline: true } : {}),
     ...(args.has('pod-node-args') ? { podNodeArgs: args.get('pod-node-args').split(/\s+/).filter(Boolean) } : {}),
     ...(args.get('srtp') === 'yes' ? { srtp: true } : {}),
+    ...(args.has('load') ? { load: args.get('load') } : {}),
     ...(args.has('pod-env') ? { podEnv: Object.fromEntries(args.get('pod-env').split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) } : {}),
   };
   const result = await runMediaBenchProfiled(opts);

@@ -104,7 +104,7 @@ export async function runSoak(o = {}) {
     manifestsDir, sipPort, httpPort, rtpPorts: '30000-39999', logFile: podLog,
     nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`, ...(o.heapSnapshots?.length ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${outDir}`] : [])],
   });
-  const gen = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'));
+  const gen = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'), ['--impl', 'c']);
   let cdp;
   try {
     cdp = await inspector(inspectPort);
