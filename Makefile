@@ -7,9 +7,9 @@ help:
 	@echo "make run   - start the local stack (media pod on examples/, demo answer server, demo agent)"
 	@echo "make test  - install what the tests need and run them all"
 
-# Debian packages the tests drive as real peers (sipp; lua for Argo CD health checks).
-# Installed only when missing.
-OS_PACKAGES := sipp:sip-tester lua5.4:lua5.4
+# Debian packages the tests drive as real peers (sipp; lua for Argo CD health checks; gcc for the
+# media benchmark's C load side, whose test builds it). Installed only when missing.
+OS_PACKAGES := sipp:sip-tester lua5.4:lua5.4 gcc:gcc
 os-deps:
 	@missing=""; for pair in $(OS_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair##*:}; command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
@@ -46,7 +46,6 @@ unit: build
 # Benchmarks (not part of make test): each reports a ratio against a baseline measured in the same run.
 bench: os-deps build k8s-test-deps
 	@command -v kamailio >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio >/dev/null; }
-	@command -v gcc >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; }
 	node bench/run.mjs
 
 run: build

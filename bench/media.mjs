@@ -21,8 +21,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAnswerServer } from './lib/answer-server.mjs';
 import {
-  BENCH_DIR, LOAD_CORE, PinnedWorker, SUT_CORE, coreBusySeconds, coreStealSeconds, cpuSeconds, freePort, percentile, pinSelf, sleep, startPod,
-  treeCpuSeconds,
+  BENCH_DIR, LOAD_CORE, PinnedWorker, SUT_CORE, coreStealSeconds, cpuSeconds, freePort, percentile, pinSelf, sleep, startPod,
+  othersCpuSeconds, processCpuSnapshot, treeCpuSeconds,
 } from './lib/common.mjs';
 import { summarizeProfile } from './lib/cpuprofile-top.mjs';
 import { monoUs } from './lib/stamp.mjs';
@@ -53,8 +53,7 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
   // The wrappers and the C processes they run.
   const helpers0 = helperPids.map(treeCpuSeconds);
   const self0 = process.cpuUsage();
-  const load0 = coreBusySeconds(LOAD_CORE);
-  const all0 = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE);
+  const procs0 = processCpuSnapshot();
   const steal0 = coreStealSeconds(SUT_CORE);
   const t0 = performance.now();
   const fromUs = monoUs();
@@ -64,11 +63,15 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
   const toUs = monoUs();
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(sutPid) - cpu0;
-  const loadCpu = coreBusySeconds(LOAD_CORE) - load0;
   const steal = coreStealSeconds(SUT_CORE) - steal0;
-  const allCpu = coreBusySeconds(LOAD_CORE) + coreBusySeconds(SUT_CORE) - all0;
+  const othersCpu = othersCpuSeconds(procs0, processCpuSnapshot(), [sutPid, ...helperPids]);
   const helpersCpu = helperPids.reduce((s, pid, i) => s + (treeCpuSeconds(pid) - helpers0[i]), 0);
   const selfUse = process.cpuUsage(self0);
+  // Per-process CPU (/proc/PID/stat: the scheduler's exact run time), not /proc/stat's per-core
+  // counters: those are sampled at the timer tick, and the callers send on a 1 ms timer, so the
+  // tick lands on their busy moments far more often than chance and the cores looked up to 40
+  // points busier than the processes on them.
+  const loadCpu = helpersCpu + (selfUse.user + selfUse.system) / 1e6;
   // Drain: echoes still queued for playout come back; wait until the count stops moving (bounded).
   let last = -1;
   for (let i = 0; i < 16; i++) {
@@ -79,13 +82,12 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
   }
   const g = await gen.request({ cmd: 'stats', win: windowId });
   const a = await agent.request({ cmd: 'stats', win: windowId });
-  const ours = cpu + helpersCpu + (selfUse.user + selfUse.system) / 1e6;
   const row = {
     label, calls: n, framesSent: g.sent, framesAtAgent: a.frames, framesBack: g.echoed,
     lostToAgent: g.sent - a.frames, lostBack: a.frames - g.echoed,
     latencyMs: a.latencyMs, roundTripMs: g.rttMs,
     sutCpuPct: (100 * cpu) / wall, loadCorePct: (100 * loadCpu) / wall,
-    backgroundCpuPct: Math.max(0, (100 * (allCpu - ours)) / wall),
+    backgroundCpuPct: (100 * othersCpu) / wall,
     sutStealPct: (100 * steal) / wall,
     agentConnections: a.connections,
     generatorSkippedMs: g.skippedMs,

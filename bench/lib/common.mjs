@@ -79,6 +79,32 @@ export function treeCpuSeconds(pid) {
   return Number.isFinite(cpuSeconds(pid)) ? total : NaN;
 }
 
+/** utime+stime of every process on the machine now, by pid. */
+export function processCpuSnapshot() {
+  const snap = new Map();
+  let entries;
+  try { entries = fs.readdirSync('/proc'); } catch { return snap; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const cpu = cpuSeconds(Number(e));
+    if (Number.isFinite(cpu)) snap.set(Number(e), cpu);
+  }
+  return snap;
+}
+
+/**
+ * CPU seconds that processes other than `ourRoots` and their descendants (and this process) used
+ * between two snapshots; a process that started in between counts whole. This is "others": the
+ * cores' busy time minus ours would also count the kernel's interrupt and softirq work for our
+ * own packets, which is most of the difference on this machine.
+ */
+export function othersCpuSeconds(before, after, ourRoots) {
+  const ours = new Set([process.pid, ...ourRoots.flatMap((pid) => treePids(pid))]);
+  let total = 0;
+  for (const [pid, cpu] of after) if (!ours.has(pid)) total += cpu - (before.get(pid) ?? 0);
+  return Math.max(0, total);
+}
+
 /** CPU seconds of one core (user+nice+system+irq+softirq) since boot. */
 export function coreBusySeconds(core) {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${core} `));

@@ -545,7 +545,13 @@ static int conn_frames(size_t idx, int64_t recv_us) {
     size_t hl = 2;
     if (len == 126) { if (avail < 4) break; len = (uint64_t)f[2] << 8 | f[3]; hl = 4; }
     else if (len == 127) { if (avail < 10) break; len = 0; for (int i = 0; i < 8; i++) len = len << 8 | f[2 + i]; hl = 10; }
-    if (!masked || len > MAX_MESSAGE) { conn_close(idx); return 0; } /* RFC 6455 §5.1: clients mask */
+    if (!masked || len > MAX_MESSAGE) { /* RFC 6455 §5.1: clients mask; fail with 1002 */
+      uint8_t *o = frame_begin(c, 0x8, 2);
+      o[0] = 1002 >> 8; o[1] = 1002 & 0xff;
+      c->closing = 1;
+      c->in_len = 0;
+      return 1;
+    }
     if (avail < hl + 4 + len) break;
     uint8_t *key = f + hl, *p = f + hl + 4;
     for (size_t i = 0; i < len; i++) p[i] ^= key[i & 3];
@@ -618,6 +624,7 @@ static int conn_handshake(size_t idx) {
 
 static void conn_readable(size_t idx) {
   struct conn *c = conns[idx];
+  if (c->closing) { conn_flush(idx); return; } /* nothing more is read once the close is sent */
   for (;;) {
     if (c->in_cap - c->in_len < 16384) {
       if (c->in_cap >= MAX_MESSAGE + 65536) { conn_close(idx); return; }
