@@ -13,6 +13,7 @@
 //
 // usage: node bench/media.mjs [--steps 100,150,200,250,300,350,400,500] [--window-seconds 6] [--windows 3] [--setup-cps 80]
 //                             [--profile auto|always|never] [--out DIR] [--pod-node-args "--flag ..."] [--baseline no]
+//                             [--relay-node-args "--cpu-prof ..."]   (V8 flags for the baseline relay)
 //                             [--pod-env K=V,K=V]   (environment for the pod only, e.g. LD_PRELOAD=...)
 //                             [--srtp yes]          (callers offer RTP/SAVP: the pod's SRTP cost; sipflow only)
 //                             [--load c|node]       (callers' RTP and echo agent in C, the default, or in Node; SRTP uses node)
@@ -212,7 +213,7 @@ export async function runMediaBench(o = {}) {
 
     // --- baseline: the minimal relay on the pod's core, at the same steps, up to its own first loss
     // (so the table gives both capacities, not just the baseline at the pod's limit)
-    const relay = new PinnedWorker('baseline-relay', SUT_CORE, path.join(BENCH_DIR, 'baseline-relay.mjs'));
+    const relay = new PinnedWorker('baseline-relay', SUT_CORE, path.join(BENCH_DIR, 'baseline-relay.mjs'), [], o.relayNodeArgs ?? []);
     const gen2 = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'), ['--impl', load]);
     try {
       await gen2.request({ cmd: 'init', mode: 'raw' });
@@ -272,6 +273,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ...(args.has('out') ? { outDir: path.resolve(args.get('out')) } : {}),
     ...(args.get('baseline') === 'no' ? { skipBaseline: true } : {}),
     ...(args.has('pod-node-args') ? { podNodeArgs: args.get('pod-node-args').split(/\s+/).filter(Boolean) } : {}),
+    ...(args.has('relay-node-args') ? { relayNodeArgs: args.get('relay-node-args').split(/\s+/).filter(Boolean) } : {}),
     ...(args.get('srtp') === 'yes' ? { srtp: true } : {}),
     ...(args.has('load') ? { load: args.get('load') } : {}),
     ...(args.has('pod-env') ? { podEnv: Object.fromEntries(args.get('pod-env').split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) } : {}),
