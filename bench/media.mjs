@@ -4,7 +4,7 @@
 // caller's audio with playAudio. The media pod runs alone on one core; the load generator
 // (media-load.mjs), the echo agent (echo-agent.mjs) and the answer server share the other.
 // The baseline (baseline-relay.mjs, same core as the pod) is measured at the same N, in the
-// same run. N grows in steps by adding calls to those already up.
+// same run, back to back with the pod at every step; each step sets up N fresh calls.
 //
 // For each N, over a fixed window: frames sent by the callers, frames that reached the agent,
 // frames that came back to the callers (loss = any difference), and one-way latency from the
@@ -182,7 +182,11 @@ export async function runMediaBench(o = {}) {
   if (profile) fs.rmSync(profDir, { recursive: true, force: true });
 
   try {
-    // --- sipflow
+    // The pod and the relay both stay up on the server's core for the whole run, idle in turn: at
+    // every N the two are measured back to back (sipflow first at even steps, the relay first at
+    // odd ones), each on N fresh calls that are hung up afterwards. The machine's speed drifts by
+    // tens of percent within minutes, so two ladders run one after the other compared two
+    // different machines; steps measured back to back share one.
     const sipPort = await freePort();
     const pod = await startPod({
       manifestsDir, sipPort, httpPort: await freePort(), rtpPorts: '30000-39999', logFile: podLog,
@@ -191,46 +195,50 @@ export async function runMediaBench(o = {}) {
       ...(o.podEnv ? { env: o.podEnv } : {}),
     });
     const gen = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'), ['--impl', load]);
+    const relay = o.skipBaseline ? undefined : new PinnedWorker('baseline-relay', SUT_CORE, path.join(BENCH_DIR, 'baseline-relay.mjs'), [], o.relayNodeArgs ?? []);
+    const gen2 = o.skipBaseline ? undefined : new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'), ['--impl', load]);
     try {
       await gen.request({ cmd: 'init', mode: 'sip', sipHost: '127.0.0.1', sipPort, user: 'media-bench', srtp: o.srtp === true });
-      let up = 0;
-      for (const n of steps) {
+      if (gen2) await gen2.request({ cmd: 'init', mode: 'raw' });
+
+      /** N calls through the pod, measured, hung up; false once a step lost a frame or a setup. */
+      const sipflowStep = async (n) => {
         const t0 = performance.now();
-        const add = await gen.request({ cmd: 'add', count: n - up, cps: setupCps }, 600_000);
+        const add = await gen.request({ cmd: 'add', count: n, cps: setupCps }, 600_000);
         result.setup.push({ target: n, established: add.established, failed: add.failed, failures: add.failures, seconds: (performance.now() - t0) / 1000 });
-        up = add.total;
         if (add.failed > 0) process.stderr.write(`[media] sipflow: ${add.failed} call setups failed at N=${n}: ${JSON.stringify(add.failures)}\n`);
-        const row = await measureStep({ label: 'sipflow', n: up, gen, agent, windows, nextWindowId, windowSeconds, sutPid: pod.pid, helperPids: [gen.pid, agent.pid] });
+        const row = await measureStep({ label: 'sipflow', n: add.total, gen, agent, windows, nextWindowId, windowSeconds, sutPid: pod.pid, helperPids: [gen.pid, agent.pid] });
         row.setupFailed = add.failed;
         result.sipflow.push(row);
-        if (!row.lossless || add.failed > 0) break;
+        await gen.request({ cmd: 'hangup' }, 120_000);
+        return row.lossless && add.failed === 0;
+      };
+      /** The same N through the relay (up to its own first loss, so the table gives both capacities). */
+      const baselineStep = async (n) => {
+        const { ports } = await relay.request({ cmd: 'open', count: n, agentUrl }, 300_000);
+        const add = await gen2.request({ cmd: 'add', targets: ports });
+        const row = await measureStep({ label: 'baseline', n: add.total, gen: gen2, agent, windows, nextWindowId, windowSeconds, sutPid: relay.pid, helperPids: [gen2.pid, agent.pid] });
+        result.baseline.push(row);
+        await gen2.request({ cmd: 'hangup' });
+        await relay.request({ cmd: 'close' });
+        return row.lossless;
+      };
+
+      let sipflowGoing = true;
+      let baselineGoing = relay !== undefined;
+      for (const [i, n] of steps.entries()) {
+        const order = i % 2 === 0 ? ['sipflow', 'baseline'] : ['baseline', 'sipflow'];
+        for (const which of order) {
+          if (which === 'sipflow' && sipflowGoing) sipflowGoing = await sipflowStep(n);
+          if (which === 'baseline' && baselineGoing) baselineGoing = await baselineStep(n);
+        }
+        if (!sipflowGoing && !baselineGoing) break;
       }
-      await gen.request({ cmd: 'hangup' }, 120_000);
     } finally {
       await gen.stop();
+      await gen2?.stop();
+      await relay?.stop();
       await pod.stop();
-    }
-
-    // --- baseline: the minimal relay on the pod's core, at the same steps, up to its own first loss
-    // (so the table gives both capacities, not just the baseline at the pod's limit)
-    const relay = new PinnedWorker('baseline-relay', SUT_CORE, path.join(BENCH_DIR, 'baseline-relay.mjs'), [], o.relayNodeArgs ?? []);
-    const gen2 = new PinnedWorker('media-load', LOAD_CORE, path.join(BENCH_DIR, 'media-load.mjs'), ['--impl', load]);
-    try {
-      await gen2.request({ cmd: 'init', mode: 'raw' });
-      let up = 0;
-      for (const n of o.skipBaseline ? [] : steps) {
-        const { ports } = await relay.request({ cmd: 'open', count: n - up, agentUrl }, 300_000);
-        const add = await gen2.request({ cmd: 'add', targets: ports });
-        up = add.total;
-        const row = await measureStep({ label: 'baseline', n: up, gen: gen2, agent, windows, nextWindowId, windowSeconds, sutPid: relay.pid, helperPids: [gen2.pid, agent.pid] });
-        result.baseline.push(row);
-        if (!row.lossless) break;
-      }
-      await gen2.request({ cmd: 'hangup' });
-      await relay.request({ cmd: 'close' });
-    } finally {
-      await gen2.stop();
-      await relay.stop();
     }
 
     const held = result.sipflow.filter((r) => r.lossless && !r.setupFailed);

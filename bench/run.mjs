@@ -209,7 +209,7 @@ function render({ sig, media, soak, prop, machine, started, finished, quietLoad,
 
   const perStep = (media.windows ?? 1) > 1 ? `${media.windows} windows of ${media.windowSeconds} s per step` : `${media.windowSeconds} s window per step`;
   lines.push(`## Media (issue #4): bidirectional <Stream> echo, ${perStep}`, '');
-  lines.push('Baseline: `baseline-relay.mjs` (RTP → media JSON → WebSocket, playAudio → RTP; no jitter buffer, no pacing) on the same core at the same N.', '');
+  lines.push('Baseline: `baseline-relay.mjs` (RTP → media JSON → WebSocket, playAudio → RTP; no jitter buffer, no pacing) on the same core at the same N, measured back to back with sipflow at every step (the order alternates), each on N fresh calls.', '');
   // A step of several windows shows the windows' median with their range; a lost frame in any
   // window fails the step.
   const span = (v, r, digits, unit = '') => `${fmt(v, digits)}${unit}${r && r[0] !== r[1] ? ` (${fmt(r[0], digits)}–${fmt(r[1], digits)})` : ''}`;
