@@ -166,6 +166,16 @@ static void ep_mod(int fd, uint32_t events, uint64_t tag) {
   if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0) die("epoll_ctl mod");
 }
 
+/* Waits for events forever and hands each one's tag and event bits to `on_event`. */
+static _Noreturn void event_loop(void (*on_event)(uint64_t tag, uint32_t events)) {
+  struct epoll_event evs[256];
+  for (;;) {
+    int n = epoll_wait(epfd, evs, 256, -1);
+    if (n < 0) { if (errno == EINTR) continue; die("epoll_wait"); }
+    for (int i = 0; i < n; i++) on_event(evs[i].data.u64, evs[i].events);
+  }
+}
+
 /* Tags: the kind in the top byte, an index below. */
 #define TAG_STDIN (1ULL << 56)
 #define TAG_TIMER (2ULL << 56)
@@ -300,38 +310,37 @@ static void callers_command(char *line) {
   }
 }
 
+static int timer_fd;
+static uint64_t tick;
+
+static void callers_event(uint64_t t, uint32_t events) {
+  (void)events;
+  if (TAG_KIND(t) == TAG_TIMER) {
+    uint64_t due;
+    if (read(timer_fd, &due, sizeof due) != sizeof due) return;
+    /* Catch up on a few missed milliseconds; after a longer stall skip ahead, so no call
+     * ever sends faster than real time (frames not sent are not counted, so not lost). */
+    uint64_t run = due > PHASES ? PHASES : due;
+    if (due > run) skipped_ms += (double)(due - run);
+    for (uint64_t k = 0; k < run; k++, tick++)
+      for (size_t j = tick % PHASES; j < ncalls; j += PHASES) call_send(&calls[j]);
+  } else if (TAG_KIND(t) == TAG_CALL) {
+    size_t idx = TAG_INDEX(t);
+    if (idx < ncalls) call_receive(&calls[idx]);
+  } else if (TAG_KIND(t) == TAG_STDIN) {
+    read_commands(callers_command);
+  }
+}
+
 static _Noreturn void run_callers(void) {
-  int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
-  if (tfd < 0) die("timerfd_create");
+  timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+  if (timer_fd < 0) die("timerfd_create");
   struct itimerspec its = { .it_interval = { 0, 1000000 }, .it_value = { 0, 1000000 } };
-  if (timerfd_settime(tfd, 0, &its, NULL) < 0) die("timerfd_settime");
-  ep_add(tfd, EPOLLIN, TAG_TIMER);
+  if (timerfd_settime(timer_fd, 0, &its, NULL) < 0) die("timerfd_settime");
+  ep_add(timer_fd, EPOLLIN, TAG_TIMER);
   printf("{\"ready\":true}\n");
   fflush(stdout);
-  uint64_t tick = 0;
-  struct epoll_event evs[256];
-  for (;;) {
-    int n = epoll_wait(epfd, evs, 256, -1);
-    if (n < 0) { if (errno == EINTR) continue; die("epoll_wait"); }
-    for (int i = 0; i < n; i++) {
-      uint64_t t = evs[i].data.u64;
-      if (TAG_KIND(t) == TAG_TIMER) {
-        uint64_t due;
-        if (read(tfd, &due, sizeof due) != sizeof due) continue;
-        /* Catch up on a few missed milliseconds; after a longer stall skip ahead, so no call
-         * ever sends faster than real time (frames not sent are not counted, so not lost). */
-        uint64_t run = due > PHASES ? PHASES : due;
-        if (due > run) skipped_ms += (double)(due - run);
-        for (uint64_t k = 0; k < run; k++, tick++)
-          for (size_t j = tick % PHASES; j < ncalls; j += PHASES) call_send(&calls[j]);
-      } else if (TAG_KIND(t) == TAG_CALL) {
-        size_t idx = TAG_INDEX(t);
-        if (idx < ncalls) call_receive(&calls[idx]);
-      } else if (TAG_KIND(t) == TAG_STDIN) {
-        read_commands(callers_command);
-      }
-    }
-  }
+  event_loop(callers_event);
 }
 
 /* =============================================================================================
@@ -701,6 +710,20 @@ static void agent_command(char *line) {
   }
 }
 
+static void agent_event(uint64_t t, uint32_t events) {
+  if (TAG_KIND(t) == TAG_CONN) {
+    size_t idx = TAG_INDEX(t);
+    if (idx >= conns_cap || !conns[idx]) return;
+    if (events & EPOLLIN) conn_readable(idx);
+    else if (events & EPOLLOUT) conn_flush(idx);
+    else conn_close(idx);
+  } else if (TAG_KIND(t) == TAG_LISTEN) {
+    agent_accept();
+  } else if (TAG_KIND(t) == TAG_STDIN) {
+    read_commands(agent_command);
+  }
+}
+
 static _Noreturn void run_agent(void) {
   listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (listen_fd < 0) die("socket");
@@ -714,25 +737,7 @@ static _Noreturn void run_agent(void) {
   ep_add(listen_fd, EPOLLIN, TAG_LISTEN);
   printf("{\"port\":%u}\n", ntohs(a.sin_port));
   fflush(stdout);
-  struct epoll_event evs[256];
-  for (;;) {
-    int n = epoll_wait(epfd, evs, 256, -1);
-    if (n < 0) { if (errno == EINTR) continue; die("epoll_wait"); }
-    for (int i = 0; i < n; i++) {
-      uint64_t t = evs[i].data.u64;
-      if (TAG_KIND(t) == TAG_CONN) {
-        size_t idx = TAG_INDEX(t);
-        if (idx >= conns_cap || !conns[idx]) continue;
-        if (evs[i].events & EPOLLIN) conn_readable(idx);
-        else if (evs[i].events & EPOLLOUT) conn_flush(idx);
-        else conn_close(idx);
-      } else if (TAG_KIND(t) == TAG_LISTEN) {
-        agent_accept();
-      } else if (TAG_KIND(t) == TAG_STDIN) {
-        read_commands(agent_command);
-      }
-    }
-  }
+  event_loop(agent_event);
 }
 
 int main(int argc, char **argv) {
