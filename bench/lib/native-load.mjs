@@ -38,6 +38,7 @@ export class NativeLoad {
     let first = true;
     this.ready = new Promise((resolve, reject) => {
       this.child.once('error', reject);
+      this.child.once('exit', (code, signal) => { if (first) reject(new Error(`loadgen ${mode} exited (${code ?? signal}) before it was ready`)); });
       lines.on('line', (line) => {
         let reply;
         try { reply = JSON.parse(line); } catch { reply = { error: `unreadable reply: ${line}` }; }
