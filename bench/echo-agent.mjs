@@ -14,7 +14,7 @@
 // filled the load core between them.
 import { WebSocketServer } from 'ws';
 import { serveRequests, percentile } from './lib/common.mjs';
-import { NativeLoad } from './lib/native-load.mjs';
+import { NativeLoad, implFromArgs } from './lib/native-load.mjs';
 import { STAMP_BYTES, monoUs, readStamp } from './lib/stamp.mjs';
 
 const windows = new Map(); // window id -> { frames, latUs: number[] }
@@ -78,8 +78,7 @@ function onConnection(ws) {
   ws.on('error', () => {});
 }
 
-const impl = process.argv.includes('--impl') ? process.argv[process.argv.indexOf('--impl') + 1] : 'node';
-if (impl !== 'c' && impl !== 'node') throw new Error(`--impl must be c or node, not ${impl}`);
+const impl = implFromArgs();
 let native;
 let wss;
 serveRequests({
@@ -87,7 +86,7 @@ serveRequests({
     if (impl === 'c') {
       native = new NativeLoad('agent');
       const { port } = await native.ready;
-      return { url: `ws://127.0.0.1:${port}/stream`, pids: [native.pid] };
+      return { url: `ws://127.0.0.1:${port}/stream` };
     }
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 65536, backlog: 4096 });
     await new Promise((resolve, reject) => { wss.once('listening', resolve); wss.once('error', reject); });

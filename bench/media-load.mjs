@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { parseSipMessage, getHeader } from '../media-pod/dist/sip/message/index.js';
 import { formatCryptoAttribute, generateKeyParams, parseCryptoAttribute, SrtpSession } from '../media-pod/dist/media/srtp/index.js';
 import { serveRequests, percentile, sleep } from './lib/common.mjs';
-import { NativeLoad } from './lib/native-load.mjs';
+import { NativeLoad, implFromArgs } from './lib/native-load.mjs';
 import { FRAME_BYTES, makeFrame, monoUs, readStamp, writeStamp } from './lib/stamp.mjs';
 
 const RTP_HEADER = 12;
@@ -36,8 +36,7 @@ const sentBy = new Map();
 const echoedBy = new Map();
 const rttBy = new Map();
 const stamp = { call: 0, seq: 0, window: 0, sendUs: 0 };
-const impl = process.argv.includes('--impl') ? process.argv[process.argv.indexOf('--impl') + 1] : 'node';
-if (impl !== 'c' && impl !== 'node') throw new Error(`--impl must be c or node, not ${impl}`);
+const impl = implFromArgs();
 /** The C callers, when `--impl c`. */
 let native;
 
@@ -254,7 +253,7 @@ serveRequests({
       sock.on('message', onSipMessage);
     }
     if (!native) pacer();
-    return { pids: native ? [native.pid] : [] };
+    return {};
   },
   async add(m) {
     let established = 0; let failed = 0;

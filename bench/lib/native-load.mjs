@@ -27,6 +27,13 @@ export function buildLoadgen() {
   return BINARY;
 }
 
+/** The wrapper's `--impl c|node` argument (default node). */
+export function implFromArgs(argv = process.argv) {
+  const impl = argv.includes('--impl') ? argv[argv.indexOf('--impl') + 1] : 'node';
+  if (impl !== 'c' && impl !== 'node') throw new Error(`--impl must be c or node, not ${impl}`);
+  return impl;
+}
+
 export class NativeLoad {
   /** @param {'callers'|'agent'} mode */
   constructor(mode) {
