@@ -147,17 +147,24 @@ async function bareMedia(): Promise<{ rtp: RtpSession; media: CallMedia; meta: {
   return { rtp, media: new CallMedia(rtp, clock, createLogger('test', 'error')), meta: { seq: 0, timestamp: 0, arrivalMs: 0 } };
 }
 
-test('recording taps: one caller frame and one played frame per tick, whatever the packet size; silence where no packet came; a burst is capped, not carried', async () => {
-  const { rtp, media, meta } = await bareMedia();
-  // μ-law bytes whose decoded values differ per sample position (a ramp of codes).
+/**
+ * Delivers μ-law packets of `samples` bytes to the media as the RTP session would; the bytes are a
+ * ramp of codes, so decoded values differ per position. `sent` holds every byte delivered, in order.
+ */
+function rampSender(rtp: RtpSession, meta: { seq: number; timestamp: number; arrivalMs: number }): { send: (samples?: number) => void; sent: number[] } {
   let code = 0;
-  const packet = (samples: number): Uint8Array => Uint8Array.from({ length: samples }, () => { code = (code + 1) % 0x7f; return code; });
   const sent: number[] = [];
-  const send = (samples: number): void => {
-    const p = packet(samples);
+  const send = (samples = 160): void => {
+    const p = Uint8Array.from({ length: samples }, () => { code = (code + 1) % 0x7f; return code; });
     for (const b of p) sent.push(b);
     rtp.onPayload?.(p, 'PCMU', meta);
   };
+  return { send, sent };
+}
+
+test('recording taps: one caller frame and one played frame per tick, whatever the packet size; silence where no packet came; a burst is capped, not carried', async () => {
+  const { rtp, media, meta } = await bareMedia();
+  const { send, sent } = rampSender(rtp, meta);
   const got: number[][] = [];
   const played: number[] = [];
   const stop = media.record((caller, out) => { got.push(Array.from(caller)); played.push(out[0]!); });
@@ -187,13 +194,7 @@ test('recording taps: one caller frame and one played frame per tick, whatever t
 
 test('recording taps after a pacer stall: the caller\'s delayed burst is written out as frames of its own (played side silent), in order, and the normal bound returns after it', async () => {
   const { rtp, media, meta } = await bareMedia();
-  let code = 0;
-  const sent: number[] = [];
-  const send = (): void => {
-    const p = Uint8Array.from({ length: 160 }, () => { code = (code + 1) % 0x7f; return code; });
-    for (const b of p) sent.push(b);
-    rtp.onPayload?.(p, 'PCMU', meta);
-  };
+  const { send, sent } = rampSender(rtp, meta);
   const caller: number[][] = [];
   const played: number[] = [];
   const stop = media.record((c, out) => { caller.push(Array.from(c)); played.push(out[0]!); });
