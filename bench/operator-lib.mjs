@@ -23,7 +23,7 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Exits with a hint when the compiled code the benchmarks import is missing. */
 export function requireDist() {
-  for (const f of ['operator/dist/render/index.js', 'media-pod/dist/sip/message/index.js', 'test/dist/support/control-plane.js']) {
+  for (const f of ['operator/dist/render/index.js', 'media-pod/dist/sip/message/index.js', 'media-pod/dist/node-flags.js', 'test/dist/support/control-plane.js']) {
     if (!fs.existsSync(path.join(REPO_DIR, f))) {
       process.stderr.write(`${f} is missing: run \`npx tsc -b\` first\n`);
       process.exit(2);
@@ -205,7 +205,8 @@ export async function startMediaPodProcess({ source, kubeconfig, configDir, logF
   const sipPort = await freePort();
   const httpPort = await freePort();
   const srcArgs = source === 'kube' ? ['--kube', '--kube-namespace', OUTPUT_NAMESPACE] : ['--config-dir', configDir];
-  const proc = spawnLogged(process.execPath, [MEDIA_BIN, ...srcArgs, '--sip-listen', `127.0.0.1:${sipPort}`, '--http-listen', `127.0.0.1:${httpPort}`,
+  const { MEDIA_POD_NODE_ARGS } = await import(path.join(REPO_DIR, 'media-pod', 'dist', 'node-flags.js'));
+  const proc = spawnLogged(process.execPath, [...MEDIA_POD_NODE_ARGS, MEDIA_BIN, ...srcArgs, '--sip-listen', `127.0.0.1:${sipPort}`, '--http-listen', `127.0.0.1:${httpPort}`,
     '--rtp-ports', rtpPorts, '--sip-domain', 'sip.bench', '--media-timeout', '30'],
   { logFile, env: source === 'kube' ? { KUBECONFIG: kubeconfig } : {} });
   await Promise.race([

@@ -3,6 +3,7 @@
  */
 import { createLogger } from '@sipflow/operator/log';
 import { OptionsError, parseOptions } from './cli/options.js';
+import { MEDIA_POD_NODE_ARGS, missingNodeFlags } from './node-flags.js';
 import { startMediaPod } from './pod.js';
 
 async function main(): Promise<void> {
@@ -17,6 +18,12 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger('media-pod');
+  const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS);
+  if (missing.length > 0) {
+    logger.warn('node was started without the media pod\'s flags; V8 may grow its young generation until each scavenge pauses every call for several milliseconds', {
+      missing, start: `node ${MEDIA_POD_NODE_ARGS.join(' ')} media-pod/bin/sipflow-media.js`,
+    });
+  }
   const pod = await startMediaPod(opts, { logger });
   let shuttingDown = false;
   process.on('SIGTERM', () => {

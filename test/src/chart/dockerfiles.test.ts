@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { MEDIA_POD_NODE_ARGS } from '@sipflow/media-pod/node-flags';
 import { chartDir, root } from './chart-tools.js';
 
 interface Instruction {
@@ -86,7 +87,8 @@ const images: ImageSpec[] = [
   },
   {
     dockerfile: 'media-pod/Dockerfile',
-    entry: ['node', 'media-pod/bin/sipflow-media.js'],
+    // The same node flags as every other launcher of the pod.
+    entry: ['node', ...MEDIA_POD_NODE_ARGS, 'media-pod/bin/sipflow-media.js'],
     expose: [`${values.media.sipPort}/udp`, `${values.media.sipPort}/tcp`, `${values.media.httpPort}/tcp`],
     mustCopy: ['crds/', 'operator/bin/', '/src/operator/dist/', 'media-pod/bin/', '/src/media-pod/dist/'],
   },
@@ -147,7 +149,7 @@ describe('Dockerfiles', () => {
         else assert.equal(cmd.length, 0);
         const workdir = finalOps('WORKDIR').pop()?.args;
         assert.equal(workdir, '/app', 'paths are relative to /app, the repository root inside the image');
-        for (const arg of img.entry.slice(1)) assert.ok(existsSync(join(root, arg)), `${arg} exists in the repository`);
+        for (const arg of img.entry.slice(1).filter((a) => !a.startsWith('--'))) assert.ok(existsSync(join(root, arg)), `${arg} exists in the repository`);
       });
 
       it('copies what the image needs, from paths that exist and the build context does not ignore', () => {

@@ -196,9 +196,10 @@ describe('helm chart', { skip }, () => {
   it('media.singleThreadedGc starts the image\'s entry point with --single-threaded-gc; off by default', async () => {
     const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(root, 'media-pod', 'Dockerfile'), 'utf8'))?.[1];
     assert.ok(entry, 'media-pod/Dockerfile has an exec-form ENTRYPOINT');
-    const [node, ...rest] = JSON.parse(entry) as string[];
+    const image = JSON.parse(entry) as string[];
     const on = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml'), ['--set', 'media.singleThreadedGc=true']), 'Deployment', 'sipflow-media'), 'media');
-    assert.deepEqual(on.command, [node, '--single-threaded-gc', ...rest], 'the same program as the image runs, with the flag');
+    // The image's node, its flags (--max-semi-space-size...), then this one, then the same script.
+    assert.deepEqual(on.command, [...image.slice(0, -1), '--single-threaded-gc', image[image.length - 1]], 'the same program and flags as the image runs, plus this one');
     const off = container(mustFind(await render(tools, join(ciDir, 'defaults-values.yaml')), 'Deployment', 'sipflow-media'), 'media');
     assert.equal(off.command, undefined, 'the image ENTRYPOINT by default');
   });

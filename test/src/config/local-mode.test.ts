@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MEDIA_POD_NODE_ARGS } from '@sipflow/media-pod/node-flags';
 import { startTestPod } from '../support/pod.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -79,6 +80,11 @@ test('sipflow-media starts on examples/, answers /healthz and /readyz, and serve
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /sipflow_config_applications 3/);
     assert.match(metrics, /sipflow_calls_active 0/);
+    // Started with plain `node bin`, not the pod's node flags: it says so, and how to start it.
+    const warning = out.split('\n').map((l) => { try { return JSON.parse(l) as { msg?: string; missing?: string[]; start?: string }; } catch { return {}; } })
+      .find((j) => j.msg?.startsWith('node was started without'));
+    assert.deepEqual(warning?.missing, [...MEDIA_POD_NODE_ARGS], out);
+    assert.match(warning?.start ?? '', /^node --max-semi-space-size=\d+ media-pod\/bin\/sipflow-media\.js$/);
   } finally {
     child.kill('SIGINT');
     await new Promise((r) => child.once('exit', r));

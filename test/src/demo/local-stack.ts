@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { MEDIA_POD_NODE_ARGS } from '@sipflow/media-pod/node-flags';
 import { startDemoAgent } from './agent.js';
 import { startDemoAnswerServer } from './answer-server.js';
 
@@ -17,6 +18,7 @@ const agent = await startDemoAgent({ port: Number(process.env.DEMO_AGENT_PORT ??
 const answer = await startDemoAnswerServer({ port: Number(process.env.DEMO_ANSWER_PORT ?? 5080), agentUrl: agent.url });
 
 const pod = spawn(process.execPath, [
+  ...MEDIA_POD_NODE_ARGS,
   path.join(root, 'media-pod/bin/sipflow-media.js'),
   '--manifests', path.join(root, 'examples'),
   '--sip-listen', sipListen,

@@ -102,6 +102,7 @@ test('trusted through NODE_EXTRA_CA_CERTS, the stream to a wss:// agent opens an
       assert.ok(echoed.every((pw) => pw > 40), `the echo carries the 600 Hz tone: ${echoed.map((x) => x.toFixed(0)).join(',')}`);
       await uac.bye();
       assert.ok(pod.logs.some((l) => l.msg === 'stream started'), 'the pod logged the stream');
+      assert.ok(!pod.logs.some((l) => String(l.msg).startsWith('node was started without')), 'started with the pod\'s node flags, so no warning');
     } finally { uac.close(); }
   });
 });

@@ -1,11 +1,12 @@
 /**
- * Runs a media pod as its own OS process (`node media-pod/bin/sipflow-media.js`), the way a
- * container runs it, so tests can SIGTERM or SIGKILL it and watch it exit. Ports are learned from
+ * Runs a media pod as its own OS process (`node <MEDIA_POD_NODE_ARGS> media-pod/bin/sipflow-media.js`),
+ * the way a container runs it, so tests can SIGTERM or SIGKILL it and watch it exit. Ports are learned from
  * the pod's "media pod started" log line; its JSON log lines are kept (bounded) for assertions.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
+import { MEDIA_POD_NODE_ARGS } from '@sipflow/media-pod/node-flags';
 import { repoRoot } from './control-plane.js';
 
 export interface PodProcessOptions {
@@ -83,7 +84,7 @@ export function sumMetric(text: string, name: string, labels: Record<string, str
 
 export async function startPodProcess(o: PodProcessOptions): Promise<PodProcess> {
   const args = [
-    mediaPodBin(), ...o.args,
+    ...MEDIA_POD_NODE_ARGS, mediaPodBin(), ...o.args,
     '--sip-listen', `${o.host}:0`, '--advertise', o.host, '--http-listen', '127.0.0.1:0',
     '--rtp-ports', `${o.rtpPorts.lo}-${o.rtpPorts.hi}`,
   ];
