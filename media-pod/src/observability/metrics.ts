@@ -4,6 +4,13 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/**
+ * Buckets of sipflow_media_nodejs_gc_duration_seconds. prom-client's default (1 ms, 10 ms, 100 ms…)
+ * puts every scavenge in one bucket, but for audio the difference between a 1 ms and a 4 ms pause
+ * is the one-way p99 (media-pod/src/node-flags.ts).
+ */
+export const GC_PAUSE_BUCKETS_SECONDS = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.1, 0.5];
+
 export class MediaMetrics {
   readonly registry = new Registry();
 
@@ -199,6 +206,8 @@ export class MediaMetrics {
   });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'sipflow_media_' });
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'sipflow_media_', gcDurationBuckets: GC_PAUSE_BUCKETS_SECONDS });
+    }
   }
 }
