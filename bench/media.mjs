@@ -48,8 +48,47 @@ spec:
 `;
 }
 
-/** Measures one window on the calls that are up; `sutPid` is the process on the SUT core. */
-async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, sutPid, helperPids }) {
+const GC_METRIC = 'sipflow_media_nodejs_gc_duration_seconds';
+
+/** The scavenges in a pod's /metrics text: cumulative buckets (le in seconds), sum and count. */
+export function parseScavenges(text) {
+  const out = { buckets: [], sum: 0, count: 0 };
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(GC_METRIC) || !line.includes('kind="minor"')) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${GC_METRIC}_bucket{`)) {
+      const le = /le="([^"]+)"/.exec(line)?.[1];
+      if (le !== undefined && le !== '+Inf') out.buckets.push({ le: Number(le), count: value });
+    } else if (line.startsWith(`${GC_METRIC}_sum{`)) out.sum = value;
+    else if (line.startsWith(`${GC_METRIC}_count{`)) out.count = value;
+  }
+  out.buckets.sort((a, b) => a.le - b.le);
+  return out;
+}
+
+/**
+ * The scavenges between two snapshots: how many per second, their mean pause, and the smallest
+ * bucket bound that holds them all (the longest pause is at most that), in ms.
+ */
+export function scavengesBetween(a, b, seconds) {
+  const count = b.count - a.count;
+  if (count <= 0) return { perSec: 0, meanMs: 0, maxLeMs: 0 };
+  const before = new Map(a.buckets.map((x) => [x.le, x.count]));
+  const fit = b.buckets.find((x) => x.count - (before.get(x.le) ?? 0) >= count);
+  return { perSec: count / seconds, meanMs: (1000 * (b.sum - a.sum)) / count, maxLeMs: fit ? 1000 * fit.le : Infinity };
+}
+
+async function scavengeSnapshot(httpPort) {
+  const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+  return parseScavenges(await res.text());
+}
+
+/**
+ * Measures one window on the calls that are up; `sutPid` is the process on the SUT core, and
+ * `metricsPort` (the pod's only) where its scavenges are read, outside the window's CPU figures.
+ */
+async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, sutPid, helperPids, metricsPort }) {
+  const gc0 = metricsPort ? await scavengeSnapshot(metricsPort) : undefined;
   const cpu0 = cpuSeconds(sutPid);
   // The wrappers and the C processes they run.
   const helpers0 = helperPids.map(treeCpuSeconds);
@@ -64,6 +103,7 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
   const toUs = monoUs();
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(sutPid) - cpu0;
+  const scavenges = gc0 ? scavengesBetween(gc0, await scavengeSnapshot(metricsPort), wall) : undefined;
   const steal = coreStealSeconds(SUT_CORE) - steal0;
   const othersCpu = othersCpuSeconds(procs0, processCpuSnapshot(), [sutPid, ...helperPids]);
   const helpersCpu = helperPids.reduce((s, pid, i) => s + (treeCpuSeconds(pid) - helpers0[i]), 0);
@@ -92,12 +132,14 @@ async function measureWindow({ label, n, gen, agent, windowId, windowSeconds, su
     sutStealPct: (100 * steal) / wall,
     agentConnections: a.connections,
     generatorSkippedMs: g.skippedMs,
+    ...(scavenges ? { scavenges } : {}),
     fromUs, toUs,
   };
   row.lossless = row.framesSent > 0 && row.lostToAgent === 0 && row.lostBack === 0;
   process.stderr.write(`[media] ${label} N=${n} window ${windowId}: sent ${g.sent}, agent ${a.frames}, back ${g.echoed}; ` +
     `one-way p50 ${a.latencyMs.p50?.toFixed(2)} ms p99 ${a.latencyMs.p99?.toFixed(2)} ms; SUT CPU ${row.sutCpuPct.toFixed(0)}%, ` +
-    `load core ${row.loadCorePct.toFixed(0)}%, background ${row.backgroundCpuPct.toFixed(0)}%, steal ${row.sutStealPct.toFixed(1)}%\n`);
+    `load core ${row.loadCorePct.toFixed(0)}%, background ${row.backgroundCpuPct.toFixed(0)}%, steal ${row.sutStealPct.toFixed(1)}%` +
+    (scavenges ? `; scavenges ${scavenges.perSec.toFixed(1)}/s, mean ${scavenges.meanMs.toFixed(2)} ms, longest ≤ ${scavenges.maxLeMs} ms` : '') + '\n');
   return row;
 }
 
@@ -127,6 +169,13 @@ export function combineWindows(label, n, windows) {
     backgroundCpuPct: Math.max(...windows.map((w) => w.backgroundCpuPct)),
     sutStealPct: Math.max(...windows.map((w) => w.sutStealPct)),
     agentConnections: windows[windows.length - 1].agentConnections,
+    ...(windows.every((w) => w.scavenges) ? {
+      scavenges: {
+        perSec: med(windows.map((w) => w.scavenges.perSec)),
+        meanMs: med(windows.map((w) => w.scavenges.meanMs)),
+        maxLeMs: Math.max(...windows.map((w) => w.scavenges.maxLeMs)),
+      },
+    } : {}),
     // The span of all windows (a profile's samples are counted inside it).
     fromUs: windows[0].fromUs, toUs: windows[windows.length - 1].toUs,
     windowsLossless: windows.filter((w) => w.lossless).length,
@@ -188,8 +237,9 @@ export async function runMediaBench(o = {}) {
     // tens of percent within minutes, so two ladders run one after the other compared two
     // different machines; steps measured back to back share one.
     const sipPort = await freePort();
+    const podHttpPort = await freePort();
     const pod = await startPod({
-      manifestsDir, sipPort, httpPort: await freePort(), rtpPorts: '30000-39999', logFile: podLog,
+      manifestsDir, sipPort, httpPort: podHttpPort, rtpPorts: '30000-39999', logFile: podLog,
       extraArgs: ['--media-timeout', '300'],
       nodeArgs: [...(o.podNodeArgs ?? []), ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
       ...(o.podEnv ? { env: o.podEnv } : {}),
@@ -207,7 +257,7 @@ export async function runMediaBench(o = {}) {
         const add = await gen.request({ cmd: 'add', count: n, cps: setupCps }, 600_000);
         result.setup.push({ target: n, established: add.established, failed: add.failed, failures: add.failures, seconds: (performance.now() - t0) / 1000 });
         if (add.failed > 0) process.stderr.write(`[media] sipflow: ${add.failed} call setups failed at N=${n}: ${JSON.stringify(add.failures)}\n`);
-        const row = await measureStep({ label: 'sipflow', n: add.total, gen, agent, windows, nextWindowId, windowSeconds, sutPid: pod.pid, helperPids: [gen.pid, agent.pid] });
+        const row = await measureStep({ label: 'sipflow', n: add.total, gen, agent, windows, nextWindowId, windowSeconds, sutPid: pod.pid, helperPids: [gen.pid, agent.pid], metricsPort: podHttpPort });
         row.setupFailed = add.failed;
         result.sipflow.push(row);
         await gen.request({ cmd: 'hangup' }, 120_000);

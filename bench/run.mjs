@@ -218,9 +218,11 @@ function render({ sig, media, soak, prop, machine, started, finished, quietLoad,
     r.label + contended(r) + loadLimited(r), r.calls, held(r), r.framesSent, r.framesAtAgent, r.framesBack, r.lostToAgent + r.lostBack + (r.setupFailed ? ` (+${r.setupFailed} setups failed)` : ''),
     span(r.latencyMs.p50, r.p50RangeMs, 2), span(r.latencyMs.p99, r.p99RangeMs, 2), fmt(r.latencyMs.max, 1), span(r.sutCpuPct, r.sutCpuRangePct, 0, '%'), `${fmt(r.loadCorePct)}%`, `${fmt(r.backgroundCpuPct)}%`,
     r.sutStealPct === undefined ? 'n/a' : `${fmt(r.sutStealPct, 1)}%`,
+    r.scavenges ? `${fmt(r.scavenges.perSec, 1)}/s, ${fmt(r.scavenges.meanMs, 2)} ms, ≤ ${r.scavenges.maxLeMs} ms` : '',
   ]);
-  lines.push(table(['server', 'N', 'windows lossless', 'frames sent', 'at agent', 'back at caller', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'server CPU', 'load core', 'others', 'steal'], mediaRows), '');
+  lines.push(table(['server', 'N', 'windows lossless', 'frames sent', 'at agent', 'back at caller', 'lost', 'p50 ms', 'p99 ms', 'max ms', 'server CPU', 'load core', 'others', 'steal', 'scavenges'], mediaRows), '');
   lines.push('"server CPU": the server process; "load core": the callers, the echo agent and the orchestrator; "others": every other process on the machine. All three from /proc/PID/stat, the scheduler\'s exact run time (per-core /proc/stat counters are sampled at the timer tick, which the callers\' 1 ms timer lines up with).', '');
+  lines.push('"scavenges" (the pod only, from its `sipflow_media_nodejs_gc_duration_seconds{kind="minor"}`): how many per second, their mean pause, and the bucket bound the longest fits under, medians of the windows except the longest (their maximum). Every frame that arrives during a pause waits for it.', '');
   lines.push('"steal": time the hypervisor gave the server\'s core to other guests while it had work (/proc/stat), worst window of the step. After a stall of more than 100 ms the pod\'s pacer skips the missed ticks (a gap; queued audio resumes after it, up to 1 s late), and steal comes in bursts of tens of milliseconds.', '');
   if ((media.windows ?? 1) > 1) lines.push('Each step is measured in back-to-back windows on the same calls: latency and CPU are the median of the windows with their range in brackets, frame counts are summed, and a frame lost in any window fails the step. "Load core" is the median; ⊘ marks a step where any window exceeded the limit below.', '');
   if ([...media.sipflow, ...media.baseline].some((r) => loadLimited(r))) {
