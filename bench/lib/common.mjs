@@ -12,8 +12,6 @@ import { MEDIA_POD_NODE_ARGS } from '../../media-pod/dist/node-flags.js';
 export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_DIR = path.resolve(BENCH_DIR, '..');
 export const POD_BIN = path.join(REPO_DIR, 'media-pod', 'bin', 'sipflow-media.js');
-/** The node flags every launcher of the pod uses (media-pod/src/node-flags.ts), so the benchmark measures what ships. */
-export const POD_NODE_ARGS = MEDIA_POD_NODE_ARGS;
 
 /** Core the system under test runs on, and the core of every load generator and peer. */
 export const SUT_CORE = 1;
@@ -251,10 +249,13 @@ export function percentile(values, p) {
   return sorted[rank];
 }
 
-/** A started media pod under `taskset -c CORE`, its log in a file. */
+/**
+ * A started media pod under `taskset -c CORE`, its log in a file; node gets the flags every launcher
+ * of the pod uses (media-pod/src/node-flags.ts), so the benchmark measures what ships, then `nodeArgs`.
+ */
 export async function startPod({ manifestsDir, sipPort, httpPort, rtpPorts, core = SUT_CORE, logFile, extraArgs = [], nodeArgs = [], env = {} }) {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(...pinned(core, process.execPath, [...POD_NODE_ARGS, ...nodeArgs, POD_BIN,
+  const child = spawn(...pinned(core, process.execPath, [...MEDIA_POD_NODE_ARGS, ...nodeArgs, POD_BIN,
     '--manifests', manifestsDir, '--sip-listen', `127.0.0.1:${sipPort}`, '--http-listen', `127.0.0.1:${httpPort}`,
     '--rtp-ports', rtpPorts, '--sip-domain', 'sip.bench', ...extraArgs]), {
     stdio: ['ignore', out, out], env: { ...process.env, ...env },

@@ -7,7 +7,7 @@
  * ArrayBuffer for every UDP datagram it receives, and a scavenge frees all that died since the
  * last one inside its pause. With V8's default (up to 16 MB), the pod's allocation rate grew the
  * young generation to its limit, and at 500 calls each scavenge (one every ~350 ms) paused every
- * call for 3–4.5 ms, almost all of it freeing ~9,000 ArrayBuffers; that pause was the pod's one-way
+ * call for 3–4.5 ms, most of it freeing ~9,000 ArrayBuffers; that pause was the pod's one-way
  * p99. Capped at 4 MB, a scavenge comes every ~80 ms and pauses for ~1.3 ms. 1 MB was far worse
  * (scavenges every 18 ms, p99 30–37 ms). bench/README.md has the figures.
  */
